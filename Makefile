@@ -1,0 +1,36 @@
+# The project's single entry point. `make up` brings the whole service up; `make test` runs every test.
+# Both work as root on a fresh machine: they install missing Debian packages first.
+SHELL := /bin/bash
+N ?= 10000000
+
+.PHONY: up test stop clean psql migrate status build seed-widgets bench help
+
+help:           ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+up:             ## install, build, create/start PostgreSQL, migrate, start gateways (and nginx)
+	@bash scripts/up.sh
+
+test:           ## run every test (pg_prove + swift test) on a fresh test database
+	@bash scripts/test.sh
+
+stop:           ## stop every process the project started (by pid file); keeps the data
+	@bash scripts/stop.sh
+
+clean: stop     ## stop, then remove the local data folder (.data) and build folders
+	rm -rf .data .build
+
+psql:           ## psql on the local database as the superuser (DBA entry point)
+	@source scripts/env.sh && psql "$$(admin_uri)"
+
+migrate:        ## apply pending migrations and re-apply sql/ to the local database
+	@bash scripts/migrate.sh
+
+status:         ## applied and pending migrations of the local database
+	@source scripts/env.sh && .build/release/gateway migrate status --db-uri "$$(admin_uri)"
+
+build:          ## release build of the gateway
+	swift build -c release --product gateway
+
+seed-widgets:   ## fill the local database with N widgets (default 10 million), set-based
+	@bash scripts/seed-widgets.sh $(N)

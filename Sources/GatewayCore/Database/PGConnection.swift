@@ -1,0 +1,73 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libpq connection; the single owner of its `PGconn` and the funnel through which every libpq
+/// error becomes a `PGError`. Not thread-safe: use one per thread or guard it with the pool.
+public final class PGConnection {
+    let raw: OpaquePointer
+
+    /// Connects with a libpq connection string or URI (`postgres://user@/db?host=/path&port=5432`).
+    public init(_ conninfo: String) throws {
+        guard let conn = PQconnectdb(conninfo) else {
+            throw PGError(sqlState: "08006", message: "out of memory while connecting")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines()
+            PQfinish(conn)
+            throw PGError(sqlState: "08006", message: message)
+        }
+        raw = conn
+    }
+
+    deinit { PQfinish(raw) }
+
+    /// True while the socket is usable.
+    public var isHealthy: Bool { PQstatus(raw) == CONNECTION_OK }
+
+    /// Runs one or more statements with the simple query protocol (no parameters) and returns the
+    /// rows of the last one. Used for scripts such as migrations.
+    @discardableResult
+    public func execute(_ sql: String) throws -> [[String?]] {
+        try rows(of: PQexec(raw, sql))
+    }
+
+    /// Runs one statement with `$1..$n` bound as text parameters (`nil` is SQL NULL).
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
+        let result = withCStrings(parameters) { values in
+            PQexecParams(raw, sql, Int32(values.count), nil, values, nil, nil, 0)
+        }
+        return try rows(of: result)
+    }
+
+    /// The single place a `PGresult` is checked, read and freed.
+    private func rows(of result: OpaquePointer?) throws -> [[String?]] {
+        guard let result else {
+            throw PGError(sqlState: "08006", message: String(cString: PQerrorMessage(raw)).trimmingTrailingNewlines())
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return []
+        case PGRES_TUPLES_OK:
+            let rowCount = PQntuples(result), columnCount = PQnfields(result)
+            return (0..<rowCount).map { row in
+                (0..<columnCount).map { column in
+                    PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+                }
+            }
+        default:
+            throw PGError(result: result, connection: raw)
+        }
+    }
+}
+
+/// Calls `body` with the strings as a C array of NUL-terminated strings (NULL for nil) that lives
+/// only for the duration of the call.
+func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    var owned: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { owned.forEach { free($0) } }
+    return body(owned.map { $0.map { UnsafePointer($0) } })
+}

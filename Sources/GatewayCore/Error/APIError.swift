@@ -1,0 +1,24 @@
+/// Every failure the gateway itself detects, before or around the database call. Database errors
+/// arrive as `PGError`; both become HTTP in one place (`HTTPResponse(error:...)`).
+public enum APIError: Error, Sendable, Equatable {
+    /// No route for this path (PostgREST answers 404 with an empty JSON error body).
+    case notFound(path: String)
+    /// PGRST101: method not allowed on RPC.
+    case methodNotAllowed(method: String)
+    /// PGRST102: body is not a JSON object (or array for a single json param).
+    case invalidBody(message: String)
+    /// 413: body above the configured limit.
+    case bodyTooLarge(limit: Int)
+    /// PGRST000/PGRST001: database unreachable (503 + Retry-After).
+    case databaseUnavailable(message: String)
+    /// PGRST003: no pool connection within db-pool-acquisition-timeout (504).
+    case poolTimeout(seconds: Int)
+    /// PGRST202: no function matches; `hint` names the nearest candidate.
+    case functionNotFound(message: String, hint: String?)
+    /// PGRST203: several overloads match the argument names (300).
+    case ambiguousFunction(message: String, hint: String?)
+    /// PGRST107: unsupported Accept (406).
+    case notAcceptable(accept: String)
+    /// 503 while the gateway shuts down.
+    case shuttingDown
+}

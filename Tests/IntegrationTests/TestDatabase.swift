@@ -1,0 +1,27 @@
+import Foundation
+@testable import GatewayCore
+
+/// Where the integration tests find PostgreSQL. The test command (`make test`) exports
+/// PLATFORM_TEST_DB_URI (superuser, over the project's unix socket, database `platform_test`, already
+/// migrated); run by hand, the same default is derived from the checkout's .data folder.
+enum TestDatabase {
+    static let packageRoot: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }()
+
+    static var port: String { ProcessInfo.processInfo.environment["PLATFORM_DB_PORT"] ?? "55432" }
+    static var socketDirectory: String { "\(packageRoot)/.data/run" }
+
+    /// Superuser connection string for database `name` (default: the migrated test database).
+    static func uri(database name: String? = nil) -> String {
+        let env = ProcessInfo.processInfo.environment
+        if name == nil, let uri = env["PLATFORM_TEST_DB_URI"] { return uri }
+        let db = name ?? env["PLATFORM_TEST_DB_NAME"] ?? "platform_test"
+        return "postgresql://postgres@/\(db)?host=\(socketDirectory)&port=\(port)"
+    }
+
+    static func connect(database name: String? = nil) throws -> PGConnection {
+        try PGConnection(uri(database: name))
+    }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make test`: every test, on a fresh test database of the project's own PostgreSQL.
+#   1. installs missing packages, builds (debug, with tests)
+#   2. starts the local cluster if it is not running (and stops it again afterwards if it started it)
+#   3. recreates database platform_test and migrates it with `gateway migrate` (twice: the re-run is a no-op)
+#   4. installs pgTAP, runs pg_prove over Tests/pgtap/*.sql
+#   5. runs swift test (unit, migration-tool, gateway integration and concurrency tests)
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+bash scripts/deps.sh
+
+log "building (debug, with tests)"
+mkdir -p "$LOG_DIR"
+if ! swift build --build-tests >"$LOG_DIR/build.log" 2>&1; then
+    grep -E 'error' "$LOG_DIR/build.log" | head -40 >&2; die "build failed (full log: $LOG_DIR/build.log)"
+fi
+
+started_db=false
+if ! bash scripts/db.sh status >/dev/null 2>&1; then started_db=true; fi
+bash scripts/db.sh start
+cleanup() { if $started_db; then bash scripts/db.sh stop; fi; }
+trap cleanup EXIT
+
+log "recreating database $TEST_DB_NAME"
+psql -X -q -v ON_ERROR_STOP=1 "$(admin_uri postgres)" \
+    -c "DROP DATABASE IF EXISTS $TEST_DB_NAME WITH (FORCE)" -c "CREATE DATABASE $TEST_DB_NAME"
+bash scripts/migrate.sh "$TEST_DB_NAME" debug
+bash scripts/migrate.sh "$TEST_DB_NAME" debug   # idempotent re-run: applies nothing, re-applies sql/
+psql -X -q -v ON_ERROR_STOP=1 "$(admin_uri "$TEST_DB_NAME")" -c "CREATE EXTENSION IF NOT EXISTS pgtap"
+
+failed=0
+log "pgTAP: pg_prove Tests/pgtap/*.sql"
+pg_prove -d "$(admin_uri "$TEST_DB_NAME")" Tests/pgtap/*.sql || failed=1
+
+log "swift test"
+export PLATFORM_TEST_DB_URI="$(admin_uri "$TEST_DB_NAME")" PLATFORM_DB_PORT="$DB_PORT"
+swift test 2>&1 | tee "$LOG_DIR/swift-test.log" || failed=1
+
+if [ "$failed" != 0 ]; then log "tests FAILED"; exit 1; fi
+log "all tests passed"
