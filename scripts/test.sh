@@ -31,7 +31,7 @@ psql -X -q -v ON_ERROR_STOP=1 "$(admin_uri "$TEST_DB_NAME")" -c "CREATE EXTENSIO
 
 failed=0
 log "pgTAP: pg_prove Tests/pgtap/*.sql"
-pg_prove -d "$(admin_uri "$TEST_DB_NAME")" Tests/pgtap/*.sql || failed=1
+pg_prove -h "$SOCKET_DIR" -p "$DB_PORT" -U postgres -d "$TEST_DB_NAME" Tests/pgtap/*.sql || failed=1
 
 log "swift test"
 export PLATFORM_TEST_DB_URI="$(admin_uri "$TEST_DB_NAME")" PLATFORM_DB_PORT="$DB_PORT"
