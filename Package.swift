@@ -9,6 +9,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -16,7 +18,8 @@ let package = Package(
         .target(name: "CMHDShim", dependencies: ["CMicroHTTPD"]),
         .target(
             name: "GatewayCore",
-            dependencies: ["CLibPQ", "CMicroHTTPD", "CMHDShim"]
+            dependencies: ["CLibPQ", "CMicroHTTPD", "CMHDShim", .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Prometheus", package: "swift-prometheus")]
         ),
         .executableTarget(
             name: "gateway",

@@ -2,7 +2,8 @@
 # Installs the Debian packages the project needs, only those missing, non-interactively.
 set -euo pipefail
 packages=(postgresql-15 postgresql-contrib libpq-dev libmicrohttpd-dev nginx postgresql-15-pgtap
-          libtap-parser-sourcehandler-pgtap-perl wrk pkg-config python3-pip)
+          libtap-parser-sourcehandler-pgtap-perl wrk pkg-config curl python3-pip
+          postgresql-plpython3-15 python3-cryptography)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -14,5 +15,9 @@ if ((${#missing[@]})); then
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The OpenAPI validator the test command runs (PyPI).
+python3 -c 'import openapi_spec_validator' 2>/dev/null \
+    || python3 -m pip install --quiet openapi-spec-validator 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages openapi-spec-validator
 # Debian's nginx package may start a system-wide nginx on port 80; the project runs its own.
 command -v swift >/dev/null || [ -x /opt/swift/usr/bin/swift ] || { echo "error: Swift toolchain not found (expected /opt/swift)" >&2; exit 1; }

@@ -14,6 +14,8 @@ bash scripts/db.sh start
 mkdir -p "$DATA_DIR/secrets"; chmod 700 "$DATA_DIR/secrets"
 secret="$DATA_DIR/secrets/authenticator.password"
 [ -s "$secret" ] || (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$secret")
+# The gateways' jwt-secret (HS256, >= 32 characters); `gateway token` reads it to mint local tokens.
+[ -s "$DATA_DIR/secrets/jwt.secret" ] || (umask 077; head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$DATA_DIR/secrets/jwt.secret")
 
 log "migrating database $DB_NAME"
 bash scripts/migrate.sh "$DB_NAME" release

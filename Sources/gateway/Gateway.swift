@@ -7,6 +7,6 @@ struct Gateway: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "PostgreSQL functions as /rpc/<fn> over HTTP, PostgREST-compatible.",
-        subcommands: [Migrate.self]
+        subcommands: [Migrate.self, Token.self]
     )
 }

@@ -37,7 +37,7 @@ struct Migrate: ParsableCommand {
 
         func migrator() throws -> Migrator {
             let connection = try PGConnection(resolvedURI!)
-            try connection.execute("SET application_name = 'gateway migrate'")
+            try connection.execute("SET application_name = 'gateway migrate'; SET client_min_messages = warning")
             return Migrator(connection: connection, migrationsDirectory: migrations, repeatableDirectory: sql,
                             log: { printError("migrate: \($0)") })
         }

@@ -1,0 +1,58 @@
+import Prometheus
+import Synchronization
+
+/// The gateway's Prometheus metrics (swift-prometheus), exposed on the admin port at `/metrics`:
+/// requests by function and status, request latency, pool connections in use and requests waiting,
+/// database reconnects and schema-cache reloads.
+public final class GatewayMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    private let latency: DurationHistogram
+    private let inUse: Gauge
+    private let waiting: Gauge
+    private let reconnects: Counter
+    private let reloads: Counter
+    /// (function, status) -> counter; the registry also dedups, this only saves its lock and lookups.
+    private let counters = Mutex<[RequestKey: Counter]>([:])
+
+    struct RequestKey: Hashable { let function: String; let status: Int }
+
+    public init() {
+        latency = registry.makeDurationHistogram(
+            name: "gateway_request_duration_seconds",
+            buckets: [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+                      .milliseconds(10), .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                      .milliseconds(500), .seconds(1), .seconds(5)],
+            help: "Time from the request's arrival to its response being queued")
+        inUse = registry.makeGauge(name: "gateway_pool_connections_in_use", help: "Database connections executing requests now")
+        waiting = registry.makeGauge(name: "gateway_pool_requests_waiting", help: "Requests waiting for a database connection")
+        reconnects = registry.makeCounter(name: "gateway_db_reconnects_total", help: "Database connections re-established after a failure")
+        reloads = registry.makeCounter(name: "gateway_schema_reloads_total", help: "Schema cache reloads (NOTIFY pgrst or SIGUSR1)")
+    }
+
+    /// One finished request. `function` is the called function's name, or the route (`/`, `other`) for others.
+    public func requestFinished(function: String, status: Int, nanoseconds: Int64) {
+        let key = RequestKey(function: function, status: status)
+        let counter = counters.withLock { map in
+            if let counter = map[key] { return counter }
+            let counter = registry.makeCounter(
+                name: "gateway_requests_total",
+                labels: [("function", function), ("status", String(status))],
+                help: "Requests answered, by called function and HTTP status")
+            map[key] = counter
+            return counter
+        }
+        counter.increment()
+        latency.recordNanoseconds(nanoseconds)
+    }
+
+    public func setPool(inUse connections: Int, waiting requests: Int) {
+        inUse.set(Int64(connections))
+        waiting.set(Int64(requests))
+    }
+
+    public func databaseReconnected() { reconnects.increment() }
+    public func schemaReloaded() { reloads.increment() }
+
+    /// The text exposition format (`text/plain; version=0.0.4`).
+    public func exposition() -> [UInt8] { registry.emitToBuffer() }
+}
