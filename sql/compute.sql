@@ -1,0 +1,813 @@
+-- Compute nodes API: the functions the gateway exposes over /rpc (schema api) and their private helpers
+-- (schema compute, names starting with _). Repeatable: re-applied on every migrate.
+--
+-- Who may call what (nothing is executable by PUBLIC):
+--   app_user  acquire_node                          (the control plane, computing for a user's project)
+--   worker    register_node, node_heartbeat, leave_node   (the node agents)
+--   operator  drain_node, release_idle_projects, surplus_idle_nodes, list_compute_nodes,
+--             compute_settings, set_compute_settings
+--   nobody    compute._test_advance_clock (owner / superuser only: pgTAP moves the database clock)
+--
+-- Time: every decision uses compute._now() = now() + compute.clock.offset_by, the database's clock
+-- (never a caller's). Tests move it with compute._test_advance_clock(interval); nothing sleeps.
+--
+-- acquire_node(project_id), in one transaction:
+--   1. upserts the project row, which locks it: concurrent calls for one project queue here and the
+--      later ones see the first one's assignment (they converge on one node, one epoch).
+--   2. 413 (PT413) when the project's reported memory is above the limit.
+--   3. its live assignment on an alive node (lease fresh, same registration epoch): answered as is.
+--      On a dead node: the assignment ends (history, reason node_dead) and it gets a new one below.
+--   4. a slot (cap on running projects) then a free live alive node, each picked in one statement
+--      `ORDER BY ... LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`, so concurrent callers spread over different
+--      rows instead of queueing. A row picked from a snapshot older than a concurrent commit is checked
+--      again by a fresh statement while we hold its lock (nobody else can take it then); if it was
+--      taken, pick again. No slot: assignments on dead nodes are ended (projects locked SKIP LOCKED) and
+--      the pick retried. Still none: 503 with Retry-After, "all compute nodes are busy, come back later".
+--   The UNIQUE constraints on assignments (node_id, project_id, slot_no) hold whatever happens.
+--
+-- Node side (worker): register_node returns the node's epoch (a new one on every registration, from the
+-- same sequence as assignment epochs). node_heartbeat and leave_node carry it. A stale epoch (the node
+-- registered again since, or left) or a heartbeat after the lease expired (the node was declared dead;
+-- its projects may run elsewhere) gets 409 (PT409) and changes nothing: the node must register again
+-- and start empty. A heartbeat reports {project_id: memory_mb}; it is recorded for the projects assigned
+-- to this node and epoch only. The answer lists the projects (with their assignment epochs) the node
+-- serves, and `stop`: reported projects it must stop serving (moved, released, never its own).
+--
+-- Memory limit: heartbeats record each project's memory. Above settings.memory_limit_mb (4096 MB by
+-- default) the project is marked (projects.over_limit_since) and acquire_node answers 413 (PT413) with
+-- its usage and the limit. The heartbeat answer lists it in `over_limit` so the agent can stop it;
+-- refused calls are not activity, so idle release frees its node. The mark clears when a report falls
+-- under the limit or an operator raises the limit.
+--
+-- After the peak: "idle" = no acquire_node answered for the project (projects.last_used_at) for
+-- settings.idle_release_after. release_idle_projects (an operator's periodic job) ends those
+-- assignments and the ones on dead nodes; surplus_idle_nodes tells an autoscaler which nodes to remove.
+--
+-- Locking order (never deadlocks): node row -> lease row -> project rows -> assignment rows; slots and
+-- free nodes are only ever locked with SKIP LOCKED (no waiting), other projects' rows too. Node rows are
+-- locked FOR NO KEY UPDATE (or by plain UPDATEs of non-key columns), which never blocks the KEY SHARE
+-- lock an assignment's foreign key takes.
+--
+-- Errors (SQLSTATE -> HTTP through the gateway): 22023 bad argument -> 400; PT404 unknown node -> 404;
+-- PT409 stale epoch, expired lease, node left -> 409; PT413 project above the memory limit -> 413;
+-- PGRST with status 503 and Retry-After when all nodes are busy or the running-project cap is reached.
+SET LOCAL ROLE platform_owner;
+
+-- When a signature changes, DROP FUNCTION IF EXISTS the old one here, above its replacement.
+
+------------------------------------------------------------------------------------------------------
+-- Private helpers
+------------------------------------------------------------------------------------------------------
+
+-- The database clock: now() plus the test-only offset of compute.clock (0 in production).
+CREATE OR REPLACE FUNCTION compute._now()
+RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$ SELECT now() + c.offset_by FROM compute.clock c $$;
+REVOKE ALL ON FUNCTION compute._now() FROM PUBLIC;
+COMMENT ON FUNCTION compute._now() IS
+    'Private: the database clock every decision uses, now() + compute.clock.offset_by (moved only by tests).';
+
+-- Test-only hook: moves the database clock of compute by an interval (negative moves it back).
+-- Executable by the owner and superusers only (pgTAP); no API role.
+CREATE OR REPLACE FUNCTION compute._test_advance_clock(p_by interval)
+RETURNS timestamptz
+LANGUAGE sql VOLATILE
+SET search_path = ''
+AS $$
+    UPDATE compute.clock c SET offset_by = c.offset_by + p_by RETURNING now() + c.offset_by
+$$;
+REVOKE ALL ON FUNCTION compute._test_advance_clock(interval) FROM PUBLIC;
+COMMENT ON FUNCTION compute._test_advance_clock(interval) IS
+    'Test-only (owner/superuser): moves compute._now() by an interval; returns the new time. Never granted to an API role.';
+
+-- The settings row.
+CREATE OR REPLACE FUNCTION compute._settings()
+RETURNS compute.settings
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$ SELECT s FROM compute.settings s $$;
+REVOKE ALL ON FUNCTION compute._settings() FROM PUBLIC;
+COMMENT ON FUNCTION compute._settings() IS 'Private: the settings row.';
+
+-- The settings as the operator calls return them.
+CREATE OR REPLACE FUNCTION compute._settings_json(p_settings compute.settings)
+RETURNS json
+LANGUAGE sql IMMUTABLE
+SET search_path = ''
+AS $$
+    SELECT json_build_object(
+        'memory_limit_mb', p_settings.memory_limit_mb,
+        'heartbeat_timeout_seconds', extract(epoch FROM p_settings.heartbeat_timeout)::integer,
+        'idle_release_seconds', extract(epoch FROM p_settings.idle_release_after)::integer,
+        'max_running_projects', p_settings.max_running_projects,
+        'spare_nodes', p_settings.spare_nodes,
+        'retry_after_seconds', p_settings.retry_after_seconds)
+$$;
+REVOKE ALL ON FUNCTION compute._settings_json(compute.settings) FROM PUBLIC;
+COMMENT ON FUNCTION compute._settings_json(compute.settings) IS 'Private: the settings row as JSON (intervals in seconds).';
+
+-- Validates a name argument (project id or node name): 1 to 200 characters, else 22023 (400).
+CREATE OR REPLACE FUNCTION compute._check_name(p_value text, p_argument text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = ''
+AS $$
+BEGIN
+    IF p_value IS NULL OR length(p_value) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('%s must be a string of 1 to 200 characters', p_argument),
+            DETAIL = format('Got %s.', CASE WHEN p_value IS NULL THEN 'null' ELSE format('%s characters', length(p_value)) END),
+            HINT = format('Send "%s" as a non-empty string.', p_argument);
+    END IF;
+    RETURN p_value;
+END
+$$;
+REVOKE ALL ON FUNCTION compute._check_name(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION compute._check_name(text, text) IS 'Private: validates a project id or node name; 22023 (400) naming the argument otherwise.';
+
+-- Ends a live assignment: moves it to the history with the reason. False if it was no longer live.
+CREATE OR REPLACE FUNCTION compute._end_assignment(p_epoch bigint, p_reason compute.end_reason)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_ended int;
+BEGIN
+    WITH ended AS (
+        DELETE FROM compute.assignments a WHERE a.epoch = p_epoch RETURNING a.*
+    )
+    INSERT INTO compute.assignment_history
+        (epoch, project_id, node_id, node_epoch, assigned_at, ended_at, end_reason, peak_memory_mb)
+    SELECT e.epoch, e.project_id, e.node_id, e.node_epoch, e.assigned_at,
+           greatest(compute._now(), e.assigned_at), p_reason, e.peak_memory_mb
+    FROM ended e;
+    GET DIAGNOSTICS v_ended = ROW_COUNT;
+    RETURN v_ended > 0;
+END
+$$;
+REVOKE ALL ON FUNCTION compute._end_assignment(bigint, compute.end_reason) FROM PUBLIC;
+COMMENT ON FUNCTION compute._end_assignment(bigint, compute.end_reason) IS
+    'Private: ends a live assignment (moves it to assignment_history with the reason); false if already ended.';
+
+-- Ends the assignments of a node (caller holds the node's row lock); returns the project ids.
+CREATE OR REPLACE FUNCTION compute._end_node_assignments(p_node_id bigint, p_reason compute.end_reason)
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_projects text[] := '{}';
+    v_row      record;
+BEGIN
+    FOR v_row IN SELECT a.epoch, a.project_id FROM compute.assignments a WHERE a.node_id = p_node_id ORDER BY a.project_id LOOP
+        IF compute._end_assignment(v_row.epoch, p_reason) THEN
+            v_projects := v_projects || v_row.project_id;
+        END IF;
+    END LOOP;
+    RETURN v_projects;
+END
+$$;
+REVOKE ALL ON FUNCTION compute._end_node_assignments(bigint, compute.end_reason) FROM PUBLIC;
+COMMENT ON FUNCTION compute._end_node_assignments(bigint, compute.end_reason) IS
+    'Private: ends every live assignment of a node with the reason; returns their project ids.';
+
+-- Ends the assignments whose node is dead (lease expired, gone, or registered again), for projects
+-- nobody else holds right now (SKIP LOCKED: never waits). Returns how many ended.
+CREATE OR REPLACE FUNCTION compute._end_dead_assignments()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_now     timestamptz := compute._now();
+    v_timeout interval := (compute._settings()).heartbeat_timeout;
+    v_epoch   bigint;
+    v_count   integer := 0;
+BEGIN
+    FOR v_epoch IN
+        SELECT a.epoch FROM compute.assignments a
+        JOIN compute.projects p ON p.id = a.project_id
+        LEFT JOIN compute.node_leases l ON l.node_id = a.node_id
+        WHERE l.node_id IS NULL OR l.epoch <> a.node_epoch OR l.last_heartbeat_at < v_now - v_timeout
+        ORDER BY a.project_id
+        FOR NO KEY UPDATE OF p SKIP LOCKED
+    LOOP
+        IF compute._end_assignment(v_epoch, 'node_dead') THEN
+            v_count := v_count + 1;
+        END IF;
+    END LOOP;
+    RETURN v_count;
+END
+$$;
+REVOKE ALL ON FUNCTION compute._end_dead_assignments() FROM PUBLIC;
+COMMENT ON FUNCTION compute._end_dead_assignments() IS
+    'Private: ends assignments on dead nodes (projects locked SKIP LOCKED, never waits); returns the count.';
+
+-- Takes a free running-project slot (below the cap) and returns it locked, or NULL if none is free.
+CREATE OR REPLACE FUNCTION compute._take_slot(p_max integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_slot integer;
+BEGIN
+    LOOP
+        SELECT s.slot_no INTO v_slot FROM compute.slots s
+        WHERE s.slot_no <= p_max
+          AND NOT EXISTS (SELECT FROM compute.assignments a WHERE a.slot_no = s.slot_no)
+        ORDER BY s.slot_no LIMIT 1
+        FOR NO KEY UPDATE SKIP LOCKED;
+        IF v_slot IS NULL THEN
+            RETURN NULL;
+        END IF;
+        -- A fresh snapshot: an assignment committed after the pick's snapshot may hold it. We hold the
+        -- slot's lock now, so nobody else can take it between this check and our insert.
+        IF NOT EXISTS (SELECT FROM compute.assignments a WHERE a.slot_no = v_slot) THEN
+            RETURN v_slot;
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION compute._take_slot(integer) FROM PUBLIC;
+COMMENT ON FUNCTION compute._take_slot(integer) IS
+    'Private: a free slot numbered <= the cap, locked (SKIP LOCKED pick, re-checked on a fresh snapshot); NULL if none.';
+
+-- Takes a free node: live (not draining, not left), alive (fresh lease), without a project. Returns its
+-- id and registration epoch, the node row locked; NULLs if none.
+CREATE OR REPLACE FUNCTION compute._take_node(OUT o_node_id bigint, OUT o_node_epoch bigint)
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_alive_since timestamptz := compute._now() - (compute._settings()).heartbeat_timeout;
+    v_node        bigint;
+BEGIN
+    LOOP
+        SELECT n.id INTO v_node FROM compute.nodes n
+        WHERE n.state = 'live'
+          AND EXISTS (SELECT FROM compute.node_leases l
+                      WHERE l.node_id = n.id AND l.last_heartbeat_at >= v_alive_since)
+          AND NOT EXISTS (SELECT FROM compute.assignments a WHERE a.node_id = n.id)
+        ORDER BY n.id LIMIT 1
+        FOR NO KEY UPDATE OF n SKIP LOCKED;
+        IF v_node IS NULL THEN
+            RETURN;
+        END IF;
+        -- Fresh snapshot, node row locked (its state cannot change now): still live, alive and free?
+        SELECT n.id, l.epoch INTO o_node_id, o_node_epoch
+        FROM compute.nodes n JOIN compute.node_leases l ON l.node_id = n.id
+        WHERE n.id = v_node AND n.state = 'live' AND l.last_heartbeat_at >= v_alive_since
+          AND NOT EXISTS (SELECT FROM compute.assignments a WHERE a.node_id = n.id);
+        IF o_node_id IS NOT NULL THEN
+            RETURN;
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION compute._take_node() FROM PUBLIC;
+COMMENT ON FUNCTION compute._take_node() IS
+    'Private: a free live alive node, row locked (SKIP LOCKED pick, re-checked on a fresh snapshot), with its registration epoch; NULLs if none.';
+
+-- Raises the "come back later" answer: 503 with Retry-After (RAISE SQLSTATE PGRST gives the gateway
+-- the status and headers).
+CREATE OR REPLACE FUNCTION compute._raise_busy(p_details text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_retry integer := (compute._settings()).retry_after_seconds;
+BEGIN
+    RAISE SQLSTATE 'PGRST' USING
+        MESSAGE = json_build_object(
+            'code', 'PT503',
+            'message', 'All compute nodes are busy. Please come back later.',
+            'details', p_details,
+            'hint', format('Retry in %s seconds: nodes are freed as projects go idle and nodes join.', v_retry))::text,
+        DETAIL = json_build_object('status', 503, 'headers', json_build_object('Retry-After', v_retry::text))::text;
+END
+$$;
+REVOKE ALL ON FUNCTION compute._raise_busy(text) FROM PUBLIC;
+COMMENT ON FUNCTION compute._raise_busy(text) IS
+    'Private: 503 with Retry-After, "All compute nodes are busy. Please come back later." (RAISE SQLSTATE PGRST).';
+
+-- Raises why a node-side call carrying an epoch was refused: PT404 if the node is unknown, else PT409:
+-- it left, or the epoch is not its current one, or (the epoch being current) its lease expired.
+CREATE OR REPLACE FUNCTION compute._raise_stale(p_name text, p_epoch bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_node  compute.nodes;
+    v_lease compute.node_leases;
+BEGIN
+    SELECT * INTO v_node FROM compute.nodes n WHERE n.name = p_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('compute node %s is not registered', quote_literal(p_name)),
+            HINT = 'Register it with register_node first.';
+    END IF;
+    SELECT * INTO v_lease FROM compute.node_leases l WHERE l.node_id = v_node.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('compute node %s has left the cluster', quote_literal(p_name)),
+            DETAIL = format('It left at %s; epoch %s is no longer valid.', v_node.left_at, coalesce(p_epoch::text, 'null')),
+            HINT = 'Stop serving every project and register again (register_node) to get a new epoch.';
+    END IF;
+    IF p_epoch IS DISTINCT FROM v_lease.epoch THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('stale epoch %s for compute node %s', coalesce(p_epoch::text, 'null'), quote_literal(p_name)),
+            DETAIL = format('The node''s current registration has epoch %s.', v_lease.epoch),
+            HINT = 'This process is not the node''s current registration: stop serving every project and register again.';
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'PT409',
+        MESSAGE = format('the lease of compute node %s expired', quote_literal(p_name)),
+        DETAIL = format('Last heartbeat at %s; a node is dead after %s without one, and its projects may run elsewhere now.',
+                        v_lease.last_heartbeat_at, (compute._settings()).heartbeat_timeout),
+        HINT = 'Stop serving every project and register again (register_node) to get a new epoch.';
+END
+$$;
+REVOKE ALL ON FUNCTION compute._raise_stale(text, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION compute._raise_stale(text, bigint) IS
+    'Private: explains why a node-side call was refused: 404 (PT404) unknown node, else 409 (PT409) left, stale epoch or expired lease.';
+
+-- The projects a node serves now, with their assignment epochs (the node's fencing tokens).
+CREATE OR REPLACE FUNCTION compute._node_projects(p_node_id bigint)
+RETURNS json
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$
+    SELECT coalesce(json_agg(json_build_object('project_id', a.project_id, 'epoch', a.epoch,
+                                               'assigned_at', a.assigned_at) ORDER BY a.project_id), '[]')
+    FROM compute.assignments a WHERE a.node_id = p_node_id
+$$;
+REVOKE ALL ON FUNCTION compute._node_projects(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION compute._node_projects(bigint) IS 'Private: [{project_id, epoch, assigned_at}] of the node''s live assignments.';
+
+-- Locks the named node's row; PT404 if unknown.
+CREATE OR REPLACE FUNCTION compute._lock_node(p_name text)
+RETURNS compute.nodes
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_node compute.nodes;
+BEGIN
+    SELECT * INTO v_node FROM compute.nodes n WHERE n.name = p_name FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('compute node %s is not registered', coalesce(quote_literal(p_name), 'null')),
+            HINT = 'list_compute_nodes shows the registered nodes.';
+    END IF;
+    RETURN v_node;
+END
+$$;
+REVOKE ALL ON FUNCTION compute._lock_node(text) FROM PUBLIC;
+COMMENT ON FUNCTION compute._lock_node(text) IS 'Private: locks (FOR NO KEY UPDATE) and returns the named node; PT404 (404) if unknown.';
+
+------------------------------------------------------------------------------------------------------
+-- app_user: the control plane computing for a user's project
+------------------------------------------------------------------------------------------------------
+
+-- The node a project computes on: its live node, else a free one assigned now, else 503 (come back later).
+CREATE OR REPLACE FUNCTION api.acquire_node(project_id text)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_now      timestamptz := compute._now();
+    v_settings compute.settings := compute._settings();
+    v_project  compute.projects;
+    v_current  record;
+    v_slot     integer;
+    v_node     record;
+    v_epoch    bigint;
+    v_ended    bigint;
+    v_running  bigint;
+    v_alive    bigint;
+BEGIN
+    PERFORM compute._check_name(acquire_node.project_id, 'project_id');
+    -- 1. Lock the project (creating it): concurrent calls for one project queue here and converge.
+    INSERT INTO compute.projects AS p (id, first_seen_at, last_used_at)
+    VALUES (acquire_node.project_id, v_now, v_now)
+    ON CONFLICT (id) DO UPDATE SET last_used_at = greatest(p.last_used_at, excluded.last_used_at)
+    RETURNING * INTO v_project;
+
+    -- 2. Above the memory limit: refused, with the numbers (the error rolls back the last_used_at bump).
+    IF v_project.memory_mb > v_settings.memory_limit_mb THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT413',
+            MESSAGE = format('project %s uses %s MB of memory, above the limit of %s MB per project',
+                             quote_literal(v_project.id), v_project.memory_mb, v_settings.memory_limit_mb),
+            DETAIL = format('Reported by its compute node at %s (above the limit since %s). Projects above the limit are not run.',
+                            v_project.memory_reported_at, coalesce(v_project.over_limit_since, v_project.memory_reported_at)),
+            HINT = format('Reduce the project''s data to less than %s MB, or ask an operator to raise the limit.',
+                          v_settings.memory_limit_mb);
+    END IF;
+
+    -- 3. Its live assignment, if the node is alive (fresh lease of the same registration).
+    SELECT a.epoch, a.node_id, a.assigned_at, n.name AS node, n.state,
+           (l.epoch = a.node_epoch AND l.last_heartbeat_at >= v_now - v_settings.heartbeat_timeout) AS alive
+    INTO v_current
+    FROM compute.assignments a
+    JOIN compute.nodes n ON n.id = a.node_id
+    LEFT JOIN compute.node_leases l ON l.node_id = a.node_id
+    WHERE a.project_id = acquire_node.project_id;
+    IF FOUND THEN
+        IF coalesce(v_current.alive, false) THEN
+            RETURN json_build_object('project_id', v_project.id, 'node', v_current.node, 'node_id', v_current.node_id,
+                                     'epoch', v_current.epoch, 'assigned_at', v_current.assigned_at, 'new', false,
+                                     'previous_epoch', NULL);
+        END IF;
+        -- The node died (or left, or registered again): end it; a new node below, with a greater epoch.
+        PERFORM compute._end_assignment(v_current.epoch, 'node_dead');
+        v_ended := v_current.epoch;
+    END IF;
+
+    -- 4. A slot under the cap, then a free node.
+    v_slot := compute._take_slot(v_settings.max_running_projects);
+    IF v_slot IS NULL AND compute._end_dead_assignments() > 0 THEN
+        v_slot := compute._take_slot(v_settings.max_running_projects);
+    END IF;
+    IF v_slot IS NULL THEN
+        SELECT count(*) INTO v_running FROM compute.assignments;
+        PERFORM compute._raise_busy(format('Running projects: %s; the cluster runs at most %s at once.',
+                                           v_running, v_settings.max_running_projects));
+    END IF;
+    SELECT t.o_node_id AS id, t.o_node_epoch AS epoch INTO v_node FROM compute._take_node() t;
+    IF v_node.id IS NULL THEN
+        SELECT count(*) INTO v_running FROM compute.assignments;
+        SELECT count(*) INTO v_alive FROM compute.nodes n JOIN compute.node_leases l ON l.node_id = n.id
+        WHERE n.state = 'live' AND l.last_heartbeat_at >= v_now - v_settings.heartbeat_timeout;
+        PERFORM compute._raise_busy(format('No free compute node: %s live node(s) with a fresh heartbeat, all running a project (running projects: %s).',
+                                           v_alive, v_running));
+    END IF;
+    INSERT INTO compute.assignments (project_id, node_id, node_epoch, slot_no, assigned_at)
+    VALUES (v_project.id, v_node.id, v_node.epoch, v_slot, v_now)
+    RETURNING epoch INTO v_epoch;
+    RETURN json_build_object('project_id', v_project.id, 'node', (SELECT n.name FROM compute.nodes n WHERE n.id = v_node.id),
+                             'node_id', v_node.id, 'epoch', v_epoch, 'assigned_at', v_now, 'new', true,
+                             'previous_epoch', v_ended);
+END
+$$;
+REVOKE ALL ON FUNCTION api.acquire_node(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.acquire_node(text) TO app_user;
+COMMENT ON FUNCTION api.acquire_node(text) IS
+    'The compute node of a project: {project_id, node, node_id, epoch, assigned_at, new, previous_epoch}. Its live node, else a free one (new epoch, greater than any before). 413 above the memory limit; 503 + Retry-After when all nodes are busy; 400 bad project_id.';
+
+------------------------------------------------------------------------------------------------------
+-- worker: node agents
+------------------------------------------------------------------------------------------------------
+
+-- Registers a node (or registers it again after a restart or leaving): a new epoch, no projects.
+CREATE OR REPLACE FUNCTION api.register_node(name text, memory_mb integer)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_now      timestamptz := compute._now();
+    v_settings compute.settings := compute._settings();
+    v_node     compute.nodes;
+    v_epoch    bigint;
+    v_ended    text[];
+BEGIN
+    PERFORM compute._check_name(register_node.name, 'name');
+    IF register_node.memory_mb IS NULL OR register_node.memory_mb <= 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('memory_mb must be a positive integer, got %s', coalesce(register_node.memory_mb::text, 'null')),
+            HINT = 'Send the node''s memory capacity in MB, for example 8192.';
+    END IF;
+    -- Lock or create the node row (FOR NO KEY UPDATE, not ON CONFLICT's FOR UPDATE: see the header).
+    SELECT * INTO v_node FROM compute.nodes n WHERE n.name = register_node.name FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        BEGIN
+            INSERT INTO compute.nodes (name, memory_mb, registered_at)
+            VALUES (register_node.name, register_node.memory_mb, v_now) RETURNING * INTO v_node;
+        EXCEPTION WHEN unique_violation THEN   -- registered concurrently under the same name
+            RAISE EXCEPTION USING ERRCODE = 'PT409',
+                MESSAGE = format('compute node %s is being registered by another call', quote_literal(register_node.name)),
+                HINT = 'Register again; the latest registration wins.';
+        END;
+    ELSE
+        -- Draining survives a restart (the operator's decision); a node that left comes back live.
+        UPDATE compute.nodes n
+        SET memory_mb = register_node.memory_mb, registered_at = v_now, left_at = NULL,
+            state = CASE WHEN n.state = 'draining' THEN 'draining'::compute.node_state ELSE 'live' END
+        WHERE n.id = v_node.id RETURNING * INTO v_node;
+    END IF;
+    -- A new epoch: the old registration's calls are now stale (409).
+    v_epoch := nextval('compute.epochs');
+    INSERT INTO compute.node_leases AS l (node_id, epoch, last_heartbeat_at) VALUES (v_node.id, v_epoch, v_now)
+    ON CONFLICT (node_id) DO UPDATE SET epoch = excluded.epoch, last_heartbeat_at = excluded.last_heartbeat_at;
+    -- It starts empty: projects of the old registration get a new node on their next acquire_node.
+    v_ended := compute._end_node_assignments(v_node.id, 'node_restarted');
+    RETURN json_build_object('node', v_node.name, 'node_id', v_node.id, 'epoch', v_epoch, 'state', v_node.state,
+                             'memory_mb', v_node.memory_mb, 'registered_at', v_now,
+                             'heartbeat_timeout_seconds', extract(epoch FROM v_settings.heartbeat_timeout)::integer,
+                             'released_projects', v_ended);
+END
+$$;
+REVOKE ALL ON FUNCTION api.register_node(text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.register_node(text, integer) TO worker;
+COMMENT ON FUNCTION api.register_node(text, integer) IS
+    'Node agent: registers a node (memory_mb capacity); returns {node, node_id, epoch, state, memory_mb, registered_at, heartbeat_timeout_seconds, released_projects}. Every registration gets a new epoch and starts without projects. 400 bad arguments.';
+
+-- A node's heartbeat: renews its lease and records each project's memory, {project_id: memory_mb}.
+CREATE OR REPLACE FUNCTION api.node_heartbeat(node text, epoch bigint, usage jsonb DEFAULT '{}')
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_now      timestamptz := compute._now();
+    v_settings compute.settings := compute._settings();
+    v_node_id  bigint;
+    v_state    compute.node_state;
+    v_bad      text;
+    v_stop     text[];
+    v_over     json;
+BEGIN
+    PERFORM compute._check_name(node_heartbeat.node, 'node');
+    IF node_heartbeat.usage IS NULL OR jsonb_typeof(node_heartbeat.usage) <> 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'usage must be a JSON object {project_id: memory_mb}',
+            HINT = 'For example {"project-1": 1200}; {} when the node runs no project.';
+    END IF;
+    SELECT u.key INTO v_bad FROM jsonb_each(node_heartbeat.usage) u
+    WHERE jsonb_typeof(u.value) <> 'number' OR u.value::text !~ '^[0-9]{1,9}$' LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('usage of project %s must be a non-negative integer (MB)', quote_literal(v_bad)),
+            HINT = 'Send {project_id: memory_mb} with whole megabytes.';
+    END IF;
+    -- Renew the lease: only the current epoch, only before it expired (a dead node stays dead). A
+    -- concurrent registration or leave changes or removes this row first; the re-check then fails.
+    UPDATE compute.node_leases l SET last_heartbeat_at = greatest(l.last_heartbeat_at, v_now)
+    FROM compute.nodes n
+    WHERE n.name = node_heartbeat.node AND l.node_id = n.id AND l.epoch = node_heartbeat.epoch
+      AND l.last_heartbeat_at >= v_now - v_settings.heartbeat_timeout
+    RETURNING n.id, n.state INTO v_node_id, v_state;
+    IF v_node_id IS NULL THEN
+        PERFORM compute._raise_stale(node_heartbeat.node, node_heartbeat.epoch);
+    END IF;
+    -- Memory of the projects this registration serves; marked while above the limit.
+    WITH reported AS (
+        SELECT u.key AS project_id, u.value::text::integer AS memory_mb
+        FROM jsonb_each(node_heartbeat.usage) u
+        JOIN compute.assignments a ON a.project_id = u.key AND a.node_id = v_node_id AND a.node_epoch = node_heartbeat.epoch
+    ), projects AS (
+        UPDATE compute.projects p
+        SET memory_mb = r.memory_mb, memory_reported_at = v_now,
+            over_limit_since = CASE WHEN r.memory_mb > v_settings.memory_limit_mb
+                                    THEN coalesce(p.over_limit_since, v_now) END
+        FROM reported r WHERE p.id = r.project_id
+        RETURNING p.id
+    )
+    UPDATE compute.assignments a SET peak_memory_mb = greatest(a.peak_memory_mb, r.memory_mb)
+    FROM reported r JOIN projects p ON p.id = r.project_id
+    WHERE a.project_id = r.project_id;
+    -- Reported projects that are not this registration's: the node must stop serving them.
+    SELECT array_agg(u.key ORDER BY u.key) INTO v_stop FROM jsonb_object_keys(node_heartbeat.usage) u(key)
+    WHERE NOT EXISTS (SELECT FROM compute.assignments a
+                      WHERE a.project_id = u.key AND a.node_id = v_node_id AND a.node_epoch = node_heartbeat.epoch);
+    SELECT coalesce(json_agg(json_build_object('project_id', p.id, 'memory_mb', p.memory_mb) ORDER BY p.id), '[]')
+    INTO v_over
+    FROM compute.assignments a JOIN compute.projects p ON p.id = a.project_id
+    WHERE a.node_id = v_node_id AND p.memory_mb > v_settings.memory_limit_mb;
+    RETURN json_build_object('node', node_heartbeat.node, 'epoch', node_heartbeat.epoch, 'state', v_state,
+                             'heartbeat_at', v_now, 'projects', compute._node_projects(v_node_id),
+                             'stop', coalesce(v_stop, '{}'), 'over_limit', v_over,
+                             'memory_limit_mb', v_settings.memory_limit_mb);
+END
+$$;
+REVOKE ALL ON FUNCTION api.node_heartbeat(text, bigint, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.node_heartbeat(text, bigint, jsonb) TO worker;
+COMMENT ON FUNCTION api.node_heartbeat(text, bigint, jsonb) IS
+    'Node agent, about every 15 s: renews the lease and records usage {project_id: memory_mb}. Returns {node, epoch, state, heartbeat_at, projects [{project_id, epoch}], stop [project ids to stop serving], over_limit, memory_limit_mb}. 409 stale epoch, expired lease or left (changes nothing: register again); 404 unknown node.';
+
+-- A node leaves the cluster gracefully: its projects get new nodes on their next acquire_node at once.
+CREATE OR REPLACE FUNCTION api.leave_node(node text, epoch bigint)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_node  compute.nodes;
+    v_ended text[];
+BEGIN
+    PERFORM compute._check_name(leave_node.node, 'node');
+    v_node := compute._lock_node(leave_node.node);
+    -- Only the current registration may leave (an expired lease may: leaving is always safe).
+    DELETE FROM compute.node_leases l WHERE l.node_id = v_node.id AND l.epoch = leave_node.epoch;
+    IF NOT FOUND THEN
+        PERFORM compute._raise_stale(leave_node.node, leave_node.epoch);
+    END IF;
+    v_ended := compute._end_node_assignments(v_node.id, 'node_left');
+    UPDATE compute.nodes n SET state = 'left', left_at = compute._now() WHERE n.id = v_node.id;
+    RETURN json_build_object('node', v_node.name, 'epoch', leave_node.epoch, 'state', 'left',
+                             'released_projects', v_ended);
+END
+$$;
+REVOKE ALL ON FUNCTION api.leave_node(text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.leave_node(text, bigint) TO worker;
+COMMENT ON FUNCTION api.leave_node(text, bigint) IS
+    'Node agent: leaves the cluster; its assignments end now. Returns {node, epoch, state, released_projects}. 409 stale epoch or already left; 404 unknown node.';
+
+------------------------------------------------------------------------------------------------------
+-- operator
+------------------------------------------------------------------------------------------------------
+
+-- Drains a node: it takes no new projects; returns the projects still on it (they stay until released).
+CREATE OR REPLACE FUNCTION api.drain_node(node text)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_node compute.nodes := compute._lock_node(drain_node.node);
+BEGIN
+    IF v_node.state = 'left' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('compute node %s has left the cluster', quote_literal(drain_node.node)),
+            HINT = 'Nothing to drain.';
+    END IF;
+    UPDATE compute.nodes n SET state = 'draining' WHERE n.id = v_node.id;
+    RETURN json_build_object('node', v_node.name, 'state', 'draining', 'projects', compute._node_projects(v_node.id));
+END
+$$;
+REVOKE ALL ON FUNCTION api.drain_node(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.drain_node(text) TO operator;
+COMMENT ON FUNCTION api.drain_node(text) IS
+    'Operator: the node takes no new projects; returns {node, state, projects} still on it (released when idle, or when it leaves). 404 unknown; 409 left.';
+
+-- Ends the assignments of projects idle longer than the configured time, and those on dead nodes.
+CREATE OR REPLACE FUNCTION api.release_idle_projects()
+RETURNS TABLE (project_id text, node text, epoch bigint, reason text, last_used_at timestamptz)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_now      timestamptz := compute._now();
+    v_settings compute.settings := compute._settings();
+    v_row      record;
+BEGIN
+    -- Projects being acquired right now are skipped (SKIP LOCKED): they are not idle.
+    FOR v_row IN
+        SELECT a.epoch, a.project_id, n.name, p.last_used_at,
+               CASE WHEN l.node_id IS NULL OR l.epoch <> a.node_epoch
+                         OR l.last_heartbeat_at < v_now - v_settings.heartbeat_timeout
+                    THEN 'node_dead' ELSE 'idle' END::compute.end_reason AS reason
+        FROM compute.assignments a
+        JOIN compute.projects p ON p.id = a.project_id
+        JOIN compute.nodes n ON n.id = a.node_id
+        LEFT JOIN compute.node_leases l ON l.node_id = a.node_id
+        WHERE p.last_used_at < v_now - v_settings.idle_release_after
+           OR l.node_id IS NULL OR l.epoch <> a.node_epoch
+           OR l.last_heartbeat_at < v_now - v_settings.heartbeat_timeout
+        ORDER BY a.project_id
+        FOR NO KEY UPDATE OF p SKIP LOCKED
+    LOOP
+        IF compute._end_assignment(v_row.epoch, v_row.reason) THEN
+            project_id := v_row.project_id; node := v_row.name; epoch := v_row.epoch;
+            reason := v_row.reason::text; last_used_at := v_row.last_used_at;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION api.release_idle_projects() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.release_idle_projects() TO operator;
+COMMENT ON FUNCTION api.release_idle_projects() IS
+    'Operator (periodic job): ends assignments of projects idle longer than idle_release_seconds (reason idle) and on dead nodes (node_dead); returns them.';
+
+-- Nodes an autoscaler may remove: idle live nodes beyond the spare count (longest idle and largest
+-- past project first), idle draining nodes, and dead nodes.
+CREATE OR REPLACE FUNCTION api.surplus_idle_nodes()
+RETURNS TABLE (node text, node_id bigint, state text, reason text, memory_mb integer,
+               idle_since timestamptz, last_peak_memory_mb integer)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = ''
+AS $$
+    WITH s AS (SELECT * FROM compute._settings()),
+    candidates AS (
+        SELECT n.id, n.name, n.state, n.memory_mb,
+               CASE WHEN l.last_heartbeat_at < compute._now() - s.heartbeat_timeout THEN 'dead'
+                    WHEN n.state = 'draining' THEN 'drained'
+                    ELSE 'idle' END AS reason,
+               greatest(n.registered_at, h.ended_at) AS idle_since,
+               h.peak_memory_mb
+        FROM compute.nodes n
+        JOIN compute.node_leases l ON l.node_id = n.id
+        CROSS JOIN s
+        LEFT JOIN LATERAL (SELECT ah.ended_at, ah.peak_memory_mb FROM compute.assignment_history ah
+                           WHERE ah.node_id = n.id ORDER BY ah.ended_at DESC LIMIT 1) h ON true
+        WHERE NOT EXISTS (SELECT FROM compute.assignments a WHERE a.node_id = n.id)
+           OR l.last_heartbeat_at < compute._now() - s.heartbeat_timeout
+    ),
+    ranked AS (
+        -- Idle live nodes: keep the `spare_nodes` most recently active ones; the rest, pods that grew
+        -- largest and idle longest first, are surplus.
+        SELECT c.*, row_number() OVER (PARTITION BY c.reason
+                                       ORDER BY coalesce(c.peak_memory_mb, 0), c.idle_since DESC, c.id DESC) AS keep_rank
+        FROM candidates c
+    )
+    SELECT r.name, r.id, r.state::text, r.reason, r.memory_mb, r.idle_since, r.peak_memory_mb
+    FROM ranked r CROSS JOIN s
+    WHERE r.reason <> 'idle' OR r.keep_rank > s.spare_nodes
+    ORDER BY r.reason = 'idle', coalesce(r.peak_memory_mb, 0) DESC, r.idle_since, r.id
+$$;
+REVOKE ALL ON FUNCTION api.surplus_idle_nodes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.surplus_idle_nodes() TO operator;
+COMMENT ON FUNCTION api.surplus_idle_nodes() IS
+    'Operator/autoscaler: nodes to remove: dead ones, drained ones without projects, and idle live ones beyond spare_nodes (largest last project and longest idle first).';
+
+-- Every registered node with its lease and project, by name.
+CREATE OR REPLACE FUNCTION api.list_compute_nodes()
+RETURNS TABLE (node text, node_id bigint, state text, alive boolean, memory_mb integer, epoch bigint,
+               registered_at timestamptz, last_heartbeat_at timestamptz, project_id text, assignment_epoch bigint,
+               project_memory_mb integer)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = ''
+AS $$
+    SELECT n.name, n.id, n.state::text,
+           coalesce(l.last_heartbeat_at >= compute._now() - (compute._settings()).heartbeat_timeout, false),
+           n.memory_mb, l.epoch, n.registered_at, l.last_heartbeat_at, a.project_id, a.epoch, p.memory_mb
+    FROM compute.nodes n
+    LEFT JOIN compute.node_leases l ON l.node_id = n.id
+    LEFT JOIN compute.assignments a ON a.node_id = n.id
+    LEFT JOIN compute.projects p ON p.id = a.project_id
+    ORDER BY n.name
+$$;
+REVOKE ALL ON FUNCTION api.list_compute_nodes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.list_compute_nodes() TO operator;
+COMMENT ON FUNCTION api.list_compute_nodes() IS
+    'Operator: every node with state, alive (lease fresh), epoch, heartbeat time, and its project with memory.';
+
+-- The compute settings.
+CREATE OR REPLACE FUNCTION api.compute_settings()
+RETURNS json
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = ''
+AS $$ SELECT compute._settings_json(compute._settings()) $$;
+REVOKE ALL ON FUNCTION api.compute_settings() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.compute_settings() TO operator;
+COMMENT ON FUNCTION api.compute_settings() IS
+    'Operator: {memory_limit_mb, heartbeat_timeout_seconds, idle_release_seconds, max_running_projects, spare_nodes, retry_after_seconds}.';
+
+-- Changes the compute settings given (others stay); returns them all.
+CREATE OR REPLACE FUNCTION api.set_compute_settings(
+    memory_limit_mb integer DEFAULT NULL, heartbeat_timeout_seconds integer DEFAULT NULL,
+    idle_release_seconds integer DEFAULT NULL, max_running_projects integer DEFAULT NULL,
+    spare_nodes integer DEFAULT NULL, retry_after_seconds integer DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_settings compute.settings;
+    v_epoch    bigint;
+    v_slot     integer;
+BEGIN
+    BEGIN
+        UPDATE compute.settings s SET
+            memory_limit_mb = coalesce(set_compute_settings.memory_limit_mb, s.memory_limit_mb),
+            heartbeat_timeout = coalesce(make_interval(secs => set_compute_settings.heartbeat_timeout_seconds), s.heartbeat_timeout),
+            idle_release_after = coalesce(make_interval(secs => set_compute_settings.idle_release_seconds), s.idle_release_after),
+            max_running_projects = coalesce(set_compute_settings.max_running_projects, s.max_running_projects),
+            spare_nodes = coalesce(set_compute_settings.spare_nodes, s.spare_nodes),
+            retry_after_seconds = coalesce(set_compute_settings.retry_after_seconds, s.retry_after_seconds)
+        RETURNING * INTO v_settings;
+    EXCEPTION WHEN check_violation THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid compute setting',
+            DETAIL = 'Memory limit, timeouts and Retry-After must be positive; max_running_projects 0 to 100000; spare_nodes 0 or more.',
+            HINT = 'Send only the settings to change.';
+    END;
+    -- Enough slot rows for the cap; slots above it are not handed out.
+    INSERT INTO compute.slots (slot_no) SELECT generate_series(1, v_settings.max_running_projects)
+    ON CONFLICT DO NOTHING;
+    -- A lowered cap: running projects holding slots above it move into free slots under it, so the cap
+    -- holds at once when no more than the new cap are running. Otherwise the rest keep their slots (they
+    -- are not stopped) and no new project starts until the count falls under the cap.
+    FOR v_epoch IN SELECT a.epoch FROM compute.assignments a WHERE a.slot_no > v_settings.max_running_projects
+                   ORDER BY a.slot_no DESC LOOP
+        v_slot := compute._take_slot(v_settings.max_running_projects);
+        EXIT WHEN v_slot IS NULL;
+        UPDATE compute.assignments a SET slot_no = v_slot WHERE a.epoch = v_epoch;
+    END LOOP;
+    -- The mark follows the limit.
+    UPDATE compute.projects p
+    SET over_limit_since = CASE WHEN p.memory_mb > v_settings.memory_limit_mb
+                                THEN coalesce(p.over_limit_since, compute._now()) END
+    WHERE (p.over_limit_since IS NOT NULL) <> coalesce(p.memory_mb > v_settings.memory_limit_mb, false);
+    RETURN compute._settings_json(v_settings);
+END
+$$;
+REVOKE ALL ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer) TO operator;
+COMMENT ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer) IS
+    'Operator: changes the given settings (memory limit MB, heartbeat timeout and idle release in seconds, max running projects, spare nodes, Retry-After seconds); returns them all. A lowered cap moves running projects into the slots under it; none is stopped. 400 invalid values.';
