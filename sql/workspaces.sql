@@ -1,0 +1,1147 @@
+-- Workspaces and image builds API (seeds/a4c-workspace-service.md, issue 8): the functions the gateway
+-- exposes over /rpc (schema api) and their private helpers (schema workspaces, names starting with _).
+-- Repeatable: re-applied on every migrate.
+--
+-- Who may call what (nothing is executable by PUBLIC):
+--   app_user  create_workspace, list_workspaces, delete_workspace, schedule_image_build,
+--             cancel_build, retry_build (own builds)
+--   worker    host agents: claim_host_task, report_task_success, report_task_failure, reconcile_host
+--             build workers: claim_build, heartbeat_build, complete_build, requeue_expired_builds
+--   operator  register_host, add_host_image, set_host_availability, list_hosts,
+--             requeue_expired_builds, cancel_build, retry_build (any build)
+--
+-- Placement (create_workspace): among available hosts holding the image with room for it, the one with
+-- the least disk used, locked FOR UPDATE SKIP LOCKED, and its disk_used raised by the image's size in
+-- the same statement; so concurrent creations take different hosts and each sees the others' usage
+-- once they commit. Only when every candidate is locked does it wait (for the best one), so "no host"
+-- (503) is never a false alarm caused by busy rows.
+--
+-- Host agents' protocol: the agent of host H calls claim_host_task(H) in a loop; a task is a workspace
+-- of H in PROVISIONING (create the container `container_name`), CLEANING (a creation failed: remove the
+-- stale container; the seed's "cleaned up first, then retry with a fresh state") or DELETING (remove
+-- the container). It reports report_task_success(id, hostname, ip) or report_task_failure(id, reason).
+-- A claimed task is not handed out again for 5 minutes (the agent may have died). Creation gives up
+-- after max_attempts (3) failures: FAILED. Periodically the agent lists its containers and calls
+-- reconcile_host(H, names): READY workspaces whose container is gone become FAILED, DELETING ones whose
+-- container is gone are deleted, and containers the database does not know (or knows as FAILED) are
+-- returned for the agent to remove.
+--
+-- Build queue: schedule_image_build -> SCHEDULED; claim_build (one statement, MATERIALIZED CTE
+-- ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED on the partial index
+-- builds_claim_idx) -> IN_PROGRESS with a fresh lease token valid 60 s; heartbeat_build extends it and
+-- says whether cancellation was requested; complete_build(id, token, SUCCEEDED|FAILED|CANCELLED, log)
+-- is fenced: a token that is not the build's current one gets 409 and changes nothing (the lease
+-- expired and the build was requeued or claimed again). A completion with the current token is
+-- accepted even past the expiry as long as nobody requeued the build (the token is still unique).
+-- requeue_expired_builds (run by workers and operators periodically) puts expired leases back to
+-- SCHEDULED, run_at = now() + 10 s * 2^(attempts-1) (capped at 1 h) times a random factor in
+-- [0.5, 1) (jitter), or FAILED once attempts reached max_attempts (or CANCELLED if cancellation was
+-- requested). Every final state writes the seed's e-mail to workspaces.notifications (outbox) in the
+-- same transaction and NOTIFYs channel `builds`; scheduling and retrying NOTIFY `builds` too, so
+-- idle workers LISTEN and wake at once. Workers must also poll (claim_build every few seconds) as a
+-- backstop: a NOTIFY is lost while a worker reconnects, and LISTEN does not work through a
+-- transaction-mode pooler. Host agents may LISTEN on `host_tasks` (payload: the host name).
+--
+-- Errors (SQLSTATE -> HTTP): 22023 bad argument -> 400; PT401 no sub -> 401; PT404 unknown (or another
+-- user's) workspace, build, project, image, host -> 404; PT409 wrong state, stale lease token, duplicate
+-- name, idempotency key reused with other arguments -> 409; PGRST/503 with Retry-After when no host can
+-- take a workspace (no host holds the image, all are unavailable or full) or the image is being built.
+SET LOCAL ROLE platform_owner;
+
+-- When a signature changes, DROP FUNCTION IF EXISTS the old one here, above its replacement.
+
+------------------------------------------------------------------------------------------------------
+-- Private helpers
+------------------------------------------------------------------------------------------------------
+
+-- The caller's user id: the token's sub claim; PT401 (401) when the request carries none.
+CREATE OR REPLACE FUNCTION workspaces._current_user()
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_sub text;
+BEGIN
+    v_sub := nullif(current_setting('request.jwt.claims', true), '')::json ->> 'sub';
+    IF v_sub IS NULL OR v_sub = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT401',
+            MESSAGE = 'this call needs a signed-in user',
+            DETAIL = 'The access token has no "sub" claim naming the user.',
+            HINT = 'Send "Authorization: Bearer <token>" with a token whose "sub" is your user id.';
+    END IF;
+    RETURN v_sub;
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._current_user() FROM PUBLIC;
+-- list_workspaces is SECURITY INVOKER and calls it as app_user.
+GRANT EXECUTE ON FUNCTION workspaces._current_user() TO app_user;
+COMMENT ON FUNCTION workspaces._current_user() IS 'Private: the token''s sub (the user id); PT401 (401) when missing.';
+
+-- How long a build claim or heartbeat keeps the lease.
+CREATE OR REPLACE FUNCTION workspaces._lease_duration()
+RETURNS interval
+LANGUAGE sql IMMUTABLE
+SET search_path = ''
+AS $$ SELECT interval '60 seconds' $$;
+REVOKE ALL ON FUNCTION workspaces._lease_duration() FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._lease_duration() IS 'Private: a build lease lasts 60 s from the claim or the last heartbeat.';
+
+-- The delay before attempt n+1 of a build whose attempt n lost its lease: 10 s * 2^(n-1), capped at
+-- 1 h, times a random factor in [0.5, 1) so that builds expired together do not retry together.
+CREATE OR REPLACE FUNCTION workspaces._backoff(p_attempts integer)
+RETURNS interval
+LANGUAGE sql VOLATILE
+SET search_path = ''
+AS $$
+    SELECT make_interval(secs => least(10 * power(2, greatest(p_attempts, 1) - 1), 3600) * (0.5 + random() / 2))
+$$;
+REVOKE ALL ON FUNCTION workspaces._backoff(integer) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._backoff(integer) IS
+    'Private: exponential backoff with jitter after n attempts: 10 s * 2^(n-1) (max 1 h) times [0.5, 1).';
+
+-- True when the request runs as the operator role (SET ROLE by the gateway); SECURITY DEFINER does not
+-- change the role setting, only current_user.
+CREATE OR REPLACE FUNCTION workspaces._caller_is_operator()
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$ SELECT coalesce(current_setting('role', true) = 'operator', false) $$;
+REVOKE ALL ON FUNCTION workspaces._caller_is_operator() FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._caller_is_operator() IS 'Private: whether the caller''s role is operator (cancel_build, retry_build on any build).';
+
+-- A workspace as the API returns it.
+CREATE OR REPLACE FUNCTION workspaces._workspace_json(p_ws workspaces.workspaces)
+RETURNS json
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$
+    SELECT json_build_object(
+        'workspace_id', p_ws.id, 'owner', p_ws.owner, 'project', p_ws.project_name,
+        'parent_name', p_ws.parent_name, 'arch', p_ws.arch, 'host', p_ws.host_name,
+        'hostname', p_ws.hostname, 'ip', host(p_ws.ip), 'state', p_ws.state,
+        'created_at', p_ws.created_at)
+$$;
+REVOKE ALL ON FUNCTION workspaces._workspace_json(workspaces.workspaces) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._workspace_json(workspaces.workspaces) IS 'Private: a workspace row as the JSON object the API returns.';
+
+-- A build as the API returns it (never the lease token, except claim_build which adds it).
+CREATE OR REPLACE FUNCTION workspaces._build_json(p_build workspaces.builds)
+RETURNS json
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$
+    SELECT json_build_object(
+        'build_id', p_build.id, 'image', i.name, 'arch', i.arch, 'project', p.name,
+        'change', p_build.change_number, 'status', p_build.status, 'priority', p_build.priority,
+        'run_at', p_build.run_at, 'attempts', p_build.attempts, 'max_attempts', p_build.max_attempts,
+        'worker', p_build.worker, 'cancel_requested', p_build.cancel_requested,
+        'idempotency_key', p_build.idempotency_key, 'lease_expires_at', p_build.lease_expires_at,
+        'last_error', p_build.last_error, 'created_at', p_build.created_at, 'finished_at', p_build.finished_at)
+    FROM workspaces.images i JOIN workspaces.projects p ON p.id = i.project_id
+    WHERE i.id = p_build.image_id
+$$;
+REVOKE ALL ON FUNCTION workspaces._build_json(workspaces.builds) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._build_json(workspaces.builds) IS 'Private: a build row as the JSON object the API returns (without its lease token).';
+
+-- What follows a build reaching a final state, in the same transaction: the image's status, the
+-- seed's e-mail to the requester in the outbox, and NOTIFY builds.
+CREATE OR REPLACE FUNCTION workspaces._finish_build(p_build workspaces.builds)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_image   workspaces.images;
+    v_project text;
+BEGIN
+    IF p_build.status = 'SUCCEEDED' THEN
+        -- Only when it changes, so completions of one image do not queue on its row.
+        UPDATE workspaces.images i SET status = 'READY', change_number = p_build.change_number, built_at = now()
+        WHERE i.id = p_build.image_id
+          AND (i.status <> 'READY' OR i.change_number < p_build.change_number);
+    ELSE
+        UPDATE workspaces.images i
+        SET status = CASE p_build.status WHEN 'FAILED' THEN 'FAILED' ELSE 'PENDING' END::workspaces.image_status
+        WHERE i.id = p_build.image_id AND i.status = 'BUILDING'
+          AND NOT EXISTS (SELECT FROM workspaces.builds b WHERE b.image_id = i.id AND b.id <> p_build.id
+                          AND b.status IN ('SCHEDULED', 'IN_PROGRESS'));
+    END IF;
+    SELECT i.* INTO v_image FROM workspaces.images i WHERE i.id = p_build.image_id;
+    SELECT p.name INTO v_project FROM workspaces.projects p WHERE p.id = v_image.project_id;
+    INSERT INTO workspaces.notifications (recipient, kind, subject, body, payload)
+    VALUES (p_build.requested_by, 'build_finished',
+            format('Image build %s of %s (%s) at change %s: %s', p_build.id, v_image.name, v_image.arch,
+                   p_build.change_number, p_build.status),
+            format(E'Your build of image %s (%s) for project %s at change %s finished: %s.\n%s',
+                   v_image.name, v_image.arch, v_project, p_build.change_number, p_build.status,
+                   coalesce(p_build.last_error, '')),
+            jsonb_build_object('build_id', p_build.id, 'image', v_image.name, 'arch', v_image.arch,
+                               'project', v_project, 'change', p_build.change_number,
+                               'status', p_build.status));
+    PERFORM pg_notify('builds', json_build_object('event', 'finished', 'build_id', p_build.id,
+                                                  'status', p_build.status)::text);
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._finish_build(workspaces.builds) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._finish_build(workspaces.builds) IS
+    'Private: after a build''s final state: image status, the e-mail in the outbox, NOTIFY builds.';
+
+-- Raises the answer to a call with a token that does not hold the build's lease: 404 unknown build,
+-- else 409 (stale or wrong token; nothing was changed).
+CREATE OR REPLACE FUNCTION workspaces._raise_lease_lost(p_build_id bigint, p_token uuid)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_status workspaces.build_status;
+BEGIN
+    SELECT b.status INTO v_status FROM workspaces.builds b WHERE b.id = p_build_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('build %s does not exist', coalesce(p_build_id::text, 'null'));
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'PT409',
+        MESSAGE = format('build %s is not leased with token %s', p_build_id, coalesce(p_token::text, 'null')),
+        DETAIL = format('The build is %s now: your lease expired and the build was requeued, claimed by another worker or finished.', v_status),
+        HINT = 'Stop working on this build and do not report a result for it; claim another one.';
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._raise_lease_lost(bigint, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._raise_lease_lost(bigint, uuid) IS 'Private: 404 unknown build, else 409 stale lease token.';
+
+-- The id of the named host; PT404 if there is none.
+CREATE OR REPLACE FUNCTION workspaces._host_id(p_name text)
+RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    SELECT h.id INTO v_id FROM workspaces.hosts h WHERE h.name = p_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('host %s does not exist', coalesce(quote_literal(p_name), 'null')),
+            HINT = 'An operator registers hosts with register_host.';
+    END IF;
+    RETURN v_id;
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._host_id(text) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._host_id(text) IS 'Private: the id of the named host; PT404 (404) if unknown.';
+
+-- Takes p_gb of disk on the available host holding the image with the least disk used that has room;
+-- returns its id, or null when there is none. Skips hosts locked by concurrent creations first, so
+-- they spread; waits only when every candidate is locked.
+CREATE OR REPLACE FUNCTION workspaces._take_disk(p_image_id bigint, p_gb integer)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    WITH pick AS MATERIALIZED (
+        SELECT h.id FROM workspaces.hosts h
+        JOIN workspaces.host_images hi ON hi.host_id = h.id AND hi.image_id = p_image_id
+        WHERE h.is_available AND h.disk_used + p_gb <= h.disk_capacity
+        ORDER BY h.disk_used, h.id
+        LIMIT 1
+        FOR UPDATE OF h SKIP LOCKED
+    )
+    UPDATE workspaces.hosts h SET disk_used = h.disk_used + p_gb FROM pick WHERE h.id = pick.id
+    RETURNING h.id INTO v_id;
+    IF v_id IS NULL THEN
+        -- Every candidate is locked (or there is none): wait for the best one. Under the lock the
+        -- WHERE is checked again on the row's latest version.
+        WITH pick AS MATERIALIZED (
+            SELECT h.id FROM workspaces.hosts h
+            JOIN workspaces.host_images hi ON hi.host_id = h.id AND hi.image_id = p_image_id
+            WHERE h.is_available AND h.disk_used + p_gb <= h.disk_capacity
+            ORDER BY h.disk_used, h.id
+            LIMIT 1
+            FOR UPDATE OF h
+        )
+        UPDATE workspaces.hosts h SET disk_used = h.disk_used + p_gb FROM pick WHERE h.id = pick.id
+        RETURNING h.id INTO v_id;
+    END IF;
+    RETURN v_id;
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._take_disk(bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._take_disk(bigint, integer) IS
+    'Private: takes disk on the least used available host holding the image (SKIP LOCKED, then waiting); its id or null.';
+
+-- Raises why no host can take a workspace of the image right now: 503 with Retry-After, and a message
+-- that tells apart "no host holds it", "all unavailable" and "all full".
+CREATE OR REPLACE FUNCTION workspaces._raise_no_host(p_image workspaces.images)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_holding   integer;
+    v_available integer;
+    v_message   text;
+    v_details   text;
+    v_hint      text;
+BEGIN
+    SELECT count(*), count(*) FILTER (WHERE h.is_available) INTO v_holding, v_available
+    FROM workspaces.host_images hi JOIN workspaces.hosts h ON h.id = hi.host_id
+    WHERE hi.image_id = p_image.id;
+    IF v_holding = 0 THEN
+        v_message := format('no host holds image %s (%s)', p_image.name, p_image.arch);
+        v_details := 'The image exists but has not been distributed to any host yet.';
+        v_hint := 'Retry later, or ask an operator to add the image to a host (add_host_image).';
+    ELSIF v_available = 0 THEN
+        v_message := format('every host holding image %s (%s) is unavailable', p_image.name, p_image.arch);
+        v_details := format('%s host(s) hold the image; all are out of service.', v_holding);
+        v_hint := 'Retry later; an operator can make a host available again (set_host_availability).';
+    ELSE
+        v_message := format('no host holding image %s (%s) has %s GB of free disk', p_image.name, p_image.arch,
+                            p_image.workspace_gb);
+        v_details := format('%s available host(s) hold the image; all are full.', v_available);
+        v_hint := 'Retry later: disk returns as workspaces are deleted. Deleting one of yours frees room.';
+    END IF;
+    RAISE SQLSTATE 'PGRST' USING
+        MESSAGE = json_build_object('code', 'PT503', 'message', v_message, 'details', v_details, 'hint', v_hint)::text,
+        DETAIL = json_build_object('status', 503, 'headers', json_build_object('Retry-After', '30'))::text;
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._raise_no_host(workspaces.images) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._raise_no_host(workspaces.images) IS
+    'Private: 503 + Retry-After saying why no host can take a workspace of the image (none holds it, unavailable, full).';
+
+------------------------------------------------------------------------------------------------------
+-- app_user: workspaces
+------------------------------------------------------------------------------------------------------
+
+-- Creates a workspace of the project for the caller: from the image named parent_name (default: the
+-- project's most recently built image) for arch, on the least used host holding it; state PROVISIONING.
+CREATE OR REPLACE FUNCTION api.create_workspace(project_name text, parent_name text DEFAULT NULL, arch text DEFAULT 'x86_64')
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_user    text := workspaces._current_user();
+    v_project workspaces.projects;
+    v_image   workspaces.images;
+    v_host    bigint;
+    v_ws      workspaces.workspaces;
+BEGIN
+    IF create_workspace.project_name IS NULL OR create_workspace.arch IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'project_name and arch are required';
+    END IF;
+    SELECT p.* INTO v_project FROM workspaces.projects p WHERE p.name = create_workspace.project_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('project %s does not exist', quote_literal(create_workspace.project_name)),
+            HINT = 'A project appears with its first image build (schedule_image_build).';
+    END IF;
+    SELECT i.* INTO v_image FROM workspaces.images i
+    WHERE i.project_id = v_project.id AND i.arch = create_workspace.arch
+      AND (create_workspace.parent_name IS NULL OR i.name = create_workspace.parent_name)
+    ORDER BY i.status = 'READY' DESC, i.built_at DESC NULLS LAST, i.id DESC
+    LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('project %s has no image %sfor %s', quote_literal(v_project.name),
+                             coalesce(quote_literal(create_workspace.parent_name) || ' ', ''), create_workspace.arch),
+            HINT = 'Schedule a build of the image first (schedule_image_build).';
+    END IF;
+    IF v_image.status = 'BUILDING' THEN
+        RAISE SQLSTATE 'PGRST' USING
+            MESSAGE = json_build_object('code', 'PT503',
+                'message', format('image %s (%s) is being built', v_image.name, v_image.arch),
+                'details', 'The image has no successful build yet; one is queued or running.',
+                'hint', 'Retry when the build has finished (you are e-mailed).')::text,
+            DETAIL = json_build_object('status', 503, 'headers', json_build_object('Retry-After', '60'))::text;
+    ELSIF v_image.status <> 'READY' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('image %s (%s) has not been built (%s)', v_image.name, v_image.arch, v_image.status),
+            HINT = 'Schedule a build of the image (schedule_image_build) or retry its failed build (retry_build).';
+    END IF;
+    v_host := workspaces._take_disk(v_image.id, v_image.workspace_gb);
+    IF v_host IS NULL THEN
+        PERFORM workspaces._raise_no_host(v_image);
+    END IF;
+    INSERT INTO workspaces.workspaces (owner, project_id, project_name, image_id, parent_name, arch,
+                                       host_id, host_name, disk_gb)
+    SELECT v_user, v_project.id, v_project.name, v_image.id, create_workspace.parent_name, v_image.arch,
+           h.id, h.name, v_image.workspace_gb
+    FROM workspaces.hosts h WHERE h.id = v_host
+    RETURNING * INTO v_ws;
+    PERFORM pg_notify('host_tasks', v_ws.host_name);
+    RETURN workspaces._workspace_json(v_ws);
+END
+$$;
+REVOKE ALL ON FUNCTION api.create_workspace(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.create_workspace(text, text, text) TO app_user;
+COMMENT ON FUNCTION api.create_workspace(text, text, text) IS
+    'Creates a workspace (PROVISIONING) for the token''s user from the project''s image parent_name (default: latest built) for arch, on the least used host holding it. 404 unknown project or image; 409 image never built; 503 + Retry-After when being built or no host can take it (message says why).';
+
+-- The caller's workspaces, oldest first. SECURITY INVOKER: reads workspaces.workspaces as app_user,
+-- under its row level security policy, through the index (owner, id).
+CREATE OR REPLACE FUNCTION api.list_workspaces()
+RETURNS TABLE (workspace_id bigint, project text, parent_name text, arch text, host text, hostname text,
+               ip text, state text, created_at timestamptz)
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$
+    SELECT w.id, w.project_name, w.parent_name, w.arch, w.host_name, w.hostname, host(w.ip), w.state::text,
+           w.created_at
+    FROM workspaces.workspaces w
+    WHERE w.owner = workspaces._current_user()
+    ORDER BY w.id
+$$;
+REVOKE ALL ON FUNCTION api.list_workspaces() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.list_workspaces() TO app_user;
+COMMENT ON FUNCTION api.list_workspaces() IS
+    'The token''s user''s workspaces (id, project, parent_name, arch, host, hostname, ip, state, created_at), oldest first.';
+
+-- Deletes one of the caller's workspaces: DELETING; the host agent removes the container and the row
+-- goes (its disk returns to the host). Repeating the call while it is DELETING changes nothing.
+CREATE OR REPLACE FUNCTION api.delete_workspace(workspace_id bigint)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_user text := workspaces._current_user();
+    v_ws   workspaces.workspaces;
+BEGIN
+    UPDATE workspaces.workspaces w
+    SET state = 'DELETING', updated_at = now(),
+        task_claimed_at = CASE WHEN w.state = 'DELETING' THEN w.task_claimed_at END
+    WHERE w.id = delete_workspace.workspace_id AND w.owner = v_user
+    RETURNING * INTO v_ws;
+    IF NOT FOUND THEN
+        -- Unknown, or another user's: the same answer, so ids of others' workspaces reveal nothing.
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('workspace %s does not exist', coalesce(delete_workspace.workspace_id::text, 'null')),
+            HINT = 'list_workspaces shows your workspaces.';
+    END IF;
+    PERFORM pg_notify('host_tasks', v_ws.host_name);
+    RETURN workspaces._workspace_json(v_ws);
+END
+$$;
+REVOKE ALL ON FUNCTION api.delete_workspace(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.delete_workspace(bigint) TO app_user;
+COMMENT ON FUNCTION api.delete_workspace(bigint) IS
+    'Deletes the caller''s workspace: DELETING until the host agent has removed its container, then gone. 404 unknown or another user''s.';
+
+------------------------------------------------------------------------------------------------------
+-- worker: host agents
+------------------------------------------------------------------------------------------------------
+
+-- The next task for the host's agent (oldest first), or null: {workspace_id, task: provision | cleanup
+-- | delete, container_name, image, arch, change, attempts}. The task is not handed out again for 5
+-- minutes unless reported.
+CREATE OR REPLACE FUNCTION api.claim_host_task(host text)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_host bigint := workspaces._host_id(claim_host_task.host);
+    v_ws   workspaces.workspaces;
+    v_img  workspaces.images;
+BEGIN
+    WITH next AS MATERIALIZED (
+        SELECT w.id FROM workspaces.workspaces w
+        WHERE w.host_id = v_host AND w.state IN ('PROVISIONING', 'CLEANING', 'DELETING')
+          AND (w.task_claimed_at IS NULL OR w.task_claimed_at < now() - interval '5 minutes')
+        ORDER BY w.id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE workspaces.workspaces w SET task_claimed_at = now(), updated_at = now()
+    FROM next WHERE w.id = next.id
+    RETURNING w.* INTO v_ws;
+    IF v_ws.id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT i.* INTO v_img FROM workspaces.images i WHERE i.id = v_ws.image_id;
+    RETURN json_build_object(
+        'workspace_id', v_ws.id,
+        'task', CASE v_ws.state WHEN 'PROVISIONING' THEN 'provision' WHEN 'CLEANING' THEN 'cleanup' ELSE 'delete' END,
+        'container_name', v_ws.container_name, 'image', v_img.name, 'arch', v_img.arch,
+        'change', v_img.change_number, 'owner', v_ws.owner, 'attempts', v_ws.attempts);
+END
+$$;
+REVOKE ALL ON FUNCTION api.claim_host_task(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.claim_host_task(text) TO worker;
+COMMENT ON FUNCTION api.claim_host_task(text) IS
+    'Host agent: the next provision / cleanup / delete task of the host (SKIP LOCKED), or null. 404 unknown host.';
+
+-- The agent finished the workspace's task: provision -> READY (hostname and ip required); cleanup ->
+-- PROVISIONING again (the retry, with a fresh state); delete -> the row goes and its disk returns.
+CREATE OR REPLACE FUNCTION api.report_task_success(workspace_id bigint, hostname text DEFAULT NULL, ip inet DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_ws workspaces.workspaces;
+BEGIN
+    SELECT w.* INTO v_ws FROM workspaces.workspaces w WHERE w.id = report_task_success.workspace_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('workspace %s does not exist', coalesce(report_task_success.workspace_id::text, 'null'));
+    END IF;
+    CASE v_ws.state
+    WHEN 'PROVISIONING' THEN
+        IF report_task_success.hostname IS NULL OR report_task_success.ip IS NULL
+           OR length(report_task_success.hostname) NOT BETWEEN 1 AND 253 THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = 'a provisioned workspace needs its hostname and ip',
+                HINT = 'Send {"workspace_id": ..., "hostname": "...", "ip": "..."}.';
+        END IF;
+        UPDATE workspaces.workspaces w
+        SET state = 'READY', hostname = report_task_success.hostname, ip = report_task_success.ip,
+            task_claimed_at = NULL, last_error = NULL, updated_at = now()
+        WHERE w.id = v_ws.id RETURNING * INTO v_ws;
+    WHEN 'CLEANING' THEN
+        UPDATE workspaces.workspaces w
+        SET state = 'PROVISIONING', hostname = NULL, ip = NULL, task_claimed_at = NULL, updated_at = now()
+        WHERE w.id = v_ws.id RETURNING * INTO v_ws;
+        PERFORM pg_notify('host_tasks', v_ws.host_name);
+    WHEN 'DELETING' THEN
+        DELETE FROM workspaces.workspaces w WHERE w.id = v_ws.id;
+        UPDATE workspaces.hosts h SET disk_used = h.disk_used - v_ws.disk_gb WHERE h.id = v_ws.host_id;
+        RETURN json_build_object('workspace_id', v_ws.id, 'state', 'DELETED');
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('workspace %s has no task to report (it is %s)', v_ws.id, v_ws.state);
+    END CASE;
+    RETURN workspaces._workspace_json(v_ws);
+END
+$$;
+REVOKE ALL ON FUNCTION api.report_task_success(bigint, text, inet) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.report_task_success(bigint, text, inet) TO worker;
+COMMENT ON FUNCTION api.report_task_success(bigint, text, inet) IS
+    'Host agent: the task succeeded. provision -> READY (hostname, ip required: 400), cleanup -> PROVISIONING, delete -> row removed. 404 unknown; 409 no open task.';
+
+-- The agent's task failed. provision: the attempt counts; below max_attempts the workspace goes to
+-- CLEANING (its stale container is removed before the retry), else FAILED. cleanup and delete: tried
+-- again (claimable at once).
+CREATE OR REPLACE FUNCTION api.report_task_failure(workspace_id bigint, reason text)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_ws workspaces.workspaces;
+BEGIN
+    SELECT w.* INTO v_ws FROM workspaces.workspaces w WHERE w.id = report_task_failure.workspace_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('workspace %s does not exist', coalesce(report_task_failure.workspace_id::text, 'null'));
+    END IF;
+    IF v_ws.state NOT IN ('PROVISIONING', 'CLEANING', 'DELETING') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('workspace %s has no task to report (it is %s)', v_ws.id, v_ws.state);
+    END IF;
+    UPDATE workspaces.workspaces w
+    SET attempts = CASE WHEN w.state = 'PROVISIONING' THEN w.attempts + 1 ELSE w.attempts END,
+        state = CASE WHEN w.state <> 'PROVISIONING' THEN w.state
+                     WHEN w.attempts + 1 >= w.max_attempts THEN 'FAILED'
+                     ELSE 'CLEANING' END::workspaces.workspace_state,
+        last_error = left(coalesce(report_task_failure.reason, 'no reason given'), 2000),
+        task_claimed_at = NULL, updated_at = now()
+    WHERE w.id = v_ws.id RETURNING * INTO v_ws;
+    IF v_ws.state <> 'FAILED' THEN
+        PERFORM pg_notify('host_tasks', v_ws.host_name);
+    END IF;
+    RETURN workspaces._workspace_json(v_ws);
+END
+$$;
+REVOKE ALL ON FUNCTION api.report_task_failure(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.report_task_failure(bigint, text) TO worker;
+COMMENT ON FUNCTION api.report_task_failure(bigint, text) IS
+    'Host agent: the task failed. provision -> CLEANING (stale container removed before the retry) or FAILED after max_attempts; cleanup/delete retried. 404 unknown; 409 no open task.';
+
+-- The seed's cleanup daemon: the agent sends the names of the containers present on its host.
+-- READY workspaces whose container is missing (and unchanged for a minute, so a listing taken just
+-- before the creation does not count) become FAILED; DELETING ones whose container is missing are
+-- deleted (disk returned); containers the database does not know, or knows as FAILED, are returned
+-- for the agent to remove. Returns {failed: [ids], deleted: [ids], remove: [container names]}.
+CREATE OR REPLACE FUNCTION api.reconcile_host(host text, container_ids text[])
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_host    bigint := workspaces._host_id(reconcile_host.host);
+    v_present text[] := coalesce(reconcile_host.container_ids, '{}');
+    v_failed  bigint[];
+    v_deleted bigint[];
+    v_freed   integer;
+    v_remove  text[];
+BEGIN
+    WITH gone AS (
+        UPDATE workspaces.workspaces w
+        SET state = 'FAILED', last_error = 'the container vanished from the host', task_claimed_at = NULL,
+            updated_at = now()
+        WHERE w.host_id = v_host AND w.state = 'READY' AND w.updated_at < now() - interval '1 minute'
+          AND NOT (w.container_name = ANY (v_present))
+        RETURNING w.id
+    )
+    SELECT coalesce(array_agg(g.id ORDER BY g.id), '{}') INTO v_failed FROM gone g;
+
+    WITH removed AS (
+        DELETE FROM workspaces.workspaces w
+        WHERE w.host_id = v_host AND w.state = 'DELETING' AND NOT (w.container_name = ANY (v_present))
+        RETURNING w.id, w.disk_gb
+    )
+    SELECT coalesce(array_agg(r.id ORDER BY r.id), '{}'), coalesce(sum(r.disk_gb), 0) INTO v_deleted, v_freed
+    FROM removed r;
+    IF v_freed > 0 THEN
+        UPDATE workspaces.hosts h SET disk_used = h.disk_used - v_freed WHERE h.id = v_host;
+    END IF;
+
+    SELECT coalesce(array_agg(DISTINCT c ORDER BY c), '{}') INTO v_remove
+    FROM unnest(v_present) c
+    WHERE NOT EXISTS (SELECT FROM workspaces.workspaces w
+                      WHERE w.host_id = v_host AND w.container_name = c AND w.state <> 'FAILED');
+    RETURN json_build_object('failed', v_failed, 'deleted', v_deleted, 'remove', v_remove);
+END
+$$;
+REVOKE ALL ON FUNCTION api.reconcile_host(text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.reconcile_host(text, text[]) TO worker;
+COMMENT ON FUNCTION api.reconcile_host(text, text[]) IS
+    'Host agent (cleanup daemon): given the host''s containers, READY workspaces whose container vanished -> FAILED, DELETING ones -> deleted; returns {failed, deleted, remove: containers to remove}.';
+
+------------------------------------------------------------------------------------------------------
+-- app_user: image builds
+------------------------------------------------------------------------------------------------------
+
+-- Queues a build of image image_name (arch) of project at change `change`; the project and image are
+-- created on their first build. With an idempotency_key, a repeated call returns the first build
+-- (409 if the key was used with other arguments). NOTIFY builds wakes idle workers.
+CREATE OR REPLACE FUNCTION api.schedule_image_build(image_name text, project text, change bigint,
+                                                    priority integer DEFAULT 0, run_at timestamptz DEFAULT now(),
+                                                    idempotency_key text DEFAULT NULL, arch text DEFAULT 'x86_64')
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_user       text := workspaces._current_user();
+    v_project_id bigint;
+    v_image      workspaces.images;
+    v_build      workspaces.builds;
+BEGIN
+    IF schedule_image_build.image_name IS NULL OR length(schedule_image_build.image_name) NOT BETWEEN 1 AND 200
+       OR schedule_image_build.project IS NULL OR length(schedule_image_build.project) NOT BETWEEN 1 AND 200
+       OR schedule_image_build.arch IS NULL OR length(schedule_image_build.arch) NOT BETWEEN 1 AND 32 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'image_name and project (1 to 200 characters) and arch (1 to 32) are required';
+    END IF;
+    IF schedule_image_build.change IS NULL OR schedule_image_build.change <= 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('change must be a positive change number, got %s', coalesce(schedule_image_build.change::text, 'null'));
+    END IF;
+    IF coalesce(schedule_image_build.priority, 0) NOT BETWEEN -1000 AND 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('priority must be between -1000 and 1000, got %s', schedule_image_build.priority);
+    END IF;
+    IF schedule_image_build.idempotency_key IS NOT NULL
+       AND length(schedule_image_build.idempotency_key) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'idempotency_key must be 1 to 200 characters';
+    END IF;
+
+    INSERT INTO workspaces.projects (name) VALUES (schedule_image_build.project)
+    ON CONFLICT ON CONSTRAINT projects_name_key DO NOTHING;
+    SELECT p.id INTO v_project_id FROM workspaces.projects p WHERE p.name = schedule_image_build.project;
+    INSERT INTO workspaces.images (project_id, name, arch, status)
+    VALUES (v_project_id, schedule_image_build.image_name, schedule_image_build.arch, 'BUILDING')
+    ON CONFLICT ON CONSTRAINT images_name_arch_key DO NOTHING;
+    SELECT i.* INTO v_image FROM workspaces.images i
+    WHERE i.name = schedule_image_build.image_name AND i.arch = schedule_image_build.arch;
+    IF v_image.project_id <> v_project_id THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('image %s (%s) belongs to another project', v_image.name, v_image.arch),
+            HINT = 'Image names are unique per architecture; choose another name.';
+    END IF;
+
+    INSERT INTO workspaces.builds (image_id, change_number, requested_by, priority, run_at, idempotency_key)
+    VALUES (v_image.id, schedule_image_build.change, v_user, coalesce(schedule_image_build.priority, 0),
+            coalesce(schedule_image_build.run_at, now()), schedule_image_build.idempotency_key)
+    ON CONFLICT ON CONSTRAINT builds_idempotency_key_key DO NOTHING
+    RETURNING * INTO v_build;
+    IF v_build.id IS NULL THEN
+        SELECT b.* INTO v_build FROM workspaces.builds b WHERE b.idempotency_key = schedule_image_build.idempotency_key;
+        IF v_build.image_id <> v_image.id OR v_build.change_number <> schedule_image_build.change
+           OR v_build.requested_by <> v_user THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT409',
+                MESSAGE = format('idempotency key %s was used for another build', quote_literal(schedule_image_build.idempotency_key)),
+                DETAIL = format('Build %s has that key.', v_build.id),
+                HINT = 'Use a fresh key for a different request.';
+        END IF;
+        RETURN workspaces._build_json(v_build);      -- the repeated request: the first answer
+    END IF;
+    IF v_image.status IN ('PENDING', 'FAILED') THEN
+        UPDATE workspaces.images i SET status = 'BUILDING' WHERE i.id = v_image.id AND i.status IN ('PENDING', 'FAILED');
+    END IF;
+    PERFORM pg_notify('builds', json_build_object('event', 'scheduled', 'build_id', v_build.id,
+                                                  'run_at', v_build.run_at)::text);
+    RETURN workspaces._build_json(v_build);
+END
+$$;
+REVOKE ALL ON FUNCTION api.schedule_image_build(text, text, bigint, integer, timestamptz, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.schedule_image_build(text, text, bigint, integer, timestamptz, text, text) TO app_user;
+COMMENT ON FUNCTION api.schedule_image_build(text, text, bigint, integer, timestamptz, text, text) IS
+    'Queues a build (SCHEDULED) of image_name (arch) of project at change; optional priority (higher first), run_at, idempotency_key (repeat -> same build; other arguments -> 409). 400 bad arguments.';
+
+-- Cancels a build: SCHEDULED -> CANCELLED at once; IN_PROGRESS -> cancel_requested (the worker sees it
+-- on its next heartbeat and completes with CANCELLED). app_user: own builds; operator: any.
+CREATE OR REPLACE FUNCTION api.cancel_build(build_id bigint)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_operator boolean := workspaces._caller_is_operator();
+    v_user     text := CASE WHEN v_operator THEN NULL ELSE workspaces._current_user() END;
+    v_build    workspaces.builds;
+BEGIN
+    SELECT b.* INTO v_build FROM workspaces.builds b
+    WHERE b.id = cancel_build.build_id AND (v_operator OR b.requested_by = v_user) FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('build %s does not exist', coalesce(cancel_build.build_id::text, 'null'));
+    END IF;
+    IF v_build.status = 'SCHEDULED' THEN
+        UPDATE workspaces.builds b SET status = 'CANCELLED', cancel_requested = true, finished_at = now()
+        WHERE b.id = v_build.id RETURNING * INTO v_build;
+        PERFORM workspaces._finish_build(v_build);
+    ELSIF v_build.status = 'IN_PROGRESS' THEN
+        UPDATE workspaces.builds b SET cancel_requested = true WHERE b.id = v_build.id RETURNING * INTO v_build;
+    ELSE
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('build %s is already %s', v_build.id, v_build.status),
+            HINT = 'Only SCHEDULED and IN_PROGRESS builds can be cancelled.';
+    END IF;
+    RETURN workspaces._build_json(v_build);
+END
+$$;
+REVOKE ALL ON FUNCTION api.cancel_build(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.cancel_build(bigint) TO app_user, operator;
+COMMENT ON FUNCTION api.cancel_build(bigint) IS
+    'Cancels a build: SCHEDULED -> CANCELLED; IN_PROGRESS -> cancel_requested (the worker stops). app_user own builds, operator any. 404 unknown; 409 already final.';
+
+-- Puts a FAILED or CANCELLED build back in the queue with its attempts reset.
+CREATE OR REPLACE FUNCTION api.retry_build(build_id bigint)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_operator boolean := workspaces._caller_is_operator();
+    v_user     text := CASE WHEN v_operator THEN NULL ELSE workspaces._current_user() END;
+    v_build    workspaces.builds;
+BEGIN
+    SELECT b.* INTO v_build FROM workspaces.builds b
+    WHERE b.id = retry_build.build_id AND (v_operator OR b.requested_by = v_user) FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('build %s does not exist', coalesce(retry_build.build_id::text, 'null'));
+    END IF;
+    IF v_build.status NOT IN ('FAILED', 'CANCELLED') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('build %s is %s', v_build.id, v_build.status),
+            HINT = 'Only FAILED and CANCELLED builds can be retried.';
+    END IF;
+    UPDATE workspaces.builds b
+    SET status = 'SCHEDULED', attempts = 0, run_at = now(), cancel_requested = false, finished_at = NULL
+    WHERE b.id = v_build.id RETURNING * INTO v_build;
+    UPDATE workspaces.images i SET status = 'BUILDING' WHERE i.id = v_build.image_id AND i.status IN ('PENDING', 'FAILED');
+    PERFORM pg_notify('builds', json_build_object('event', 'scheduled', 'build_id', v_build.id,
+                                                  'run_at', v_build.run_at)::text);
+    RETURN workspaces._build_json(v_build);
+END
+$$;
+REVOKE ALL ON FUNCTION api.retry_build(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.retry_build(bigint) TO app_user, operator;
+COMMENT ON FUNCTION api.retry_build(bigint) IS
+    'Retries a FAILED or CANCELLED build: SCHEDULED now, attempts reset. app_user own builds, operator any. 404 unknown; 409 not final.';
+
+------------------------------------------------------------------------------------------------------
+-- worker: build workers
+------------------------------------------------------------------------------------------------------
+
+-- Claims the next due build (highest priority, then earliest run_at, then oldest) for `worker`: one
+-- statement; the MATERIALIZED CTE walks builds_claim_idx and skips rows other workers hold. Returns
+-- {build_id, lease_token, lease_expires_at, image, arch, project, change, attempts, ...} or null.
+CREATE OR REPLACE FUNCTION api.claim_build(worker text)
+RETURNS json
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+    WITH next AS MATERIALIZED (
+        SELECT b.id FROM workspaces.builds b
+        WHERE b.status = 'SCHEDULED' AND b.run_at <= now()
+        ORDER BY b.priority DESC, b.run_at, b.id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE workspaces.builds b
+    SET status = 'IN_PROGRESS', lease_token = gen_random_uuid(),
+        lease_expires_at = now() + workspaces._lease_duration(), worker = left(claim_build.worker, 200),
+        attempts = b.attempts + 1, started_at = now()
+    FROM next, workspaces.images i, workspaces.projects p
+    WHERE b.id = next.id AND i.id = b.image_id AND p.id = i.project_id
+    RETURNING json_build_object(
+        'build_id', b.id, 'lease_token', b.lease_token, 'lease_expires_at', b.lease_expires_at,
+        'image', i.name, 'arch', i.arch, 'project', p.name, 'change', b.change_number,
+        'priority', b.priority, 'attempts', b.attempts, 'max_attempts', b.max_attempts)
+$$;
+REVOKE ALL ON FUNCTION api.claim_build(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.claim_build(text) TO worker;
+COMMENT ON FUNCTION api.claim_build(text) IS
+    'Build worker: claims the next due build (priority DESC, run_at, id; SKIP LOCKED): IN_PROGRESS with a fresh lease_token valid 60 s. null when none is due (poll again, or wait for NOTIFY builds).';
+
+-- Extends the build's lease by 60 s; {cancel_requested, lease_expires_at}. 409 when the token no
+-- longer holds the lease (stop working on it).
+CREATE OR REPLACE FUNCTION api.heartbeat_build(build_id bigint, lease_token uuid)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_build workspaces.builds;
+BEGIN
+    UPDATE workspaces.builds b SET lease_expires_at = now() + workspaces._lease_duration()
+    WHERE b.id = heartbeat_build.build_id AND b.status = 'IN_PROGRESS' AND b.lease_token = heartbeat_build.lease_token
+    RETURNING * INTO v_build;
+    IF NOT FOUND THEN
+        PERFORM workspaces._raise_lease_lost(heartbeat_build.build_id, heartbeat_build.lease_token);
+    END IF;
+    RETURN json_build_object('build_id', v_build.id, 'cancel_requested', v_build.cancel_requested,
+                             'lease_expires_at', v_build.lease_expires_at);
+END
+$$;
+REVOKE ALL ON FUNCTION api.heartbeat_build(bigint, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.heartbeat_build(bigint, uuid) TO worker;
+COMMENT ON FUNCTION api.heartbeat_build(bigint, uuid) IS
+    'Build worker: extends the lease 60 s; returns {build_id, cancel_requested, lease_expires_at}. 404 unknown build; 409 token does not hold the lease.';
+
+-- Reports a build's result with the lease token: SUCCEEDED, FAILED or CANCELLED, with its log. Fenced:
+-- a token that does not hold the lease gets 409 and nothing changes. Writes the e-mail to the outbox
+-- and NOTIFYs builds.
+CREATE OR REPLACE FUNCTION api.complete_build(build_id bigint, lease_token uuid, status text, log text DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_build workspaces.builds;
+BEGIN
+    IF complete_build.status IS NULL OR complete_build.status NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('status must be SUCCEEDED, FAILED or CANCELLED, got %s', coalesce(complete_build.status, 'null'));
+    END IF;
+    UPDATE workspaces.builds b
+    SET status = complete_build.status::workspaces.build_status, log = complete_build.log, finished_at = now(),
+        lease_token = NULL, lease_expires_at = NULL
+    WHERE b.id = complete_build.build_id AND b.status = 'IN_PROGRESS' AND b.lease_token = complete_build.lease_token
+    RETURNING * INTO v_build;
+    IF NOT FOUND THEN
+        PERFORM workspaces._raise_lease_lost(complete_build.build_id, complete_build.lease_token);
+    END IF;
+    PERFORM workspaces._finish_build(v_build);
+    RETURN json_build_object('build_id', v_build.id, 'status', v_build.status, 'finished_at', v_build.finished_at);
+END
+$$;
+REVOKE ALL ON FUNCTION api.complete_build(bigint, uuid, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.complete_build(bigint, uuid, text, text) TO worker;
+COMMENT ON FUNCTION api.complete_build(bigint, uuid, text, text) IS
+    'Build worker: final result (SUCCEEDED | FAILED | CANCELLED, log) fenced by the lease token; e-mail to the outbox, NOTIFY builds. 400 bad status; 404 unknown; 409 stale token (nothing changes).';
+
+-- Expired leases (up to 1000 per call): back to SCHEDULED with backoff and jitter, or FAILED at
+-- max_attempts (CANCELLED if cancellation was requested). {requeued, failed, cancelled}.
+CREATE OR REPLACE FUNCTION api.requeue_expired_builds()
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_build     workspaces.builds;
+    v_requeued  integer := 0;
+    v_failed    integer := 0;
+    v_cancelled integer := 0;
+BEGIN
+    FOR v_build IN
+        WITH expired AS MATERIALIZED (
+            SELECT b.id FROM workspaces.builds b
+            WHERE b.status = 'IN_PROGRESS' AND b.lease_expires_at < now()
+            ORDER BY b.lease_expires_at
+            LIMIT 1000
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE workspaces.builds b
+        SET status = CASE WHEN b.cancel_requested THEN 'CANCELLED'
+                          WHEN b.attempts >= b.max_attempts THEN 'FAILED'
+                          ELSE 'SCHEDULED' END::workspaces.build_status,
+            run_at = CASE WHEN NOT b.cancel_requested AND b.attempts < b.max_attempts
+                          THEN now() + workspaces._backoff(b.attempts) ELSE b.run_at END,
+            finished_at = CASE WHEN b.cancel_requested OR b.attempts >= b.max_attempts THEN now() END,
+            last_error = format('attempt %s: the lease of worker %s expired at %s', b.attempts, b.worker, b.lease_expires_at),
+            lease_token = NULL, lease_expires_at = NULL
+        FROM expired WHERE b.id = expired.id
+        RETURNING b.*
+    LOOP
+        IF v_build.status = 'SCHEDULED' THEN
+            v_requeued := v_requeued + 1;
+        ELSE
+            IF v_build.status = 'FAILED' THEN v_failed := v_failed + 1; ELSE v_cancelled := v_cancelled + 1; END IF;
+            PERFORM workspaces._finish_build(v_build);
+        END IF;
+    END LOOP;
+    IF v_requeued > 0 THEN
+        PERFORM pg_notify('builds', json_build_object('event', 'requeued', 'count', v_requeued)::text);
+    END IF;
+    RETURN json_build_object('requeued', v_requeued, 'failed', v_failed, 'cancelled', v_cancelled);
+END
+$$;
+REVOKE ALL ON FUNCTION api.requeue_expired_builds() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.requeue_expired_builds() TO worker, operator;
+COMMENT ON FUNCTION api.requeue_expired_builds() IS
+    'Worker/operator (periodically): expired leases -> SCHEDULED with exponential backoff and jitter, FAILED after max_attempts, CANCELLED if asked. Returns {requeued, failed, cancelled}.';
+
+------------------------------------------------------------------------------------------------------
+-- operator
+------------------------------------------------------------------------------------------------------
+
+-- Registers a host with its disk capacity (GB), available at once.
+CREATE OR REPLACE FUNCTION api.register_host(name text, disk_capacity integer)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_host workspaces.hosts;
+BEGIN
+    IF register_host.name IS NULL OR length(register_host.name) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'name must be 1 to 200 characters';
+    END IF;
+    IF register_host.disk_capacity IS NULL OR register_host.disk_capacity <= 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('disk_capacity must be a positive number of GB, got %s', coalesce(register_host.disk_capacity::text, 'null'));
+    END IF;
+    INSERT INTO workspaces.hosts (name, disk_capacity) VALUES (register_host.name, register_host.disk_capacity)
+    ON CONFLICT ON CONSTRAINT hosts_name_key DO NOTHING
+    RETURNING * INTO v_host;
+    IF v_host.id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('a host named %s already exists', quote_literal(register_host.name));
+    END IF;
+    RETURN row_to_json(v_host);
+END
+$$;
+REVOKE ALL ON FUNCTION api.register_host(text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.register_host(text, integer) TO operator;
+COMMENT ON FUNCTION api.register_host(text, integer) IS
+    'Operator: registers a host with disk_capacity GB, available. 400 bad values; 409 duplicate name.';
+
+-- Records that a host holds an image (it was pulled there); idempotent.
+CREATE OR REPLACE FUNCTION api.add_host_image(host text, image text, arch text DEFAULT 'x86_64')
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_host  bigint := workspaces._host_id(add_host_image.host);
+    v_image bigint;
+BEGIN
+    SELECT i.id INTO v_image FROM workspaces.images i WHERE i.name = add_host_image.image AND i.arch = add_host_image.arch;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('image %s (%s) does not exist', coalesce(quote_literal(add_host_image.image), 'null'),
+                             coalesce(add_host_image.arch, 'null')),
+            HINT = 'Images appear with their first build (schedule_image_build).';
+    END IF;
+    INSERT INTO workspaces.host_images (host_id, image_id) VALUES (v_host, v_image) ON CONFLICT DO NOTHING;
+    RETURN json_build_object('host', add_host_image.host, 'image', add_host_image.image, 'arch', add_host_image.arch);
+END
+$$;
+REVOKE ALL ON FUNCTION api.add_host_image(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.add_host_image(text, text, text) TO operator;
+COMMENT ON FUNCTION api.add_host_image(text, text, text) IS
+    'Operator: records that the host holds the image (name, arch), so workspaces of it can be placed there. 404 unknown host or image.';
+
+-- Marks a host available for new workspaces or not (existing ones stay).
+CREATE OR REPLACE FUNCTION api.set_host_availability(name text, available boolean)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_host workspaces.hosts;
+BEGIN
+    IF set_host_availability.available IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'available must be true or false';
+    END IF;
+    UPDATE workspaces.hosts h SET is_available = set_host_availability.available
+    WHERE h.name = set_host_availability.name RETURNING * INTO v_host;
+    IF NOT FOUND THEN
+        PERFORM workspaces._host_id(set_host_availability.name);   -- raises 404
+    END IF;
+    RETURN row_to_json(v_host);
+END
+$$;
+REVOKE ALL ON FUNCTION api.set_host_availability(text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.set_host_availability(text, boolean) TO operator;
+COMMENT ON FUNCTION api.set_host_availability(text, boolean) IS
+    'Operator: marks a host available (or not) for new workspaces; existing ones stay. 404 unknown host.';
+
+-- Every host with its disk and images, by name.
+CREATE OR REPLACE FUNCTION api.list_hosts()
+RETURNS SETOF json
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = ''
+AS $$
+    SELECT json_build_object('id', h.id, 'name', h.name, 'disk_capacity', h.disk_capacity, 'disk_used', h.disk_used,
+                             'is_available', h.is_available,
+                             'images', coalesce((SELECT json_agg(i.name || ':' || i.arch ORDER BY i.name, i.arch)
+                                                 FROM workspaces.host_images hi JOIN workspaces.images i ON i.id = hi.image_id
+                                                 WHERE hi.host_id = h.id), '[]'))
+    FROM workspaces.hosts h ORDER BY h.name
+$$;
+REVOKE ALL ON FUNCTION api.list_hosts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.list_hosts() TO operator;
+COMMENT ON FUNCTION api.list_hosts() IS 'Operator: every host with disk capacity and use, availability and the images it holds.';
+
+------------------------------------------------------------------------------------------------------
+-- The seed's REST routes (through nginx, see the nginx snippet in the issue 8 notes):
+--   POST   /v1/users/{userId}/workspaces                 -> api.create_user_workspace(json)   201
+--   GET    /v1/users/{userId}/workspaces                 -> api.list_user_workspaces()        200
+--   DELETE /v1/users/{userId}/workspaces/{workspaceId}   -> api.delete_user_workspace(workspace_id) 202
+--   POST   /v1/users/{userId}/image-schedules            -> api.schedule_user_image_build(json) 201
+-- nginx rewrites the route to /rpc/<function> and passes {userId} in the X-A4C-User-Id header (set by
+-- nginx, never taken from the client); the bodies use the seed's camelCase keys. The functions are
+-- SECURITY INVOKER: they check the path's user and call the functions above, which do the work.
+------------------------------------------------------------------------------------------------------
+
+-- The caller's user id, checked against the userId of the REST path (header x-a4c-user-id set by
+-- nginx): PT403 (403) when they differ. Called over /rpc directly (no header): the token's user.
+CREATE OR REPLACE FUNCTION workspaces._check_path_user()
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_user text := workspaces._current_user();
+    v_path text := nullif(current_setting('request.headers', true), '')::json ->> 'x-a4c-user-id';
+BEGIN
+    IF v_path IS NOT NULL AND v_path <> v_user THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT403',
+            MESSAGE = format('user %s may not act for user %s', v_user, v_path),
+            DETAIL = 'The userId in the path must be the user of the access token.',
+            HINT = format('Use /v1/users/%s/...', v_user);
+    END IF;
+    RETURN v_user;
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._check_path_user() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION workspaces._check_path_user() TO app_user;
+COMMENT ON FUNCTION workspaces._check_path_user() IS
+    'Private: the token''s sub, after checking it is the userId of the REST path (x-a4c-user-id header); PT403 (403) otherwise.';
+
+-- POST /v1/users/{userId}/workspaces {projectName, parentName, arch}: 201 with the workspace.
+CREATE OR REPLACE FUNCTION api.create_user_workspace(json)
+RETURNS json
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_result json;
+BEGIN
+    PERFORM workspaces._check_path_user();
+    IF json_typeof($1) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the body must be a JSON object {projectName, parentName, arch}';
+    END IF;
+    v_result := api.create_workspace($1 ->> 'projectName', $1 ->> 'parentName', coalesce($1 ->> 'arch', 'x86_64'));
+    PERFORM set_config('response.status', '201', true);
+    RETURN v_result;
+END
+$$;
+REVOKE ALL ON FUNCTION api.create_user_workspace(json) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.create_user_workspace(json) TO app_user;
+COMMENT ON FUNCTION api.create_user_workspace(json) IS
+    'REST POST /v1/users/{userId}/workspaces {projectName, parentName, arch}: create_workspace, 201. 403 userId is not the token''s user.';
+
+-- GET /v1/users/{userId}/workspaces: the user's workspaces.
+CREATE OR REPLACE FUNCTION api.list_user_workspaces()
+RETURNS TABLE (workspace_id bigint, project text, parent_name text, arch text, host text, hostname text,
+               ip text, state text, created_at timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+BEGIN
+    PERFORM workspaces._check_path_user();
+    RETURN QUERY SELECT * FROM api.list_workspaces();
+END
+$$;
+REVOKE ALL ON FUNCTION api.list_user_workspaces() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.list_user_workspaces() TO app_user;
+COMMENT ON FUNCTION api.list_user_workspaces() IS
+    'REST GET /v1/users/{userId}/workspaces: list_workspaces. 403 userId is not the token''s user.';
+
+-- DELETE /v1/users/{userId}/workspaces/{workspaceId}: 202 (the host agent removes the container).
+CREATE OR REPLACE FUNCTION api.delete_user_workspace(workspace_id bigint)
+RETURNS json
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_result json;
+BEGIN
+    PERFORM workspaces._check_path_user();
+    v_result := api.delete_workspace(delete_user_workspace.workspace_id);
+    PERFORM set_config('response.status', '202', true);
+    RETURN v_result;
+END
+$$;
+REVOKE ALL ON FUNCTION api.delete_user_workspace(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.delete_user_workspace(bigint) TO app_user;
+COMMENT ON FUNCTION api.delete_user_workspace(bigint) IS
+    'REST DELETE /v1/users/{userId}/workspaces/{workspaceId}: delete_workspace, 202. 403 userId is not the token''s user; 404 unknown.';
+
+-- POST /v1/users/{userId}/image-schedules {imageName, project, change, priority?, runAt?, arch?}: 201.
+-- The Idempotency-Key header (or idempotencyKey in the body) makes a repeated request return the first build.
+CREATE OR REPLACE FUNCTION api.schedule_user_image_build(json)
+RETURNS json
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_result json;
+    v_change bigint;
+BEGIN
+    PERFORM workspaces._check_path_user();
+    IF json_typeof($1) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the body must be a JSON object {imageName, project, change}';
+    END IF;
+    BEGIN
+        v_change := ($1 ->> 'change')::bigint;
+    EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('change must be a change number, got %s', $1 ->> 'change');
+    END;
+    v_result := api.schedule_image_build(
+        $1 ->> 'imageName', $1 ->> 'project', v_change,
+        coalesce(($1 ->> 'priority')::integer, 0), coalesce(($1 ->> 'runAt')::timestamptz, now()),
+        coalesce(nullif(current_setting('request.headers', true), '')::json ->> 'idempotency-key', $1 ->> 'idempotencyKey'),
+        coalesce($1 ->> 'arch', 'x86_64'));
+    PERFORM set_config('response.status', '201', true);
+    RETURN v_result;
+END
+$$;
+REVOKE ALL ON FUNCTION api.schedule_user_image_build(json) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.schedule_user_image_build(json) TO app_user;
+COMMENT ON FUNCTION api.schedule_user_image_build(json) IS
+    'REST POST /v1/users/{userId}/image-schedules {imageName, project, change, priority?, runAt?, arch?} (+ Idempotency-Key header): schedule_image_build, 201. 403 userId is not the token''s user.';
