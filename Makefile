@@ -34,3 +34,6 @@ build:          ## release build of the gateway
 
 seed-widgets:   ## fill the local database with N widgets (default 10 million), set-based
 	@bash scripts/seed-widgets.sh $(N)
+
+bench:          ## benchmarks: pgbench ceilings, loader vs gateway / nginx, loader vs wrk (~6 min, needs make up)
+	@bash benchmarks/bench.sh

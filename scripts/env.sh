@@ -8,7 +8,7 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DB_PORT=${PLATFORM_DB_PORT:-55432}           # local cluster port (127.0.0.1 and the socket); never 5432
 DB_NAME=${PLATFORM_DB_NAME:-platform}
 TEST_DB_NAME=${PLATFORM_TEST_DB_NAME:-platform_test}
-GATEWAY_BIN="$ROOT/.build/release/gateway"
+GATEWAY_BIN=${GATEWAY_BIN:-$ROOT/.build/release/gateway}
 # Superuser access for DBAs and migrations: over the project's unix socket only.
 admin_uri() { echo "postgresql://postgres@/${1:-$DB_NAME}?host=$SOCKET_DIR&port=$DB_PORT"; }
 as_postgres() { runuser -u postgres -- "$@"; }

@@ -33,6 +33,16 @@ failed=0
 log "pgTAP: pg_prove Tests/pgtap/*.sql"
 pg_prove -h "$SOCKET_DIR" -p "$DB_PORT" -U postgres -d "$TEST_DB_NAME" Tests/pgtap/*.sql || failed=1
 
+log "OpenAPI: gateway openapi | openapi-spec-validator"
+if "$ROOT/.build/debug/gateway" openapi --db-uri "$(admin_uri "$TEST_DB_NAME")" >"$LOG_DIR/openapi.json" \
+    && python3 -m openapi_spec_validator "$LOG_DIR/openapi.json"; then
+    functions=$(psql -X -qtA "$(admin_uri "$TEST_DB_NAME")" -c "SELECT count(DISTINCT proname) FROM pg_proc WHERE pronamespace = 'api'::regnamespace")
+    paths=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["paths"]))' "$LOG_DIR/openapi.json")
+    if [ "$functions" = "$paths" ]; then echo "openapi: ok - $paths functions of api documented"; else echo "openapi: not ok - $paths paths for $functions functions"; failed=1; fi
+else
+    failed=1
+fi
+
 log "swift test"
 export PLATFORM_TEST_DB_URI="$(admin_uri "$TEST_DB_NAME")" PLATFORM_DB_PORT="$DB_PORT"
 swift test 2>&1 | tee "$LOG_DIR/swift-test.log" || failed=1

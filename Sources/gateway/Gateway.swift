@@ -7,6 +7,8 @@ struct Gateway: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "PostgreSQL functions as /rpc/<fn> over HTTP, PostgREST-compatible.",
-        subcommands: [Migrate.self, Token.self]
+        discussion: GatewayConfig.helpText,
+        subcommands: [Serve.self, Migrate.self, Token.self, OpenAPICommand.self],
+        defaultSubcommand: Serve.self
     )
 }

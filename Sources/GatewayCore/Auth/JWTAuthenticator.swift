@@ -20,19 +20,22 @@ public struct JWTAuthenticator: Sendable {
     let audience: String?
     let roleClaim: RoleClaimPath
     let anonRole: String?
+    /// The anonymous caller's answer, built once (most requests carry no token).
+    let anonymous: Authentication?
 
     public init(secret: String?, audience: String?, roleClaim: RoleClaimPath = .default, anonRole: String?) {
         self.secret = secret.map { Data($0.utf8) }
         self.audience = audience
         self.roleClaim = roleClaim
         self.anonRole = anonRole
+        anonymous = anonRole.map { Authentication(role: $0, claims: Self.claimsJSON(role: $0), isAuthenticated: false) }
     }
 
     /// Authenticates a request from its `Authorization` header (nil when absent).
     public func authenticate(authorization: String?, now: Date = Date()) throws(JWTError) -> Authentication {
         guard let authorization else {
-            guard let anonRole else { throw .tokenRequired }
-            return Authentication(role: anonRole, claims: Self.claimsJSON(role: anonRole), isAuthenticated: false)
+            guard let anonymous else { throw .tokenRequired }
+            return anonymous
         }
         let token = Self.bearerToken(authorization)
         guard !token.isEmpty else { throw JWTError.emptyToken }

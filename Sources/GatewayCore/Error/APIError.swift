@@ -21,4 +21,18 @@ public enum APIError: Error, Sendable, Equatable {
     case notAcceptable(accept: String)
     /// 503 while the gateway shuts down.
     case shuttingDown
+
+    // Added by G2 (planning and response shaping):
+    /// PGRST302: no JWT and no `db-anon-role` (401).
+    case anonymousAccessDisabled
+    /// PGRST106: Accept-Profile/Content-Profile names a schema that is not exposed (406).
+    case unacceptableSchema(schema: String, exposed: [String])
+    /// PGRST111: `response.headers` is not a JSON array of single-key objects with string values (500).
+    case invalidResponseHeaders
+    /// PGRST112: `response.status` is not a valid status code (500).
+    case invalidResponseStatus
+    /// PGRST127: a PostgREST feature the gateway does not implement (400); `details` says which.
+    case notImplemented(details: String)
+    /// Any PostgREST error with its full body (PGRST202/203 with details, ...).
+    case requestError(status: Int, code: String, message: String, details: String?, hint: String?)
 }

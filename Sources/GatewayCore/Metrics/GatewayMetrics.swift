@@ -5,6 +5,9 @@ import Synchronization
 /// requests by function and status, request latency, pool connections in use and requests waiting,
 /// database reconnects and schema-cache reloads.
 public final class GatewayMetrics: Sendable {
+    /// The process's metrics, fed by the server, the pool and the schema cache.
+    public static let shared = GatewayMetrics()
+
     public let registry = PrometheusCollectorRegistry()
     private let latency: DurationHistogram
     private let inUse: Gauge
@@ -13,6 +16,8 @@ public final class GatewayMetrics: Sendable {
     private let reloads: Counter
     /// (function, status) -> counter; the registry also dedups, this only saves its lock and lookups.
     private let counters = Mutex<[RequestKey: Counter]>([:])
+
+    static let maxSeries = 1_000
 
     struct RequestKey: Hashable { let function: String; let status: Int }
 
@@ -31,18 +36,28 @@ public final class GatewayMetrics: Sendable {
 
     /// One finished request. `function` is the called function's name, or the route (`/`, `other`) for others.
     public func requestFinished(function: String, status: Int, nanoseconds: Int64) {
-        let key = RequestKey(function: function, status: status)
+        var key = RequestKey(function: function, status: status)
         let counter = counters.withLock { map in
+            if let counter = map[key] { return counter }
+            // Callers choose the path: past this many series, new names count as `other`.
+            if map.count >= Self.maxSeries { key = RequestKey(function: "other", status: status) }
             if let counter = map[key] { return counter }
             let counter = registry.makeCounter(
                 name: "gateway_requests_total",
-                labels: [("function", function), ("status", String(status))],
+                labels: [("function", key.function), ("status", String(status))],
                 help: "Requests answered, by called function and HTTP status")
             map[key] = counter
             return counter
         }
         counter.increment()
         latency.recordNanoseconds(nanoseconds)
+    }
+
+    /// The `function` label of a request: the called function for `/rpc/<fn>` (at most 63 characters),
+    /// `/` for the OpenAPI document, `other` elsewhere.
+    public static func function<S: StringProtocol>(of path: S, status: Int) -> String {
+        if path.hasPrefix("/rpc/") { return String(path.dropFirst(5).prefix(63)) }
+        return path == "/" ? "/" : "other"
     }
 
     public func setPool(inUse connections: Int, waiting requests: Int) {

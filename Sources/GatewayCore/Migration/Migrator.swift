@@ -71,7 +71,6 @@ public final class Migrator {
 
     private func ensureTable() throws {
         try connection.execute("""
-            SET client_min_messages = warning;
             CREATE TABLE IF NOT EXISTS public.schema_migrations (
                 version    integer PRIMARY KEY,
                 name       text        NOT NULL,
@@ -80,7 +79,6 @@ public final class Migrator {
                 duration_ms integer    NOT NULL
             );
             COMMENT ON TABLE public.schema_migrations IS 'Versioned migrations applied by gateway migrate (migrations/NNNN_verb_object.sql).';
-            RESET client_min_messages;
             """)
     }
 

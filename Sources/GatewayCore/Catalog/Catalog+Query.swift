@@ -1,0 +1,52 @@
+extension Catalog {
+    /// The pg_catalog query that reads the functions of `schemas`; its rows feed `Catalog(rows:)`.
+    /// Columns: schema, name, volatility (i/s/v), returns set (t/f), shape (void/scalar/composite),
+    /// return type, comment, parameters as a JSON array of [name, cast type, has default, variadic, array].
+    public static func query(schemas: [String]) -> Statement {
+        Statement(catalogSQL, [ArrayLiteral.text(schemas.map { Optional($0) })])
+    }
+
+    static let catalogSQL = """
+    SELECT n.nspname::text, p.proname::text, p.provolatile::text, p.proretset::text,
+      CASE
+        WHEN p.prorettype = 'void'::regtype AND NOT p.proretset THEN 'void'
+        WHEN rt.typtype = 'c' OR coalesce(p.proargmodes::text[] && '{t,b,o}', false) THEN 'composite'
+        WHEN rt.typtype = 'd' AND EXISTS (SELECT 1 FROM pg_type bt WHERE bt.oid = rt.typbasetype AND bt.typtype = 'c')
+          THEN 'composite'
+        ELSE 'scalar'
+      END,
+      format_type(p.prorettype, NULL),
+      d.description,
+      (SELECT coalesce(json_agg(json_build_array(a.name, a.type, a.pos > p.pronargs - p.pronargdefaults,
+                                                 a.variadic, a.is_array) ORDER BY a.pos), '[]')::text
+       FROM (
+         SELECT coalesce(arg.name, '') AS name,
+           CASE
+             WHEN t.oid = 'bit'::regtype THEN 'bit varying'
+             WHEN t.oid = 'bit[]'::regtype THEN 'bit varying[]'
+             WHEN t.oid = 'bpchar'::regtype THEN 'bpchar'
+             WHEN t.oid = 'bpchar[]'::regtype THEN 'bpchar[]'
+             WHEN tn.nspname = 'pg_catalog' THEN format_type(t.oid, NULL)
+             WHEN e.oid IS NOT NULL AND en.nspname = 'pg_catalog' THEN format_type(t.oid, NULL)
+             WHEN e.oid IS NOT NULL THEN quote_ident(en.nspname) || '.' || quote_ident(e.typname) || '[]'
+             ELSE quote_ident(tn.nspname) || '.' || quote_ident(t.typname)
+           END AS type,
+           coalesce(arg.mode = 'v', false) AS variadic,
+           (t.typcategory = 'A' OR coalesce(arg.mode = 'v', false)) AS is_array,
+           row_number() OVER (ORDER BY arg.ord) AS pos
+         FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]), p.proargmodes, p.proargnames)
+              WITH ORDINALITY AS arg(type_oid, mode, name, ord)
+         JOIN pg_type t ON t.oid = arg.type_oid
+         JOIN pg_namespace tn ON tn.oid = t.typnamespace
+         LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+         LEFT JOIN pg_namespace en ON en.oid = e.typnamespace
+         WHERE arg.type_oid IS NOT NULL AND coalesce(arg.mode, 'i') IN ('i', 'b', 'v')
+       ) a)
+    FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace
+    JOIN pg_type rt ON rt.oid = p.prorettype
+    LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
+    WHERE n.nspname = ANY ($1::text[]) AND p.prokind = 'f' AND p.prorettype <> 'trigger'::regtype
+    ORDER BY n.nspname, p.proname, p.oid
+    """
+}

@@ -1,0 +1,45 @@
+/// A catalog row the gateway cannot read (a bug or an unexpected PostgreSQL version).
+public struct CatalogError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { "schema cache: \(message)" }
+}
+
+extension Catalog {
+    /// Builds the snapshot from the rows of `Catalog.query(schemas:)`.
+    public init(rows: [[String?]]) throws {
+        self.init(routines: try rows.map(Self.routine(row:)))
+    }
+
+    static func routine(row: [String?]) throws -> Routine {
+        guard row.count >= 8, let schema = row[0], let name = row[1] else {
+            throw CatalogError(message: "unexpected row \(row)")
+        }
+        guard let volatility = row[2].flatMap(Routine.Volatility.init(rawValue:)) else {
+            throw CatalogError(message: "\(schema).\(name): unknown volatility \(row[2] ?? "null")")
+        }
+        let shape: Routine.ReturnShape
+        switch row[4] {
+        case "void": shape = .void
+        case "scalar": shape = .scalar
+        case "composite": shape = .composite
+        default: throw CatalogError(message: "\(schema).\(name): unknown return shape \(row[4] ?? "null")")
+        }
+        guard case .array(let items)? = JSONValue(parsing: row[7] ?? "[]") else {
+            throw CatalogError(message: "\(schema).\(name): unreadable parameters \(row[7] ?? "null")")
+        }
+        let parameters = try items.map { item -> RoutineParameter in
+            guard case .array(let fields) = item, fields.count == 5,
+                  let paramName = fields[0].stringValue, let type = fields[1].stringValue,
+                  let hasDefault = fields[2].boolValue, let variadic = fields[3].boolValue,
+                  let isArray = fields[4].boolValue else {
+                throw CatalogError(message: "\(schema).\(name): unreadable parameter \(item.jsonText)")
+            }
+            return RoutineParameter(name: paramName, type: type, hasDefault: hasDefault, isVariadic: variadic, isArray: isArray)
+        }
+        return Routine(
+            schema: schema, name: name, parameters: parameters, returnShape: shape,
+            returnsSet: row[3] == "t" || row[3] == "true", returnType: row[5] ?? "", volatility: volatility,
+            comment: row[6]
+        )
+    }
+}

@@ -1,0 +1,38 @@
+/// The schema cache: every function of the exposed schemas, read from pg_catalog at start and on
+/// reload. An immutable snapshot: a reload builds a new `Catalog` and swaps it in (`CatalogStore`),
+/// so a request keeps the snapshot it started with.
+public struct Catalog: Sendable {
+    /// schema -> function name -> overloads.
+    let routinesBySchema: [String: [String: [Routine]]]
+    /// Generated call SQL per call shape, shared by the copies of this snapshot.
+    let sqlCache = CallSQLCache()
+
+    /// An empty catalog (no functions): every call answers PGRST202.
+    public init() {
+        routinesBySchema = [:]
+    }
+
+    /// A catalog of the given functions.
+    public init(routines: [Routine]) {
+        var index: [String: [String: [Routine]]] = [:]
+        for routine in routines {
+            index[routine.schema, default: [:]][routine.name, default: []].append(routine)
+        }
+        routinesBySchema = index
+    }
+
+    /// Every function, in no particular order.
+    public var routines: [Routine] {
+        routinesBySchema.values.flatMap { $0.values.flatMap { $0 } }
+    }
+
+    /// Overloads of `schema.name` (empty when unknown).
+    public func overloads(schema: String, name: String) -> [Routine] {
+        routinesBySchema[schema]?[name] ?? []
+    }
+
+    /// Names of all functions in `schema`, for the nearest-name hint.
+    func functionNames(schema: String) -> Dictionary<String, [Routine]>.Keys? {
+        routinesBySchema[schema]?.keys
+    }
+}

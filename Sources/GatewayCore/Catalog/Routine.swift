@@ -1,0 +1,76 @@
+/// One function of an exposed schema, as read from pg_catalog.
+public struct Routine: Sendable, Equatable {
+    /// What the function returns, which decides the JSON shape of the answer.
+    public enum ReturnShape: Sendable, Equatable {
+        /// `RETURNS void`: 204, no body.
+        case void
+        /// A base, domain, enum, range or array type: the bare JSON value.
+        case scalar
+        /// A composite type, OUT parameters or `RETURNS TABLE`: a JSON object (array when `setOf`).
+        case composite
+    }
+
+    /// `i` immutable, `s` stable, `v` volatile (pg_proc.provolatile).
+    public enum Volatility: String, Sendable, Equatable {
+        case immutable = "i", stable = "s", volatile = "v"
+    }
+
+    public var schema: String
+    public var name: String
+    /// Input parameters (IN, INOUT, VARIADIC) in declaration order.
+    public var parameters: [RoutineParameter]
+    public var returnShape: ReturnShape
+    /// `SETOF` / `RETURNS TABLE`: the answer is a JSON array.
+    public var returnsSet: Bool
+    /// Return type as text (`integer`, `test.widgets`, `record`).
+    public var returnType: String
+    public var volatility: Volatility
+    /// COMMENT ON FUNCTION, if any.
+    public var comment: String?
+
+    public init(schema: String, name: String, parameters: [RoutineParameter], returnShape: ReturnShape,
+                returnsSet: Bool, returnType: String, volatility: Volatility, comment: String? = nil) {
+        self.schema = schema
+        self.name = name
+        self.parameters = parameters
+        self.returnShape = returnShape
+        self.returnsSet = returnsSet
+        self.returnType = returnType
+        self.volatility = volatility
+        self.comment = comment
+    }
+
+    /// True for a function whose only parameter is an unnamed `json`/`jsonb`: it gets the whole body.
+    public var takesSingleUnnamedJSON: Bool {
+        parameters.count == 1 && parameters[0].name.isEmpty && parameters[0].isJSON
+    }
+
+    /// Names of the parameters without a DEFAULT (each call must give them).
+    public var requiredParameterNames: [String] {
+        parameters.filter { !$0.hasDefault }.map(\.name)
+    }
+}
+
+/// One input parameter of a `Routine`.
+public struct RoutineParameter: Sendable, Equatable {
+    /// Empty for an unnamed parameter.
+    public var name: String
+    /// The type as SQL text usable in a cast (`integer`, `text[]`, `"test"."color"`).
+    public var type: String
+    public var hasDefault: Bool
+    /// Declared VARIADIC (its `type` is then the array type).
+    public var isVariadic: Bool
+    /// An array type (incl. variadic): JSON arrays and repeated query keys become array literals.
+    public var isArray: Bool
+
+    public init(name: String, type: String, hasDefault: Bool = false, isVariadic: Bool = false, isArray: Bool? = nil) {
+        self.name = name
+        self.type = type
+        self.hasDefault = hasDefault
+        self.isVariadic = isVariadic
+        self.isArray = isArray ?? (isVariadic || type.hasSuffix("[]"))
+    }
+
+    /// `json` or `jsonb`.
+    public var isJSON: Bool { type == "json" || type == "jsonb" }
+}

@@ -1,0 +1,37 @@
+extension GatewayConfig {
+    /// Documents every configuration key, for `gateway --help`.
+    public static let helpText = """
+    Configuration (PostgREST-compatible). Give a config file (`gateway CONFIG_FILE`) with lines
+    `key = "value"`, `key = 10` or `key = true` (`#` starts a comment); every key can also be set
+    by the environment variable PGRST_<KEY> (upper case, dashes as underscores), which wins over
+    the file. `db-uri` and `jwt-secret` may be `@/path/to/file` to read the value from a file.
+    Unknown keys and invalid values are refused at start with a message naming the key.
+
+      db-uri                       libpq URI/connection string of the authenticator role
+                                   (default "postgresql://").                      PGRST_DB_URI
+      db-schemas                   comma-separated exposed schemas; the first is the one served
+                                   (default "public").                             PGRST_DB_SCHEMAS
+      db-anon-role                 role for requests without a JWT; unset: anonymous requests
+                                   get 401 PGRST302.                               PGRST_DB_ANON_ROLE
+      db-pool                      number of database connections (default 10).   PGRST_DB_POOL
+      db-pool-acquisition-timeout  seconds to wait for a free connection before 504 PGRST003
+                                   (default 10).                 PGRST_DB_POOL_ACQUISITION_TIMEOUT
+      db-pre-request               function (schema.fn) called before every RPC call, after the
+                                   request settings are in place.                  PGRST_DB_PRE_REQUEST
+      db-max-body-bytes            largest request body accepted, larger -> 413
+                                   (default 1048576; gateway-specific).            PGRST_DB_MAX_BODY_BYTES
+      server-host                  address to listen on (default 127.0.0.1); "!4" or "*" = any
+                                   IPv4, "!6" = any IPv6.                          PGRST_SERVER_HOST
+      server-port                  HTTP port (default 3000).                       PGRST_SERVER_PORT
+      admin-server-port            port of /live and /ready (default: none).       PGRST_ADMIN_SERVER_PORT
+      server-timeout-seconds       seconds of client inactivity before a connection is closed
+                                   (default 10; gateway-specific).          PGRST_SERVER_TIMEOUT_SECONDS
+      log-level                    crit, error, warn, info or debug (default error). PGRST_LOG_LEVEL
+      openapi-mode                 follow-privileges, ignore-privileges or disabled
+                                   (default follow-privileges; "disabled" turns off the OpenAPI 3.1 document at /). PGRST_OPENAPI_MODE
+      jwt-secret                   HS256 secret, at least 32 characters.           PGRST_JWT_SECRET
+      jwt-aud                      expected JWT audience.                          PGRST_JWT_AUD
+      jwt-role-claim-key           JSPath of the role claim (default ".role").     PGRST_JWT_ROLE_CLAIM_KEY
+      app.settings.<name>          free settings, file only.
+    """
+}

@@ -1,0 +1,126 @@
+import Foundation
+
+/// One value of the config file, as written (`"text"`, `10`, `true`).
+enum ConfigValue: Sendable, Equatable {
+    case string(String)
+    case number(String)
+    case bool(Bool)
+
+    var text: String {
+        switch self {
+        case .string(let text), .number(let text): return text
+        case .bool(let flag): return flag ? "true" : "false"
+        }
+    }
+}
+
+extension GatewayConfig {
+    /// Every key the gateway understands (config file and `PGRST_*` variables).
+    public static let knownKeys = [
+        "db-uri", "db-schemas", "db-anon-role", "db-pool", "db-pool-acquisition-timeout", "db-pre-request",
+        "db-max-body-bytes", "server-host", "server-port", "admin-server-port", "server-timeout-seconds",
+        "log-level", "openapi-mode", "jwt-secret", "jwt-aud", "jwt-role-claim-key",
+    ]
+
+    /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
+    mutating func apply(key: String, value: ConfigValue, source: String) throws {
+        func fail(_ reason: String) -> ConfigError { ConfigError(key: source, reason: reason) }
+        func string() throws -> String {
+            value.text
+        }
+        func optionalString() throws -> String? {
+            let text = value.text.trimmingCharacters(in: .whitespaces)
+            return text.isEmpty ? nil : value.text
+        }
+        func integer(_ range: ClosedRange<Int>) throws -> Int {
+            if case .bool = value { throw fail("expected a number, got \(value.text)") }
+            let text = value.text.trimmingCharacters(in: .whitespaces)
+            guard let number = Int(text) else { throw fail("expected a whole number, got \"\(value.text)\"") }
+            guard range.contains(number) else {
+                throw fail("\(number) is out of range (\(range.lowerBound)...\(range.upperBound))")
+            }
+            return number
+        }
+        if key.hasPrefix("app.settings.") {
+            appSettings[String(key.dropFirst("app.settings.".count))] = value.text
+            return
+        }
+        switch key {
+        case "db-uri": dbURI = try Self.fileReference(value.text, key: source)
+        case "db-schemas":
+            let schemas = value.text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !schemas.isEmpty, !schemas.contains(where: \.isEmpty) else {
+                throw fail("expected a comma-separated list of schema names, got \"\(value.text)\"")
+            }
+            dbSchemas = schemas
+        case "db-anon-role": dbAnonRole = try optionalString()
+        case "db-pool": dbPool = try integer(1...10_000)
+        case "db-pool-acquisition-timeout": dbPoolAcquisitionTimeout = try integer(1...86_400)
+        case "db-pre-request": dbPreRequest = try optionalString()
+        case "db-max-body-bytes": dbMaxBodyBytes = try integer(0...Int(Int32.max))
+        case "server-host":
+            let host = try string().trimmingCharacters(in: .whitespaces)
+            guard !host.isEmpty else { throw fail("expected a host name or address") }
+            serverHost = host
+        case "server-port": serverPort = try integer(0...65_535)
+        case "admin-server-port": adminServerPort = try optionalString() == nil ? nil : integer(0...65_535)
+        case "server-timeout-seconds": serverTimeoutSeconds = try integer(1...86_400)
+        case "log-level":
+            guard let level = LogLevel(rawValue: value.text.lowercased()) else {
+                throw fail("expected one of crit, error, warn, info, debug, got \"\(value.text)\"")
+            }
+            logLevel = level
+        case "openapi-mode":
+            let modes = ["follow-privileges", "ignore-privileges", "disabled"]
+            guard modes.contains(value.text) else {
+                throw fail("expected one of \(modes.joined(separator: ", ")), got \"\(value.text)\"")
+            }
+            openAPIMode = value.text
+        case "jwt-secret": jwtSecret = try optionalString().map { try Self.fileReference($0, key: source) }
+        case "jwt-aud": jwtAud = try optionalString()
+        case "jwt-role-claim-key":
+            let claim = value.text.trimmingCharacters(in: .whitespaces)
+            guard claim.hasPrefix(".") || claim.hasPrefix("\""), claim.count > 1 else {
+                throw fail("expected a JSPath such as .role, got \"\(value.text)\"")
+            }
+            jwtRoleClaimKey = claim
+        default:
+            throw fail("unknown configuration key")
+        }
+    }
+
+    /// Checks across keys, after all sources are applied.
+    func validate() throws {
+        if let jwtSecret, jwtSecret.count < 32 {
+            throw ConfigError(key: "jwt-secret", reason: "must be at least 32 characters long")
+        }
+        if dbURI.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ConfigError(key: "db-uri", reason: "must not be empty")
+        }
+        if let role = dbAnonRole, role.contains("\0") {
+            throw ConfigError(key: "db-anon-role", reason: "must not contain NUL")
+        }
+        if let admin = adminServerPort, admin == serverPort, admin != 0 {
+            throw ConfigError(key: "admin-server-port", reason: "must differ from server-port (\(serverPort))")
+        }
+        if let preRequest = dbPreRequest, QualifiedName(preRequest) == nil {
+            throw ConfigError(key: "db-pre-request", reason: "expected a function name such as schema.fn, got \"\(preRequest)\"")
+        }
+    }
+
+    /// PostgREST reads `db-uri` and `jwt-secret` from a file when the value is `@path`.
+    static func fileReference(_ value: String, key: String) throws -> String {
+        guard value.hasPrefix("@") else { return value }
+        let path = String(value.dropFirst())
+        do {
+            return try readTextFile(path).trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            throw ConfigError(key: key, reason: "cannot read \(path) (\(error))")
+        }
+    }
+}
+
+/// Reads a UTF-8 text file.
+func readTextFile(_ path: String) throws -> String {
+    try String(contentsOfFile: path, encoding: .utf8)
+}

@@ -1,0 +1,92 @@
+/// The gateway's settings, PostgREST-compatible: the same keys, the same config-file format and the
+/// same `PGRST_<KEY>` environment variables (`db-pool` -> `PGRST_DB_POOL`), environment winning.
+public struct GatewayConfig: Sendable, Equatable {
+    /// Severity threshold of the log (PostgREST's `log-level`).
+    public enum LogLevel: String, Sendable, CaseIterable, Comparable {
+        case crit, error, warn, info, debug
+
+        public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool {
+            allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+        }
+    }
+
+    /// libpq connection string or URI the gateway logs in with (the authenticator role).
+    public var dbURI = "postgresql://"
+    /// Exposed schemas; the first is the default one, the others are chosen with Accept-Profile /
+    /// Content-Profile (not yet supported: only the first is served).
+    public var dbSchemas = ["public"]
+    /// Role for requests without a JWT; nil means anonymous access is refused (401 PGRST302).
+    public var dbAnonRole: String?
+    /// Number of database connections.
+    public var dbPool = 10
+    /// Seconds a request waits for a free connection before 504 PGRST003.
+    public var dbPoolAcquisitionTimeout = 10
+    /// Function called after the request settings and before the call (`schema.fn` or `fn`).
+    public var dbPreRequest: String?
+    /// Largest accepted request body in bytes (ours; larger -> 413).
+    public var dbMaxBodyBytes = 1_048_576
+    /// Address to listen on. PostgREST's special values are accepted: `!4` (any IPv4), `!6`
+    /// (any IPv6), `*` (any); see `bindHost`.
+    public var serverHost = "127.0.0.1"
+    public var serverPort = 3000
+    /// Port of the admin server (`/live`, `/ready`); nil: no admin server.
+    public var adminServerPort: Int?
+    /// Seconds of client inactivity after which a connection is closed (ours).
+    public var serverTimeoutSeconds = 10
+    public var logLevel = LogLevel.error
+    /// `follow-privileges`, `ignore-privileges` or `disabled` (OpenAPI itself is not served yet).
+    public var openAPIMode = "follow-privileges"
+    /// HS256 secret (at least 32 characters) used by the later JWT work.
+    public var jwtSecret: String?
+    public var jwtAud: String?
+    /// JSPath of the role claim, PostgREST syntax (`.role`, `.realm_access.roles[0]`).
+    public var jwtRoleClaimKey = ".role"
+    /// `app.settings.*` keys of the config file, passed through as given.
+    public var appSettings: [String: String] = [:]
+
+    public init() {}
+
+    /// The default (first) exposed schema.
+    public var defaultSchema: String { dbSchemas.first ?? "public" }
+
+    /// `serverHost` as an address to bind: `!4`/`*4`/`*` -> `0.0.0.0`, `!6`/`*6` -> `::`.
+    public var bindHost: String {
+        switch serverHost {
+        case "!4", "*4", "*": return "0.0.0.0"
+        case "!6", "*6": return "::"
+        default: return serverHost
+        }
+    }
+
+    /// Reads the config file (if any), then applies `PGRST_*` environment variables over it,
+    /// and validates every value. Throws `ConfigError` naming the key at fault.
+    public static func load(file: String?, environment: [String: String]) throws -> GatewayConfig {
+        var values: [(key: String, value: ConfigValue, source: String)] = []
+        if let file {
+            let text: String
+            do { text = try readTextFile(file) } catch {
+                throw ConfigError(key: file, reason: "cannot read the config file (\(error))")
+            }
+            for entry in try ConfigFileParser.parse(text, file: file) {
+                values.append((entry.key, entry.value, entry.key))
+            }
+        }
+        for key in knownKeys {
+            let variable = environmentName(of: key)
+            if let raw = environment[variable] {
+                values.append((key, .string(raw), variable))
+            }
+        }
+        var config = GatewayConfig()
+        for (key, value, source) in values {
+            try config.apply(key: key, value: value, source: source)
+        }
+        try config.validate()
+        return config
+    }
+
+    /// `db-pool` -> `PGRST_DB_POOL`.
+    public static func environmentName(of key: String) -> String {
+        "PGRST_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+}

@@ -1,0 +1,64 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// PostgREST's schema-reload channel: a dedicated connection that runs `LISTEN pgrst` and reloads
+/// the catalog on `NOTIFY pgrst, 'reload schema'` (or an empty payload), and on every (re)connect,
+/// so a catalog missed while the database was away is read again. Reconnects with capped backoff.
+public final class PGListener: Sendable {
+    private let conninfo: String
+    private let catalogStore: CatalogStore
+    private let channel: String
+
+    public init(conninfo: String, catalogStore: CatalogStore, channel: String = "pgrst") {
+        self.conninfo = gatewayConnInfo(conninfo)
+        self.catalogStore = catalogStore
+        self.channel = channel
+    }
+
+    /// Starts the listener thread.
+    public func start() {
+        spawnThread(name: "gw-listen") { self.run() }
+    }
+
+    private func run() {
+        var backoff: UInt64 = 500_000_000
+        while true {
+            do {
+                let connection = try PGConnection(conninfo)
+                try connection.execute("LISTEN \(channel)")   // a fixed identifier, never user input
+                try catalogStore.reload(on: connection)
+                backoff = 500_000_000
+                listen(on: connection)
+            } catch {
+                Observation.log(.error, "schema cache: \(error), retrying in \(backoff / 1_000_000) ms")
+            }
+            sleepNanoseconds(backoff)
+            backoff = min(backoff * 2, 10_000_000_000)
+        }
+    }
+
+    /// Waits for notifications until the connection breaks.
+    private func listen(on connection: PGConnection) {
+        while true {
+            var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 1_000)
+            if ready < 0 && errno != EINTR { return }
+            guard connection.consumeInput() else {
+                Observation.log(.error, "schema cache listener lost its connection: \(connection.connectionError().message)")
+                return
+            }
+            for notification in connection.notifications() where notification.channel == channel {
+                switch notification.payload {
+                case "", "reload schema":
+                    do { try catalogStore.reload(on: connection) } catch {
+                        Observation.log(.error, "schema cache reload failed: \(error)")
+                    }
+                default:
+                    Observation.log(.warn, "ignored NOTIFY \(channel) payload '\(notification.payload)'")
+                }
+            }
+        }
+    }
+}

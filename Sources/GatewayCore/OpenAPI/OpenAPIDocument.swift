@@ -1,0 +1,117 @@
+import Foundation
+
+/// The OpenAPI 3.1 description served at `/`, generated from the schema cache: every exposed function
+/// as `/rpc/<name>` with its arguments, which are required, its result, GET only for STABLE/IMMUTABLE
+/// functions, and its COMMENT as the description. (PostgREST serves Swagger 2.0 only.)
+public struct OpenAPIDocument: Sendable {
+    /// Output columns of functions returning a composite or a table, keyed by `schema.name(arg1,arg2)`.
+    public typealias ResultColumns = [String: [(name: String, type: String)]]
+
+    public let json: [UInt8]
+
+    public init(catalog: Catalog, schema: String, resultColumns: ResultColumns, serverURL: String? = nil) {
+        var paths: [String: Any] = [:]
+        let routines = catalog.routines.filter { $0.schema == schema }
+        for (name, overloads) in Dictionary(grouping: routines, by: \.name) {
+            paths["/rpc/\(name)"] = Self.pathItem(overloads.sorted { $0.parameters.count < $1.parameters.count },
+                                                  resultColumns: resultColumns)
+        }
+        var document: [String: Any] = [
+            "openapi": "3.1.0",
+            "info": [
+                "title": "platform API (\(schema))",
+                "version": "1.0.0",
+                "description": "PostgreSQL functions of the schema \(schema), served as /rpc/<function> with PostgREST's RPC semantics.",
+            ],
+            "paths": paths,
+            "components": [
+                "schemas": ["Error": Self.errorSchema],
+                "securitySchemes": ["bearerAuth": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]],
+                "responses": ["Error": ["description": "Error (PostgREST format)",
+                                        "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]],
+            ],
+            "security": [[:], ["bearerAuth": []]],
+        ]
+        if let serverURL { document["servers"] = [["url": serverURL]] }
+        let data = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        json = Array(data)
+    }
+
+    static var errorSchema: [String: Any] { [
+        "type": "object",
+        "required": ["code", "message", "details", "hint"],
+        "properties": [
+            "code": ["type": "string"], "message": ["type": "string"],
+            "details": ["type": ["string", "null"]], "hint": ["type": ["string", "null"]],
+        ],
+    ] }
+
+    static func key(_ routine: Routine) -> String {
+        "\(routine.schema).\(routine.name)(\(routine.parameters.map(\.name).joined(separator: ",")))"
+    }
+
+    private static func pathItem(_ overloads: [Routine], resultColumns: ResultColumns) -> [String: Any] {
+        let first = overloads[0]
+        let description = overloads.compactMap(\.comment).first ?? ""
+        let summary = description.split(separator: "\n").first.map(String.init) ?? first.name
+        let responses = self.responses(overloads, resultColumns: resultColumns)
+        let bodies = overloads.map(requestBodySchema)
+        var item: [String: Any] = [
+            "post": [
+                "operationId": first.name,
+                "summary": summary,
+                "description": description,
+                "requestBody": [
+                    "required": overloads.allSatisfy { !$0.requiredParameterNames.isEmpty },
+                    "content": ["application/json": ["schema": bodies.count == 1 ? bodies[0] : ["oneOf": bodies]]],
+                ],
+                "responses": responses,
+            ] as [String: Any],
+        ]
+        if overloads.count == 1, first.volatility != .volatile {
+            item["get"] = [
+                "operationId": "\(first.name)_get",
+                "summary": summary,
+                "description": description,
+                "parameters": first.parameters.filter { !$0.name.isEmpty }.map(queryParameter),
+                "responses": responses,
+            ] as [String: Any]
+        }
+        return item
+    }
+
+    private static func requestBodySchema(_ routine: Routine) -> [String: Any] {
+        if routine.takesSingleUnnamedJSON { return ["description": "the whole body is the function's json argument"] }
+        var properties: [String: Any] = [:]
+        for parameter in routine.parameters { properties[parameter.name] = OpenAPITypes.schema(parameter.type) }
+        return ["type": "object", "properties": properties, "required": routine.requiredParameterNames,
+                "additionalProperties": false]
+    }
+
+    private static func queryParameter(_ parameter: RoutineParameter) -> [String: Any] {
+        var item: [String: Any] = ["name": parameter.name, "in": "query", "required": !parameter.hasDefault,
+                                   "schema": OpenAPITypes.schema(parameter.type)]
+        if parameter.isArray { item["style"] = "form"; item["explode"] = true }
+        return item
+    }
+
+    private static func responses(_ overloads: [Routine], resultColumns: ResultColumns) -> [String: Any] {
+        let routine = overloads[0]
+        var responses: [String: Any] = ["default": ["$ref": "#/components/responses/Error"]]
+        if routine.returnShape == .void && !routine.returnsSet {
+            responses["204"] = ["description": "Done (the function returns void)"]
+            return responses
+        }
+        var value: [String: Any]
+        if routine.returnShape == .composite {
+            var properties: [String: Any] = [:]
+            for column in resultColumns[key(routine)] ?? [] { properties[column.name] = OpenAPITypes.schema(column.type) }
+            value = ["type": "object", "properties": properties]
+        } else {
+            value = OpenAPITypes.schema(routine.returnType)
+        }
+        if routine.returnsSet { value = ["type": "array", "items": value] }
+        responses["200"] = ["description": "The function's result", "content": ["application/json": ["schema": value]]]
+        return responses
+    }
+}

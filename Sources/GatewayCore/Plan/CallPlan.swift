@@ -1,0 +1,113 @@
+/// What one request will do, decided without I/O: the statements to run in one transaction
+/// (context settings, optional db-pre-request, the call), or a response that needs no database.
+public struct CallPlan: Sendable {
+    /// Run in order, in one implicit transaction (pipelined, one Sync). The rows handed to
+    /// `HTTPResponse(plan:rows:)` are those of the last statement.
+    public var statements: [Statement]
+    /// GET/HEAD or a non-volatile function: the context statement already sets
+    /// `transaction_read_only`, so a writing function fails with 25006 (405).
+    public var readOnly: Bool
+    /// Set for requests answered without the database (OPTIONS); `statements` is then empty.
+    public var directResponse: HTTPResponse?
+    /// The function called (nil with a direct response).
+    public var routine: Routine?
+    /// HEAD: the response carries headers only.
+    public var isHead: Bool
+
+    /// Routes, parses the arguments, chooses the overload and generates the SQL.
+    /// `role` is the JWT's role; nil means `db-anon-role`. `claims` is the JWT's claims as JSON text
+    /// for `request.jwt.claims` (nil: `{"role": <role>}`).
+    public init(request: HTTPRequest, catalog: Catalog, config: GatewayConfig, role: String? = nil,
+                claims: String? = nil) throws {
+        let route = try Route(method: request.method, path: request.path)
+        let schema = try Self.schema(for: request, route: route, config: config)
+        isHead = route.method == .head
+        if route.method == .options {
+            statements = []
+            readOnly = true
+            routine = nil
+            directResponse = try Self.options(schema: schema, function: route.function, catalog: catalog)
+            return
+        }
+        try MediaTypes.checkAccept(request.headers["accept"])
+        let arguments: RequestArguments
+        if route.isQueryCall {
+            arguments = RequestArguments(query: request.query)
+        } else if MediaTypes.isForm(request.headers["content-type"]) {
+            arguments = RequestArguments(query: String(decoding: request.body, as: UTF8.self))
+        } else {
+            arguments = try RequestArguments(body: request.body)
+        }
+        let (chosen, binding) = try Self.choose(schema: schema, route: route, arguments: arguments, request: request,
+                                                catalog: catalog)
+        guard let role = role ?? config.dbAnonRole else { throw APIError.anonymousAccessDisabled }
+
+        var values: [String?] = []
+        var given: [Bool] = []
+        if binding == .wholeBody {
+            values = [arguments.wholeBody]
+            given = [true]
+        } else {
+            given.reserveCapacity(chosen.parameters.count)
+            for parameter in chosen.parameters {
+                switch try arguments.value(for: parameter) {
+                case .absent: given.append(false)
+                case .present(let value):
+                    given.append(true)
+                    values.append(value)
+                }
+            }
+        }
+        let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody)
+
+        readOnly = route.isQueryCall || chosen.volatility != .volatile
+        var statements = [ContextStatement.make(role: role, request: request, claims: claims, readOnly: readOnly)]
+        if let preRequest = config.dbPreRequest.flatMap(QualifiedName.init) {
+            statements.append(Statement("SELECT " + preRequest.sql + "()"))
+        }
+        statements.append(Statement(callSQL, values))
+        self.statements = statements
+        routine = chosen
+        directResponse = nil
+    }
+
+    /// The overload the request means (PGRST202/203 otherwise; PGRST127 for unsupported query features).
+    static func choose(schema: String, route: Route, arguments: RequestArguments, request: HTTPRequest,
+                       catalog: Catalog) throws -> (Routine, RoutineMatcher.Binding) {
+        if !route.isQueryCall, MediaTypes.prefersSingleObject(request.headers["prefer"]) {
+            return try RoutineMatcher.matchSingleObject(schema: schema, function: route.function, catalog: catalog)
+        }
+        do {
+            return try RoutineMatcher.match(schema: schema, function: route.function, keys: arguments.keys,
+                                            isPost: !route.isQueryCall, catalog: catalog)
+        } catch APIError.requestError(404, "PGRST202", let message, let details, let hint) {
+            let overloads = catalog.overloads(schema: schema, name: route.function)
+            if !overloads.isEmpty, let unsupported = UnsupportedQuery.find(in: arguments, overloads: overloads) {
+                throw APIError.notImplemented(details: unsupported)
+            }
+            throw APIError.requestError(status: 404, code: "PGRST202", message: message, details: details, hint: hint)
+        }
+    }
+
+    /// The exposed schema the request names with Accept-Profile (GET/HEAD) or Content-Profile
+    /// (POST), else the default one.
+    static func schema(for request: HTTPRequest, route: Route, config: GatewayConfig) throws -> String {
+        let header = route.isQueryCall || route.method == .options ? "accept-profile" : "content-profile"
+        guard let wanted = request.headers[header] else { return config.defaultSchema }
+        guard config.dbSchemas.contains(wanted) else {
+            throw APIError.unacceptableSchema(schema: wanted, exposed: config.dbSchemas)
+        }
+        return wanted
+    }
+
+    /// OPTIONS: 200 with `Allow` (GET/HEAD only when no overload is volatile), no body.
+    static func options(schema: String, function: String, catalog: Catalog) throws -> HTTPResponse {
+        let overloads = catalog.overloads(schema: schema, name: function)
+        guard !overloads.isEmpty else {
+            throw RoutineMatcher.noFunction(schema: schema, function: function, keys: [], isPost: false,
+                                            overloads: [], catalog: catalog)
+        }
+        let allow = overloads.contains { $0.volatility == .volatile } ? "OPTIONS,POST" : "OPTIONS,GET,HEAD,POST"
+        return HTTPResponse(status: 200, headers: [("Access-Control-Allow-Origin", "*"), ("Allow", allow)])
+    }
+}

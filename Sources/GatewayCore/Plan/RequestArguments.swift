@@ -1,0 +1,115 @@
+/// The arguments of one call, before a function is chosen: the POST body's top-level members
+/// (raw JSON kept) or the GET/HEAD query pairs (repeated keys grouped).
+struct RequestArguments {
+    enum Source {
+        /// A JSON object body: members in order.
+        case object([(key: String, value: JSONScanner.Slice)])
+        /// A body that is valid JSON but not an object (only a single unnamed json param takes it).
+        case otherJSON
+        /// Query pairs, grouped by key in first-seen order.
+        case query([(key: String, values: [String])])
+    }
+
+    static let invalidJSON = APIError.invalidBody(message: "Empty or invalid json")
+
+    let scanner: JSONScanner
+    let root: JSONScanner.Slice?
+    let source: Source
+
+    /// Argument names, sorted (PostgREST lists them sorted in PGRST202).
+    let keys: [String]
+
+    /// POST: an empty (or blank) body counts as `{}`; anything that is not JSON is PGRST102.
+    init(body: [UInt8]) throws {
+        scanner = JSONScanner(body)
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            root = nil
+            source = .object([])
+            keys = []
+            return
+        }
+        guard String(validating: body, as: UTF8.self) != nil,
+              let document = try? JSONScanner.document(body) else { throw Self.invalidJSON }
+        root = document
+        if document.kind == .object {
+            let members = try scanner.members(of: document)
+            source = .object(members)
+            keys = members.map(\.key).sorted()
+        } else {
+            source = .otherJSON
+            keys = []
+        }
+    }
+
+    /// GET/HEAD: the query string's pairs.
+    init(query: String) {
+        scanner = JSONScanner([])
+        root = nil
+        var grouped: [(key: String, values: [String])] = []
+        var positions: [String: Int] = [:]
+        for (key, value) in QueryString.pairs(query) {
+            if let index = positions[key] {
+                grouped[index].values.append(value)
+            } else {
+                positions[key] = grouped.count
+                grouped.append((key, [value]))
+            }
+        }
+        source = .query(grouped)
+        keys = grouped.map(\.key).sorted()
+    }
+
+    /// The whole body as text (for a single unnamed json/jsonb parameter); `{}` when empty.
+    var wholeBody: String {
+        guard let root else { return "{}" }
+        return scanner.rawText(root)
+    }
+
+    /// The text value for `parameter`, converted as PostgreSQL expects it in `$n::type`;
+    /// `.absent` when the request does not name it.
+    func value(for parameter: RoutineParameter) throws -> ArgumentValue {
+        switch source {
+        case .otherJSON:
+            return .absent
+        case .object(let members):
+            guard let slice = members.first(where: { $0.key == parameter.name })?.value else { return .absent }
+            return .present(try jsonValue(slice, for: parameter))
+        case .query(let groups):
+            guard let values = groups.first(where: { $0.key == parameter.name })?.values else { return .absent }
+            if parameter.isArray, parameter.isVariadic || values.count > 1 {
+                return .present(try checked(ArrayLiteral.text(values)))
+            }
+            return .present(try checked(values[values.count - 1]))
+        }
+    }
+
+    private func jsonValue(_ slice: JSONScanner.Slice, for parameter: RoutineParameter) throws -> String? {
+        switch slice.kind {
+        case .null:
+            return nil
+        case _ where parameter.isJSON:
+            return scanner.rawText(slice)
+        case .string:
+            return try checked(scanner.text(slice))
+        case .array where parameter.isArray:
+            return try checked(ArrayLiteral.fromJSON(scanner, slice))
+        default:
+            return scanner.rawText(slice)
+        }
+    }
+
+    /// PostgreSQL text cannot hold NUL; refuse it the way PostgreSQL does for `\u0000` in jsonb.
+    private func checked(_ text: String) throws -> String {
+        guard !text.utf8.contains(0) else {
+            throw PGError(sqlState: "22P05", message: "unsupported Unicode escape sequence",
+                          detail: "\\u0000 cannot be converted to text.")
+        }
+        return text
+    }
+}
+
+/// One parameter's argument: given (possibly SQL NULL) or left to its DEFAULT.
+enum ArgumentValue: Equatable {
+    case absent
+    case present(String?)
+}

@@ -1,0 +1,77 @@
+extension HTTPResponse {
+    /// The success response of a call from the row of its last statement
+    /// (`body, response.status, response.headers, count`, see `CallSQL`): the JSON body exactly as
+    /// PostgreSQL built it, 204 for void (no body, no Content-Type, `Content-Range: 0-0/*` as
+    /// PostgREST), and the function's `response.status`/`response.headers`.
+    public init(plan: CallPlan, rows: [[String?]]) throws {
+        if let direct = plan.directResponse {
+            self = direct
+            return
+        }
+        let row = rows.first ?? []
+        func column(_ index: Int) -> String? { index < row.count ? row[index] : nil }
+        let body = column(CallSQL.Column.body)
+        let count = column(CallSQL.Column.count).flatMap { Int($0) } ?? 0
+        let routine = plan.routine
+        let isVoid = routine.map { $0.returnShape == .void && !$0.returnsSet } ?? (body == nil)
+
+        var status = isVoid ? 204 : 200
+        var headers: [(String, String)] = []
+        if let text = column(CallSQL.Column.headers) {
+            headers = try Self.gucHeaders(text)
+        }
+        if let text = column(CallSQL.Column.status) {
+            guard let code = Int(text.trimmingSpaces), (100...599).contains(code) else {
+                throw APIError.invalidResponseStatus
+            }
+            status = code
+        }
+        var bytes: [UInt8] = []
+        if !isVoid {
+            Self.addDefault(("Content-Type", MediaTypes.json), to: &headers)
+            if !plan.isHead { bytes = Array((body ?? "null").utf8) }
+        }
+        // PostgREST sends Content-Range on every call result, 204 included.
+        let returnsSet = routine?.returnsSet ?? false
+        let range = !returnsSet ? "0-0/*" : count == 0 ? "*/*" : "0-\(count - 1)/*"
+        Self.addDefault(("Content-Range", range), to: &headers)
+        self.init(status: status, headers: headers, body: bytes)
+    }
+
+    /// `response.headers`: a JSON array of objects with one string member each; else PGRST111.
+    static func gucHeaders(_ text: String) throws -> [(String, String)] {
+        guard case .array(let items)? = JSONValue(parsing: text) else { throw APIError.invalidResponseHeaders }
+        return try items.map { item in
+            guard case .object(let members) = item, members.count == 1, case .string(let value) = members[0].1,
+                  Self.isValidHeader(name: members[0].0, value: value) else {
+                throw APIError.invalidResponseHeaders
+            }
+            return (members[0].0, value)
+        }
+    }
+
+    /// Header names are tokens and values carry no line breaks (no response splitting).
+    static func isValidHeader(name: String, value: String) -> Bool {
+        guard !name.isEmpty else { return false }
+        let separators = Set("()<>@,;:\\\"/[]?={} \t".utf8)
+        for byte in name.utf8 where byte <= 0x20 || byte >= 0x7F || separators.contains(byte) { return false }
+        for byte in value.utf8 where byte == 0x0A || byte == 0x0D || byte == 0 { return false }
+        return true
+    }
+
+    /// Adds a header unless the function already set one with that name (the function wins).
+    static func addDefault(_ header: (String, String), to headers: inout [(String, String)]) {
+        let name = header.0.lowercased()
+        guard !headers.contains(where: { $0.0.lowercased() == name }) else { return }
+        headers.append(header)
+    }
+}
+
+extension String {
+    var trimmingSpaces: Substring {
+        var text = Substring(self)
+        while text.first == " " { text.removeFirst() }
+        while text.last == " " { text.removeLast() }
+        return text
+    }
+}

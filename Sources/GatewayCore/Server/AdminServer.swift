@@ -1,0 +1,62 @@
+import CMHDShim
+import CMicroHTTPD
+
+/// The admin port (PostgREST's admin-server-port): `GET /live` answers 200 while the process runs,
+/// `GET /ready` 200 when the pool reaches PostgreSQL and the schema cache is loaded, else 503.
+public final class AdminServer: @unchecked Sendable {
+    let readiness: @Sendable () -> Bool
+    let metrics: @Sendable () -> [UInt8]
+    private let host: String
+    private let port: Int
+    private var daemon: OpaquePointer?
+    private var address: SocketAddress?
+
+    public init(host: String, port: Int, readiness: @escaping @Sendable () -> Bool,
+                metrics: @escaping @Sendable () -> [UInt8] = { GatewayMetrics.shared.exposition() }) {
+        self.host = host
+        self.port = port
+        self.readiness = readiness
+        self.metrics = metrics
+    }
+
+    public func start() throws {
+        let address = try SocketAddress(host: host, port: port)
+        self.address = address
+        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
+        if address.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
+        var options: [MHD_OptionItem] = [
+            MHD_OptionItem(option: MHD_OPTION.SOCK_ADDR, value: 0, ptr_value: address.pointer),
+            MHD_OptionItem(option: MHD_OPTION.CONNECTION_TIMEOUT, value: 10, ptr_value: nil),
+            MHD_OptionItem(option: MHD_OPTION.END, value: 0, ptr_value: nil),
+        ]
+        daemon = options.withUnsafeMutableBufferPointer { items in
+            gw_start_daemon(flags, 0, adminHandler, Unmanaged.passUnretained(self).toOpaque(), items.baseAddress)
+        }
+        guard daemon != nil else { throw ServerError(message: "cannot listen on admin port \(host):\(port)") }
+    }
+
+    public func stop() {
+        if let daemon { MHD_stop_daemon(daemon) }
+        daemon = nil
+    }
+}
+
+private let adminHandler: MHD_AccessHandlerCallback = { cls, connection, url, _, _, _, uploadSize, conCls in
+    guard let connection, let conCls, let uploadSize else { return MHD_Result.NO }
+    if conCls.pointee == nil {   // first call: answer on the next one (keep-alive)
+        conCls.pointee = UnsafeMutableRawPointer(bitPattern: 1)
+        return MHD_Result.YES
+    }
+    uploadSize.pointee = 0
+    let server = Unmanaged<AdminServer>.fromOpaque(cls!).takeUnretainedValue()
+    let response: HTTPResponse
+    switch url.map({ String(cString: $0) }) {
+    case "/live": response = HTTPResponse(status: 200)
+    case "/ready": response = HTTPResponse(status: server.readiness() ? 200 : 503)
+    case "/metrics":
+        response = HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                                body: server.metrics())
+    default: response = HTTPResponse(status: 404)
+    }
+    return queueResponse(response, on: connection, close: false)
+}

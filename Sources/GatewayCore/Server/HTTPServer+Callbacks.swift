@@ -1,0 +1,133 @@
+import CMicroHTTPD
+
+// The C callbacks of the public daemon. `cls` is the unretained `HTTPServer`; `*con_cls` is the
+// retained `RequestContext` created by the URI log callback (MHD calls it before any other callback
+// of a request and always calls the completion callback afterwards).
+
+let uriLogCallback: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer? = { cls, uri, _ in
+    let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
+    server.inFlight.wrappingAdd(1, ordering: .relaxed)
+    let context = RequestContext(target: uri.map { String(cString: $0) } ?? "/")
+    return Unmanaged.passRetained(context).toOpaque()
+}
+
+let completedCallback: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
+    guard let raw = conCls?.pointee else { return }
+    conCls?.pointee = nil
+    let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
+    let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
+    server.inFlight.wrappingSubtract(1, ordering: .relaxed)
+    let elapsed = monotonicNanoseconds() - context.started
+    Observation.access(method: context.method, path: String(context.path), status: context.status, nanoseconds: elapsed)
+    GatewayMetrics.shared.requestFinished(function: GatewayMetrics.function(of: context.path, status: context.status), status: context.status,
+                                          nanoseconds: Int64(elapsed))
+}
+
+let accessHandler: MHD_AccessHandlerCallback = { cls, connection, _, method, _, uploadData, uploadSize, conCls in
+    guard let connection, let raw = conCls?.pointee, let uploadSize else { return MHD_Result.NO }
+    let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
+    let context = Unmanaged<RequestContext>.fromOpaque(raw).takeUnretainedValue()
+    return server.handle(connection, context, method, uploadData, uploadSize)
+}
+
+extension HTTPServer {
+    /// One call of MHD's access handler for `context`'s request (see the phases of `RequestContext`).
+    func handle(_ connection: OpaquePointer, _ context: RequestContext, _ method: UnsafePointer<CChar>?,
+                _ uploadData: UnsafePointer<CChar>?, _ uploadSize: UnsafeMutablePointer<Int>) -> MHD_Result {
+        switch context.phase {
+        case .fresh:
+            context.method = method.map { String(cString: $0) } ?? ""
+            context.phase = .receiving
+            // Answering on the first call closes the connection: wanted for these two only.
+            if shuttingDown.load(ordering: .relaxed) {
+                return queue(responder.respond(to: APIError.shuttingDown), context, connection, close: true)
+            }
+            if let length = MHD_lookup_connection_value(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"),
+               let bytes = Int(String(cString: length)), bytes > settings.maxBodyBytes {
+                return queue(responder.respond(to: APIError.bodyTooLarge(limit: settings.maxBodyBytes)), context, connection, close: true)
+            }
+            return MHD_Result.YES
+        case .receiving:
+            let size = uploadSize.pointee
+            if size > 0 {
+                uploadSize.pointee = 0
+                if context.tooLarge || context.body.count + size > settings.maxBodyBytes {
+                    // Chunked upload over the limit: drop the bytes, answer 413 at the end, and
+                    // give up on clients that keep sending far beyond the limit.
+                    context.tooLarge = true
+                    context.body = []
+                    context.discarded += size
+                    return context.discarded > 4 * settings.maxBodyBytes + 65_536 ? MHD_Result.NO : MHD_Result.YES
+                }
+                uploadData!.withMemoryRebound(to: UInt8.self, capacity: size) {
+                    context.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: size))
+                }
+                return MHD_Result.YES
+            }
+            context.phase = .dispatched
+            if context.tooLarge {
+                return queue(responder.respond(to: APIError.bodyTooLarge(limit: settings.maxBodyBytes)), context, connection, close: true)
+            }
+            if shuttingDown.load(ordering: .relaxed) {
+                return queue(responder.respond(to: APIError.shuttingDown), context, connection, close: true)
+            }
+            let request = HTTPRequest(method: context.method, path: String(context.path), query: String(context.query),
+                                      headers: requestHeaders(connection), body: context.body)
+            context.body = []
+            if let response = responder.respond(to: request, later: { context.deliver($0) }) {
+                return queue(response, context, connection)
+            }
+            if let builder = context.suspendUnlessDelivered(connection) {
+                return queue(builder(), context, connection)
+            }
+            return MHD_Result.YES
+        case .dispatched:
+            guard let builder = context.takeDelivered() else { return MHD_Result.YES }
+            return queue(builder(), context, connection)
+        case .answered:
+            uploadSize.pointee = 0
+            return MHD_Result.YES
+        }
+    }
+
+    private func queue(_ response: HTTPResponse, _ context: RequestContext, _ connection: OpaquePointer,
+                       close: Bool = false) -> MHD_Result {
+        context.phase = .answered
+        context.status = response.status
+        return queueResponse(response, on: connection, close: close || shuttingDown.load(ordering: .relaxed))
+    }
+}
+
+/// Request headers with lower-cased names; repeated headers joined with ", ".
+func requestHeaders(_ connection: OpaquePointer) -> [String: String] {
+    var headers: [String: String] = [:]
+    withUnsafeMutablePointer(to: &headers) { pointer in
+        _ = MHD_get_connection_values(connection, MHD_ValueKind.HEADER_KIND, { cls, _, key, value in
+            guard let cls, let key else { return MHD_Result.YES }
+            let headers = cls.assumingMemoryBound(to: [String: String].self)
+            let name = String(cString: key).lowercased()
+            let text = value.map { String(cString: $0) } ?? ""
+            if let existing = headers.pointee[name] {
+                headers.pointee[name] = existing + (name == "cookie" ? "; " : ", ") + text
+            } else {
+                headers.pointee[name] = text
+            }
+            return MHD_Result.YES
+        }, pointer)
+    }
+    return headers
+}
+
+/// Builds the MHD response (one copy of the body) and queues it.
+func queueResponse(_ response: HTTPResponse, on connection: OpaquePointer, close: Bool) -> MHD_Result {
+    let mhdResponse = response.body.withUnsafeBytes { bytes in
+        MHD_create_response_from_buffer(bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
+    }
+    guard let mhdResponse else { return MHD_Result.NO }
+    defer { MHD_destroy_response(mhdResponse) }
+    for (name, value) in response.headers {
+        _ = MHD_add_response_header(mhdResponse, name, value)
+    }
+    if close { _ = MHD_add_response_header(mhdResponse, "Connection", "close") }
+    return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Testing
+@testable import GatewayCore
+
+@Suite struct ConfigTests {
+    func writeConfig(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "gw-config-\(UUID().uuidString).conf"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func defaults() throws {
+        let config = try GatewayConfig.load(file: nil, environment: [:])
+        #expect(config.dbURI == "postgresql://")
+        #expect(config.dbSchemas == ["public"])
+        #expect(config.dbAnonRole == nil)
+        #expect(config.dbPool == 10)
+        #expect(config.dbPoolAcquisitionTimeout == 10)
+        #expect(config.dbMaxBodyBytes == 1_048_576)
+        #expect(config.serverHost == "127.0.0.1")
+        #expect(config.serverPort == 3000)
+        #expect(config.adminServerPort == nil)
+        #expect(config.serverTimeoutSeconds == 10)
+        #expect(config.logLevel == .error)
+        #expect(config.openAPIMode == "follow-privileges")
+        #expect(config.jwtRoleClaimKey == ".role")
+    }
+
+    @Test func readsPostgRESTConfigFile() throws {
+        let path = try writeConfig("""
+        # PostgREST configuration
+        db-uri = "postgres://authenticator@localhost:5432/app"
+        db-schemas = "api, test_rpc"   # two schemas
+        db-anon-role = "web_anon"
+        db-pool = 20
+        db-pool-acquisition-timeout = 5
+        db-pre-request = "api.check_request"
+        server-host = "!4"
+        server-port = 3001
+        admin-server-port = 3002
+        log-level = "info"
+        openapi-mode = "disabled"
+        jwt-secret = "0123456789abcdef0123456789abcdef"
+        jwt-aud = "app"
+        jwt-role-claim-key = ".realm.role"
+        app.settings.greeting = "hi \\"there\\""
+
+        """)
+        let config = try GatewayConfig.load(file: path, environment: [:])
+        #expect(config.dbURI == "postgres://authenticator@localhost:5432/app")
+        #expect(config.dbSchemas == ["api", "test_rpc"])
+        #expect(config.defaultSchema == "api")
+        #expect(config.dbAnonRole == "web_anon")
+        #expect(config.dbPool == 20)
+        #expect(config.dbPoolAcquisitionTimeout == 5)
+        #expect(config.dbPreRequest == "api.check_request")
+        #expect(config.serverHost == "!4")
+        #expect(config.bindHost == "0.0.0.0")
+        #expect(config.serverPort == 3001)
+        #expect(config.adminServerPort == 3002)
+        #expect(config.logLevel == .info)
+        #expect(config.openAPIMode == "disabled")
+        #expect(config.jwtSecret == "0123456789abcdef0123456789abcdef")
+        #expect(config.jwtAud == "app")
+        #expect(config.jwtRoleClaimKey == ".realm.role")
+        #expect(config.appSettings["greeting"] == "hi \"there\"")
+    }
+
+    @Test func environmentOverridesFile() throws {
+        let path = try writeConfig("db-pool = 20\nserver-port = 3001\n")
+        let config = try GatewayConfig.load(file: path, environment: [
+            "PGRST_DB_POOL": "7", "PGRST_DB_ANON_ROLE": "anon", "PGRST_DB_SCHEMAS": "api",
+            "PGRST_SERVER_TIMEOUT_SECONDS": "3", "PGRST_DB_MAX_BODY_BYTES": "100", "UNRELATED": "x",
+            "PGRST_SOMETHING_ELSE": "ignored",
+        ])
+        #expect(config.dbPool == 7)
+        #expect(config.serverPort == 3001)
+        #expect(config.dbAnonRole == "anon")
+        #expect(config.dbSchemas == ["api"])
+        #expect(config.serverTimeoutSeconds == 3)
+        #expect(config.dbMaxBodyBytes == 100)
+    }
+
+    @Test func environmentNames() {
+        #expect(GatewayConfig.environmentName(of: "db-pool-acquisition-timeout") == "PGRST_DB_POOL_ACQUISITION_TIMEOUT")
+        #expect(GatewayConfig.environmentName(of: "db-uri") == "PGRST_DB_URI")
+    }
+
+    func refusal(file: String? = nil, environment: [String: String] = [:]) throws -> ConfigError? {
+        let path = try file.map(writeConfig)
+        do {
+            _ = try GatewayConfig.load(file: path, environment: environment)
+            return nil
+        } catch let error as ConfigError {
+            return error
+        }
+    }
+
+    @Test(arguments: [
+        ("db-pool = \"many\"", "db-pool"),
+        ("db-pool = 0", "db-pool"),
+        ("server-port = 70000", "server-port"),
+        ("server-port = true", "server-port"),
+        ("admin-server-port = \"x\"", "admin-server-port"),
+        ("log-level = \"loud\"", "log-level"),
+        ("openapi-mode = \"sometimes\"", "openapi-mode"),
+        ("jwt-secret = \"short\"", "jwt-secret"),
+        ("db-schemas = \"api,,x\"", "db-schemas"),
+        ("jwt-role-claim-key = \"role\"", "jwt-role-claim-key"),
+        ("db-pool-acquisition-timeout = -1", "db-pool-acquisition-timeout"),
+        ("server-timeout-seconds = 0", "server-timeout-seconds"),
+        ("db-max-body-bytes = 1.5", "db-max-body-bytes"),
+        ("db-uri = \"\"", "db-uri"),
+        ("db-pre-request = \"a.b.c\"", "db-pre-request"),
+        ("server-port = 3000\nadmin-server-port = 3000", "admin-server-port"),
+        ("db-channel = \"pgrst\"", "db-channel"),
+        ("unknown-key = 1", "unknown-key"),
+        ("db-pool = \"unterminated", "db-pool"),
+        ("db-pool = 10 extra", "db-pool"),
+    ])
+    func refusesInvalidFileValuesNamingTheKey(line: String, key: String) throws {
+        let error = try #require(try refusal(file: line + "\n"))
+        #expect(error.key == key)
+        #expect(error.description.contains(key))
+    }
+
+    @Test func refusesInvalidEnvironmentValuesNamingTheVariable() throws {
+        let error = try #require(try refusal(environment: ["PGRST_DB_POOL": "lots"]))
+        #expect(error.key == "PGRST_DB_POOL")
+        #expect(error.description.contains("PGRST_DB_POOL"))
+        let secret = try #require(try refusal(environment: ["PGRST_JWT_SECRET": "tooshort"]))
+        #expect(secret.key == "jwt-secret")
+    }
+
+    @Test func refusesLinesWithoutEquals() throws {
+        let error = try #require(try refusal(file: "db-pool 10\n"))
+        #expect(error.key.hasSuffix(":1"))
+    }
+
+    @Test func missingFileIsRefused() throws {
+        #expect(throws: ConfigError.self) {
+            try GatewayConfig.load(file: "/nonexistent/gateway.conf", environment: [:])
+        }
+    }
+
+    @Test func valuesFromFiles() throws {
+        let secretPath = try writeConfig("abcdefghijklmnopqrstuvwxyz0123456789\n")
+        let config = try GatewayConfig.load(file: nil, environment: ["PGRST_JWT_SECRET": "@" + secretPath])
+        #expect(config.jwtSecret == "abcdefghijklmnopqrstuvwxyz0123456789")
+    }
+
+    @Test func emptyAnonRoleMeansNone() throws {
+        let config = try GatewayConfig.load(file: nil, environment: ["PGRST_DB_ANON_ROLE": ""])
+        #expect(config.dbAnonRole == nil)
+    }
+
+    @Test func helpDocumentsEveryKey() {
+        for key in GatewayConfig.knownKeys {
+            #expect(GatewayConfig.helpText.contains(key), "help lacks \(key)")
+            #expect(GatewayConfig.helpText.contains(GatewayConfig.environmentName(of: key)), "help lacks env of \(key)")
+        }
+    }
+
+    @Test func bindHostSpecialValues() {
+        var config = GatewayConfig()
+        for (host, bind) in [("!4", "0.0.0.0"), ("*", "0.0.0.0"), ("!6", "::"), ("localhost", "localhost")] {
+            config.serverHost = host
+            #expect(config.bindHost == bind)
+        }
+    }
+
+    @Test func qualifiedNames() {
+        #expect(QualifiedName("api.fn") == QualifiedName(schema: "api", name: "fn"))
+        #expect(QualifiedName("fn") == QualifiedName(schema: nil, name: "fn"))
+        #expect(QualifiedName("\"My.Schema\".\"Fn\"") == QualifiedName(schema: "My.Schema", name: "Fn"))
+        #expect(QualifiedName("a.b.c") == nil)
+        #expect(QualifiedName("") == nil)
+        #expect(QualifiedName(schema: "a\"b", name: "f").sql == "\"a\"\"b\".\"f\"")
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+@testable import GatewayCore
+
+/// The OpenAPI 3.1 document generated from the schema cache.
+@Suite struct OpenAPIDocumentTests {
+    let catalog = Catalog(routines: [
+        Routine(schema: "api", name: "add_widget",
+                parameters: [RoutineParameter(name: "widget_sn", type: "text"), RoutineParameter(name: "widget_name", type: "text"),
+                             RoutineParameter(name: "slots", type: "widgets.port_type[]", hasDefault: true)],
+                returnShape: .void, returnsSet: false, returnType: "void", volatility: .volatile, comment: "Adds a widget.\nMore."),
+        Routine(schema: "api", name: "get_widget", parameters: [RoutineParameter(name: "widget_sn", type: "text")],
+                returnShape: .scalar, returnsSet: false, returnType: "json", volatility: .stable),
+        Routine(schema: "api", name: "list_my_vms", parameters: [],
+                returnShape: .composite, returnsSet: true, returnType: "record", volatility: .stable),
+        Routine(schema: "other", name: "hidden", parameters: [], returnShape: .void, returnsSet: false, returnType: "void", volatility: .volatile),
+    ])
+
+    func document() throws -> [String: Any] {
+        let doc = OpenAPIDocument(catalog: catalog, schema: "api",
+                                  resultColumns: ["api.list_my_vms()": [("vm_id", "bigint"), ("ip", "inet")]])
+        return try JSONSerialization.jsonObject(with: Data(doc.json)) as! [String: Any]
+    }
+
+    @Test func listsEveryFunctionOfTheSchemaOnly() throws {
+        let doc = try document()
+        #expect(doc["openapi"] as? String == "3.1.0")
+        let paths = doc["paths"] as! [String: Any]
+        #expect(Set(paths.keys) == ["/rpc/add_widget", "/rpc/get_widget", "/rpc/list_my_vms"])
+    }
+
+    @Test func writersArePostOnlyWithRequiredArgumentsAndTheirComment() throws {
+        let item = try document()["paths"].flatMap { ($0 as! [String: Any])["/rpc/add_widget"] } as! [String: Any]
+        #expect(item["get"] == nil)
+        let post = item["post"] as! [String: Any]
+        #expect(post["description"] as? String == "Adds a widget.\nMore.")
+        #expect(post["summary"] as? String == "Adds a widget.")
+        let schema = ((post["requestBody"] as! [String: Any])["content"] as! [String: Any])["application/json"] as! [String: Any]
+        let body = schema["schema"] as! [String: Any]
+        #expect(body["required"] as? [String] == ["widget_sn", "widget_name"])
+        let slots = (body["properties"] as! [String: Any])["slots"] as! [String: Any]
+        #expect(slots["type"] as? String == "array")
+        #expect((post["responses"] as! [String: Any])["204"] != nil)
+    }
+
+    @Test func stableFunctionsAlsoGetAndDescribeTheirResult() throws {
+        let paths = try document()["paths"] as! [String: Any]
+        let get = (paths["/rpc/get_widget"] as! [String: Any])["get"] as! [String: Any]
+        let parameter = (get["parameters"] as! [[String: Any]])[0]
+        #expect(parameter["name"] as? String == "widget_sn")
+        #expect(parameter["in"] as? String == "query")
+        #expect(parameter["required"] as? Bool == true)
+        let list = (paths["/rpc/list_my_vms"] as! [String: Any])["get"] as! [String: Any]
+        let ok = (list["responses"] as! [String: Any])["200"] as! [String: Any]
+        let schema = ((ok["content"] as! [String: Any])["application/json"] as! [String: Any])["schema"] as! [String: Any]
+        #expect(schema["type"] as? String == "array")
+        let properties = (schema["items"] as! [String: Any])["properties"] as! [String: Any]
+        #expect(Set(properties.keys) == ["vm_id", "ip"])
+    }
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import Glibc
+
+/// The load generator: keep-alive HTTP/1.1 over raw sockets and epoll, a few threads each owning a set
+/// of connections; closed loop (`--connections`) or open loop (`--rate`, latency from the intended send
+/// time, as wrk2 measures it). Targets 127.0.0.1 only; every run ends by itself.
+@main
+struct Loader: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loader",
+        abstract: "HTTP/1.1 load generator for the gateway and nginx (127.0.0.1 only).",
+        discussion: """
+        Scenarios:
+          static         GET --path (default /static-204): the loader's own ceiling, compare with wrk
+          widgets-add    POST /rpc/add_widget, unique serials (per-run random prefix + counter), 0-3 slots of P/R/Q
+          widgets-mix    POST /rpc/associate_widgets or /rpc/remove_association (half each) on the seeded pairs
+                         (SEED2m-1, SEED2m) over their slot-1 port; 409/404 (already associated / not
+                         associated) are business outcomes, counted by status, not errors
+          widgets-get    GET /rpc/get_widget?widget_sn=SEEDn (or POST with --get-method POST)
+          widgets-mixed  50% get, 25% add, 12.5% associate, 12.5% remove
+        Seeded serials are <seed-prefix><n> for n in 1...<seed-count> (make seed-widgets).
+        Examples:
+          loader --url http://127.0.0.1:8080 --scenario static --connections 64 --duration 10
+          loader --scenario widgets-mixed --rate 5000 --connections 64 --duration 20 --json out.json --html out.html
+        """
+    )
+
+    @Option(help: "Base URL; the host must be 127.0.0.1 or localhost.")
+    var url = "http://127.0.0.1:8080"
+
+    @Option(help: "Scenario: \(ScenarioName.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var scenario: ScenarioName = .static
+
+    @Option(help: "Path of the static scenario.")
+    var path = "/static-204"
+
+    @Option(name: .shortAndLong, help: "Keep-alive connections (one request in flight each).")
+    var connections = 64
+
+    @Option(name: .shortAndLong, help: "Worker threads (each owns connections/threads connections).")
+    var threads = 2
+
+    @Option(name: .shortAndLong, help: "Seconds to run after the warm-up (default 10 unless --requests is given).")
+    var duration: Double?
+
+    @Option(name: [.customShort("n"), .long], help: "Total requests to send, then stop.")
+    var requests: Int?
+
+    @Option(name: .shortAndLong, help: "Open loop: total requests per second, on a fixed schedule.")
+    var rate: Double?
+
+    @Option(help: "Seconds of warm-up not counted in the results.")
+    var warmup: Double = 0
+
+    @Option(help: "Seconds after which a request counts as timed out (its connection is reopened).")
+    var timeout: Double = 10
+
+    @Option(help: "Prefix of the seeded widgets' serial numbers.")
+    var seedPrefix = "seed-"
+
+    @Option(help: "How many seeded widgets exist (serials prefix1 ... prefixN).")
+    var seedCount = 100_000
+
+    @Option(help: "HTTP method for get_widget: GET (read-only transaction) or POST.")
+    var getMethod = "GET"
+
+    @Option(help: "Name of this run in reports.")
+    var label = "loader"
+
+    @Option(help: "Write the results as JSON to this file ('-' for standard output).")
+    var json: String?
+
+    @Option(help: "Write a self-contained HTML report to this file.")
+    var html: String?
+
+    @Flag(help: "Do not print the text report.")
+    var quiet = false
+
+    static let maxSeconds = 3600.0
+
+    func validate() throws {
+        _ = try target()
+        guard connections >= 1 && connections <= 20_000 else { throw ValidationError("--connections must be 1...20000") }
+        guard threads >= 1 && threads <= 64 else { throw ValidationError("--threads must be 1...64") }
+        if let d = duration, !(d > 0 && d <= Loader.maxSeconds) { throw ValidationError("--duration must be in (0, 3600] seconds") }
+        if let n = requests, n < 1 { throw ValidationError("--requests must be positive") }
+        if let r = rate, !(r > 0 && r <= 10_000_000) { throw ValidationError("--rate must be positive") }
+        guard warmup >= 0 && warmup <= 600 else { throw ValidationError("--warmup must be 0...600 seconds") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard getMethod == "GET" || getMethod == "POST" else { throw ValidationError("--get-method is GET or POST") }
+        guard seedCount >= 2 else { throw ValidationError("--seed-count must be at least 2") }
+    }
+
+    /// Host and port of --url; anything but the local machine is refused.
+    func target() throws -> (host: String, port: UInt16) {
+        var rest = Substring(url)
+        guard rest.hasPrefix("http://") else { throw ValidationError("--url must start with http:// (no TLS)") }
+        rest = rest.dropFirst(7)
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
+        let host = String(parts[0])
+        guard host == "127.0.0.1" || host == "localhost" else {
+            throw ValidationError("refusing host '\(host)': the loader only targets 127.0.0.1")
+        }
+        guard parts.count <= 2 else { throw ValidationError("invalid --url \(url)") }
+        let port = parts.count == 2 ? UInt16(parts[1]) : 80
+        guard let port, port > 0 else { throw ValidationError("invalid port in --url \(url)") }
+        return ("127.0.0.1", port)
+    }
+
+    mutating func run() throws {
+        let (host, port) = try target()
+        let threadCount = min(threads, connections)
+        let window = duration ?? (requests == nil ? 10 : Loader.maxSeconds)
+        var prefixRandom = SystemRandomNumberGenerator()
+        let runPrefix = "bench-" + String(prefixRandom.next() & 0xFFFF_FFFF, radix: 36)
+        let scenarioValue = Scenario(name: scenario, host: host, port: Int(port), staticPath: path, runPrefix: runPrefix,
+                                     seedPrefix: seedPrefix, seedCount: seedCount, getMethod: getMethod)
+        let startedAt = Date()
+        let start = monotonicNanos() + 100_000_000     // time to connect first
+        let measureFrom = start + UInt64(warmup * 1e9)
+        let end = measureFrom + UInt64(window * 1e9)
+        var workers: [Worker] = []
+        var first = 0
+        for t in 0..<threadCount {
+            let share = connections / threadCount + (t < connections % threadCount ? 1 : 0)
+            let quota = requests.map { $0 / threadCount + (t < $0 % threadCount ? 1 : 0) }
+            let plan = WorkerPlan(thread: t, port: port, connections: share, firstConnection: first,
+                                  totalConnections: connections, rate: rate, requestQuota: quota,
+                                  start: start, measureFrom: measureFrom, end: end,
+                                  timeout: UInt64(timeout * 1e9), seed: prefixRandom.next())
+            workers.append(Worker(plan: plan, scenario: scenarioValue))
+            first += share
+        }
+        var ids: [pthread_t] = []
+        for w in workers {
+            var id = pthread_t()
+            let box = Unmanaged.passRetained(w).toOpaque()
+            let rc = pthread_create(&id, nil, { arg in
+                let worker = Unmanaged<Worker>.fromOpaque(arg!).takeRetainedValue()
+                worker.run()
+                return nil
+            }, box)
+            guard rc == 0 else { throw ValidationError("cannot start a worker thread (\(rc))") }
+            ids.append(id)
+        }
+        for id in ids { pthread_join(id, nil) }
+        let finished = monotonicNanos()
+        var tally = Tally()
+        for w in workers { tally.merge(w.tally) }
+        let measured = Double(min(finished, end) &- min(measureFrom, finished)) / 1e9
+        let summary = Summary(label: label, scenario: scenario.rawValue,
+                              url: "http://\(host):\(port)" + (scenario == .static ? path : ""),
+                              rate: rate, connections: connections, threads: threadCount, warmup: warmup,
+                              window: measured, tally: tally, startedAt: startedAt, dropPartialLastSecond: requests == nil)
+        if !quiet { print(summary.text) }
+        if let json {
+            let data = try summary.jsonData()
+            if json == "-" {
+                FileHandle.standardOutput.write(data)
+                FileHandle.standardOutput.write(Data("\n".utf8))
+            } else {
+                try data.write(to: URL(fileURLWithPath: json))
+            }
+        }
+        if let html {
+            try Data(HTMLReport.render(summary).utf8).write(to: URL(fileURLWithPath: html))
+        }
+    }
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Starts, reloads or stops nginx in front of the gateways (`make up` / `make stop`). The template
+# nginx/nginx.conf.template is rendered into .data/nginx/nginx.conf with the local ports; nginx runs as
+# a background master with its pid file in .data/run and its logs in .data/log. Stopped by pid file only.
+#   NGINX_PORT (8080)  GATEWAYS (2)  GATEWAY_BASE_PORT (3000): upstreams 127.0.0.1:BASE+1 .. BASE+GATEWAYS
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+NGINX_PORT=${NGINX_PORT:-8080}
+COUNT=${GATEWAYS:-2}
+BASE_PORT=${GATEWAY_BASE_PORT:-3000}
+PREFIX="$DATA_DIR/nginx"
+CONF="$PREFIX/nginx.conf"
+PID_FILE="$SOCKET_DIR/nginx.pid"
+
+render() {
+    mkdir -p "$PREFIX" "$LOG_DIR" "$SOCKET_DIR"
+    local servers="" user_line="# not root: workers run as the current user" i
+    for i in $(seq 1 "$COUNT"); do
+        servers+="        server 127.0.0.1:$((BASE_PORT + i)) max_fails=1 fail_timeout=5s;"$'\n'
+    done
+    # As root, workers run as nobody: they only read the rendered config and write temp files under
+    # .data/nginx (nginx chowns its temp folders to the worker user); logs are opened by the master.
+    if [ "$(id -u)" = 0 ]; then
+        user_line="user nobody nogroup;"
+    fi
+    local tmp="$CONF.tmp"
+    awk -v servers="${servers%$'\n'}" -v user="$user_line" -v prefix="$PREFIX" -v logdir="$LOG_DIR" \
+        -v pidfile="$PID_FILE" -v port="$NGINX_PORT" '
+        { gsub(/@USER_LINE@/, user); gsub(/@PREFIX@/, prefix); gsub(/@LOG_DIR@/, logdir);
+          gsub(/@PID_FILE@/, pidfile); gsub(/@PORT@/, port);
+          if ($0 ~ /@UPSTREAM_SERVERS@/) { print servers; next } print }' \
+        "$ROOT/nginx/nginx.conf.template" >"$tmp"
+    chmod 644 "$tmp"
+    mv "$tmp" "$CONF"
+    "$NGINX_BIN" -t -q -p "$PREFIX" -c "$CONF" || die "nginx configuration $CONF is invalid"
+}
+
+running_pid() {
+    [ -f "$PID_FILE" ] || return 1
+    local pid; pid=$(cat "$PID_FILE")
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+start() {
+    render
+    if pid=$(running_pid); then
+        log "nginx already running (pid $pid): reloading the configuration"
+        kill -HUP "$pid"
+    else
+        "$NGINX_BIN" -p "$PREFIX" -c "$CONF"          # daemonizes; writes $PID_FILE
+        for _ in $(seq 50); do running_pid >/dev/null && break; sleep 0.1; done
+        running_pid >/dev/null || { tail -5 "$LOG_DIR/nginx-error.log" >&2; die "nginx did not start"; }
+    fi
+    for _ in $(seq 50); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$NGINX_PORT/static-204" 2>/dev/null && break
+        sleep 0.1
+    done
+    log "nginx on http://127.0.0.1:$NGINX_PORT -> $COUNT gateway(s) from port $((BASE_PORT + 1)), logs $LOG_DIR/nginx-*.log"
+}
+
+stop() {
+    local pid
+    if pid=$(running_pid); then
+        log "stopping nginx pid $pid"
+        kill -QUIT "$pid"                              # graceful: finish requests in flight
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -TERM "$pid"
+    fi
+    rm -f "$PID_FILE"
+}
+
+reload() {
+    local pid
+    pid=$(running_pid) || die "nginx is not running (no live pid in $PID_FILE)"
+    render
+    kill -HUP "$pid"
+    log "nginx reloaded (pid $pid)"
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    reload) reload ;;
+    *) die "usage: scripts/nginx.sh start|stop|reload" ;;
+esac
