@@ -6,7 +6,7 @@
 --   operator  register_server, set_server_availability, drain_server, list_servers
 --
 -- Isolation between users: allocate_vm and release_vm are SECURITY DEFINER (they must change a server's
--- capacity, which no caller may write) and filter on owner = vms._current_user() explicitly.
+-- capacity, which no caller may write) and filter on owner = auth.current_user_id() explicitly.
 -- list_my_vms is SECURITY INVOKER: it reads vms.vms as app_user, so the row level security policy of
 -- migration 0004 applies on top of its own owner filter. Another user's VM is invisible: 404.
 --
@@ -103,29 +103,8 @@ SET LOCAL ROLE platform_owner;
 -- Private helpers
 ------------------------------------------------------------------------------------------------------
 
--- The caller's user id: the token's sub claim; PT401 (401) when the request carries none.
-CREATE OR REPLACE FUNCTION vms._current_user()
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = ''
-AS $$
-DECLARE
-    v_sub text;
-BEGIN
-    v_sub := nullif(current_setting('request.jwt.claims', true), '')::json ->> 'sub';
-    IF v_sub IS NULL OR v_sub = '' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT401',
-            MESSAGE = 'this call needs a signed-in user',
-            DETAIL = 'The access token has no "sub" claim naming the user.',
-            HINT = 'Send "Authorization: Bearer <token>" with a token whose "sub" is your user id.';
-    END IF;
-    RETURN v_sub;
-END
-$$;
-REVOKE ALL ON FUNCTION vms._current_user() FROM PUBLIC;
--- list_my_vms is SECURITY INVOKER and calls it as app_user.
-GRANT EXECUTE ON FUNCTION vms._current_user() TO app_user;
-COMMENT ON FUNCTION vms._current_user() IS 'Private: the token''s sub (the user id); PT401 (401) when missing.';
+-- The caller's user id is auth.current_user_id() (sql/00_auth.sql), shared with the other domains.
+DROP FUNCTION IF EXISTS vms._current_user();
 
 -- Validates a requested size (RAM in MB and CPUs): both positive integers, else 22023 (400).
 CREATE OR REPLACE FUNCTION vms._check_size(p_ram integer, p_cpu integer)
@@ -366,7 +345,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_user   text := vms._current_user();
+    v_user   text := auth.current_user_id();
     v_server bigint;
     v_key    text;
 BEGIN
@@ -391,7 +370,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_user  text := vms._current_user();
+    v_user  text := auth.current_user_id();
     v_vm    record;
     v_state vms.vm_state;
 BEGIN
@@ -437,7 +416,7 @@ SET search_path = ''
 AS $$
     SELECT v.id, host(v.ip), v.ram, v.cpu, v.state::text, v.certificate, v.created_at, v.released_at
     FROM vms.vms v
-    WHERE v.owner = vms._current_user()
+    WHERE v.owner = auth.current_user_id()
       AND (v.state = 'running' OR coalesce(list_my_vms.include_released, false))
     ORDER BY v.id
 $$;

@@ -54,29 +54,8 @@ SET LOCAL ROLE platform_owner;
 -- Private helpers
 ------------------------------------------------------------------------------------------------------
 
--- The caller's user id: the token's sub claim; PT401 (401) when the request carries none.
-CREATE OR REPLACE FUNCTION workspaces._current_user()
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = ''
-AS $$
-DECLARE
-    v_sub text;
-BEGIN
-    v_sub := nullif(current_setting('request.jwt.claims', true), '')::json ->> 'sub';
-    IF v_sub IS NULL OR v_sub = '' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT401',
-            MESSAGE = 'this call needs a signed-in user',
-            DETAIL = 'The access token has no "sub" claim naming the user.',
-            HINT = 'Send "Authorization: Bearer <token>" with a token whose "sub" is your user id.';
-    END IF;
-    RETURN v_sub;
-END
-$$;
-REVOKE ALL ON FUNCTION workspaces._current_user() FROM PUBLIC;
--- list_workspaces is SECURITY INVOKER and calls it as app_user.
-GRANT EXECUTE ON FUNCTION workspaces._current_user() TO app_user;
-COMMENT ON FUNCTION workspaces._current_user() IS 'Private: the token''s sub (the user id); PT401 (401) when missing.';
+-- The caller's user id is auth.current_user_id() (sql/00_auth.sql), shared with the other domains.
+DROP FUNCTION IF EXISTS workspaces._current_user();
 
 -- How long a build claim or heartbeat keeps the lease.
 CREATE OR REPLACE FUNCTION workspaces._lease_duration()
@@ -326,7 +305,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_user    text := workspaces._current_user();
+    v_user    text := auth.current_user_id();
     v_project workspaces.projects;
     v_image   workspaces.images;
     v_host    bigint;
@@ -394,7 +373,7 @@ AS $$
     SELECT w.id, w.project_name, w.parent_name, w.arch, w.host_name, w.hostname, host(w.ip), w.state::text,
            w.created_at
     FROM workspaces.workspaces w
-    WHERE w.owner = workspaces._current_user()
+    WHERE w.owner = auth.current_user_id()
     ORDER BY w.id
 $$;
 REVOKE ALL ON FUNCTION api.list_workspaces() FROM PUBLIC;
@@ -410,7 +389,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_user text := workspaces._current_user();
+    v_user text := auth.current_user_id();
     v_ws   workspaces.workspaces;
 BEGIN
     UPDATE workspaces.workspaces w
@@ -630,7 +609,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_user       text := workspaces._current_user();
+    v_user       text := auth.current_user_id();
     v_project_id bigint;
     v_image      workspaces.images;
     v_build      workspaces.builds;
@@ -706,7 +685,7 @@ SET search_path = ''
 AS $$
 DECLARE
     v_operator boolean := workspaces._caller_is_operator();
-    v_user     text := CASE WHEN v_operator THEN NULL ELSE workspaces._current_user() END;
+    v_user     text := CASE WHEN v_operator THEN NULL ELSE auth.current_user_id() END;
     v_build    workspaces.builds;
 BEGIN
     SELECT b.* INTO v_build FROM workspaces.builds b
@@ -742,7 +721,7 @@ SET search_path = ''
 AS $$
 DECLARE
     v_operator boolean := workspaces._caller_is_operator();
-    v_user     text := CASE WHEN v_operator THEN NULL ELSE workspaces._current_user() END;
+    v_user     text := CASE WHEN v_operator THEN NULL ELSE auth.current_user_id() END;
     v_build    workspaces.builds;
 BEGIN
     SELECT b.* INTO v_build FROM workspaces.builds b
@@ -1035,7 +1014,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = ''
 AS $$
 DECLARE
-    v_user text := workspaces._current_user();
+    v_user text := auth.current_user_id();
     v_path text := nullif(current_setting('request.headers', true), '')::json ->> 'x-a4c-user-id';
 BEGIN
     IF v_path IS NOT NULL AND v_path <> v_user THEN

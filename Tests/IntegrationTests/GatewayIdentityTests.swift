@@ -131,3 +131,34 @@ struct GatewayIdentityTests {
         }
     }
 }
+
+/// `db-pre-request`: a function run after the request settings and before every call, which may refuse it.
+@Suite(.serialized)
+struct GatewayPreRequestTests {
+    @Test func preRequestSeesTheClaimsAndCanRefuseTheCall() throws {
+        try TestDatabase.connect().execute("""
+            CREATE SCHEMA IF NOT EXISTS test_prerequest;
+            CREATE OR REPLACE FUNCTION test_prerequest.check() RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                IF current_setting('request.headers', true)::json ->> 'x-block' = 'yes' THEN
+                    RAISE SQLSTATE 'PT403' USING MESSAGE = 'blocked by db-pre-request',
+                        DETAIL = 'role ' || (current_setting('request.jwt.claims', true)::json ->> 'role');
+                END IF;
+            END $$;
+            GRANT USAGE ON SCHEMA test_prerequest TO web_anon, app_user;
+            GRANT EXECUTE ON FUNCTION test_prerequest.check() TO web_anon, app_user;
+            """)
+        let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "db-pre-request": "\"test_prerequest.check\"",
+                                                    "jwt-secret": "\"\(GatewayIdentityTests.secret)\""])
+        try gateway.waitUntilReady()
+        let path = "/rpc/get_widget?widget_sn=pre-\(UUID())"
+        #expect(try gateway.send("GET", path).status == 404)                       // the call ran: unknown widget
+        let blocked = try gateway.send("GET", path, headers: [("X-Block", "yes")])
+        #expect(blocked.status == 403)
+        #expect((blocked.json as? [String: Any])?["message"] as? String == "blocked by db-pre-request")
+        #expect((blocked.json as? [String: Any])?["details"] as? String == "role web_anon")
+        let token = "Bearer " + JWTSigner.sign(claims: ["role": "app_user", "sub": "p"], secret: GatewayIdentityTests.secret)
+        let asUser = try gateway.send("GET", "/rpc/list_my_vms", headers: [("X-Block", "yes"), ("Authorization", token)])
+        #expect((asUser.json as? [String: Any])?["details"] as? String == "role app_user")
+    }
+}

@@ -100,7 +100,6 @@ SELECT results_eq(
           'api.release_vm(bigint) app_user',
           'api.set_server_availability(text,boolean) operator',
           'vms._check_size(integer,integer) -',
-          'vms._current_user() app_user',
           'vms._issue_certificate(bigint,text,text) -',
           'vms._lock_server(text) -',
           'vms._new_private_key() -',
