@@ -2,7 +2,7 @@
 # Installs the Debian packages the project needs, only those missing, non-interactively.
 set -euo pipefail
 packages=(postgresql-15 postgresql-contrib libpq-dev libmicrohttpd-dev nginx postgresql-15-pgtap
-          libtap-parser-sourcehandler-pgtap-perl wrk pkg-config curl python3-pip
+          libtap-parser-sourcehandler-pgtap-perl wrk jq pkg-config curl python3-pip
           postgresql-plpython3-15 python3-cryptography)
 missing=()
 for p in "${packages[@]}"; do
