@@ -18,6 +18,8 @@ import Testing
     var requester: String { "bqcc-user-\(run)" }
 
     @Test func everyBuildIsClaimedAndCompletedExactlyOnce() throws {
+        let queue = try TestDatabase.hold("build-queue")   // no other test claims builds meanwhile
+        defer { withExtendedLifetime(queue) {} }
         let admin = try TestDatabase.connect()
         // The project and image come from one scheduled build (as app_user), the rest in bulk.
         try admin.execute("BEGIN")

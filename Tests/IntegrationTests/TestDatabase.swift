@@ -24,4 +24,12 @@ enum TestDatabase {
     static func connect(database name: String? = nil) throws -> PGConnection {
         try PGConnection(uri(database: name))
     }
+
+    /// Holds a session advisory lock named `name` until the returned connection is released: tests
+    /// that drain a shared queue (the build queue) take it so they never claim each other's work.
+    static func hold(_ name: String) throws -> PGConnection {
+        let connection = try connect()
+        try connection.query("SELECT pg_advisory_lock(hashtext($1))", [name])
+        return connection
+    }
 }
