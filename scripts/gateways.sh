@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts or stops the N gateway instances of `make up` (default 2), each a background process with a
-# pid file under .data/run. Instance i listens on 127.0.0.1:$((GATEWAY_BASE_PORT + i)) and serves its
+# Starts or stops the N gateway instances of `make up` (default 2), each a background process under a
+# supervisor that restarts it when it dies (scripts/supervise.sh), with pid files under .data/run. Instance i listens on 127.0.0.1:$((GATEWAY_BASE_PORT + i)) and serves its
 # admin endpoints (/live, /ready) on 127.0.0.1:$((GATEWAY_ADMIN_BASE_PORT + i)).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -10,13 +10,15 @@ ADMIN_BASE_PORT=${GATEWAY_ADMIN_BASE_PORT:-3100}
 POOL=${GATEWAY_DB_POOL:-16}
 
 stop_all() {
-    for pidfile in "$SOCKET_DIR"/gateway-*.pid; do
+    # Each instance runs under scripts/supervise.sh (gateway-N.supervisor.pid), which restarts it when it
+    # dies; stopping the supervisor stops the gateway gracefully. gateway-N.pid is the current gateway.
+    for pidfile in "$SOCKET_DIR"/gateway-*.supervisor.pid "$SOCKET_DIR"/gateway-*.pid; do
         [ -f "$pidfile" ] || continue
         pid=$(cat "$pidfile")
         if kill -0 "$pid" 2>/dev/null; then
-            log "stopping gateway pid $pid"
+            log "stopping $(basename "$pidfile" .pid) (pid $pid)"
             kill -TERM "$pid"
-            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            for _ in $(seq 400); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
             kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
         fi
         rm -f "$pidfile"
@@ -38,17 +40,18 @@ server-port = $((BASE_PORT + i))
 admin-server-port = $((ADMIN_BASE_PORT + i))
 CONF
         )
-        nohup "$GATEWAY_BIN" serve "$conf" >>"$LOG_DIR/gateway-$i.log" 2>&1 &
-        echo $! >"$SOCKET_DIR/gateway-$i.pid"
+        nohup bash "$ROOT/scripts/supervise.sh" "$SOCKET_DIR/gateway-$i.pid" "$LOG_DIR/gateway-$i.log" \
+            "$GATEWAY_BIN" serve "$conf" >/dev/null 2>&1 &
+        echo $! >"$SOCKET_DIR/gateway-$i.supervisor.pid"
         log "gateway $i on http://127.0.0.1:$((BASE_PORT + i)) (admin :$((ADMIN_BASE_PORT + i))), log $LOG_DIR/gateway-$i.log"
     done
     for i in $(seq 1 "$COUNT"); do
         for _ in $(seq 100); do
             curl -fsS "http://127.0.0.1:$((ADMIN_BASE_PORT + i))/ready" >/dev/null 2>&1 && continue 2
-            kill -0 "$(cat "$SOCKET_DIR/gateway-$i.pid")" 2>/dev/null || { tail -5 "$LOG_DIR/gateway-$i.log" >&2; die "gateway $i exited"; }
+            kill -0 "$(cat "$SOCKET_DIR/gateway-$i.supervisor.pid")" 2>/dev/null || { tail -5 "$LOG_DIR/gateway-$i.log" >&2; die "gateway $i exited"; }
             sleep 0.1
         done
-        tail -5 "$LOG_DIR/gateway-$i.log" >&2; die "gateway $i not ready after 10 s"
+        tail -5 "$LOG_DIR/gateway-$i.log" >&2; stop_all; die "gateway $i not ready after 10 s"
     done
 }
 
