@@ -87,7 +87,7 @@ LANGUAGE sql STABLE
 SET search_path = ''
 AS $$ SELECT coalesce(current_setting('role', true) = 'operator', false) $$;
 REVOKE ALL ON FUNCTION workspaces._caller_is_operator() FROM PUBLIC;
-COMMENT ON FUNCTION workspaces._caller_is_operator() IS 'Private: whether the caller''s role is operator (cancel_build, retry_build on any build).';
+COMMENT ON FUNCTION workspaces._caller_is_operator() IS 'Private: whether the caller''s role is operator (may act on any build).';
 
 -- A workspace as the API returns it.
 CREATE OR REPLACE FUNCTION workspaces._workspace_json(p_ws workspaces.workspaces)
@@ -676,11 +676,11 @@ GRANT EXECUTE ON FUNCTION api.schedule_image_build(text, text, bigint, integer, 
 COMMENT ON FUNCTION api.schedule_image_build(text, text, bigint, integer, timestamptz, text, text) IS
     'Queues a build (SCHEDULED) of image_name (arch) of project at change; optional priority (higher first), run_at, idempotency_key (repeat -> same build; other arguments -> 409). 400 bad arguments.';
 
--- Cancels a build: SCHEDULED -> CANCELLED at once; IN_PROGRESS -> cancel_requested (the worker sees it
--- on its next heartbeat and completes with CANCELLED). app_user: own builds; operator: any.
-CREATE OR REPLACE FUNCTION api.cancel_build(build_id bigint)
-RETURNS json
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+-- The build `p_build_id`, row locked, if the caller may act on it (operator: any; app_user: its own);
+-- PT404 (404) otherwise, so another user's build looks like no build at all.
+CREATE OR REPLACE FUNCTION workspaces._lock_callers_build(p_build_id bigint)
+RETURNS workspaces.builds
+LANGUAGE plpgsql VOLATILE
 SET search_path = ''
 AS $$
 DECLARE
@@ -689,11 +689,28 @@ DECLARE
     v_build    workspaces.builds;
 BEGIN
     SELECT b.* INTO v_build FROM workspaces.builds b
-    WHERE b.id = cancel_build.build_id AND (v_operator OR b.requested_by = v_user) FOR UPDATE;
+    WHERE b.id = p_build_id AND (v_operator OR b.requested_by = v_user) FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'PT404',
-            MESSAGE = format('build %s does not exist', coalesce(cancel_build.build_id::text, 'null'));
+            MESSAGE = format('build %s does not exist', coalesce(p_build_id::text, 'null'));
     END IF;
+    RETURN v_build;
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._lock_callers_build(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._lock_callers_build(bigint) IS
+    'Private: the caller''s build (operator: any), row locked; PT404 (404) when unknown or another user''s.';
+
+-- Cancels a build: SCHEDULED -> CANCELLED at once; IN_PROGRESS -> cancel_requested (the worker sees it
+-- on its next heartbeat and completes with CANCELLED). app_user: own builds; operator: any.
+CREATE OR REPLACE FUNCTION api.cancel_build(build_id bigint)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_build workspaces.builds := workspaces._lock_callers_build(cancel_build.build_id);
+BEGIN
     IF v_build.status = 'SCHEDULED' THEN
         UPDATE workspaces.builds b SET status = 'CANCELLED', cancel_requested = true, finished_at = now()
         WHERE b.id = v_build.id RETURNING * INTO v_build;
@@ -720,16 +737,8 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_operator boolean := workspaces._caller_is_operator();
-    v_user     text := CASE WHEN v_operator THEN NULL ELSE auth.current_user_id() END;
-    v_build    workspaces.builds;
+    v_build workspaces.builds := workspaces._lock_callers_build(retry_build.build_id);
 BEGIN
-    SELECT b.* INTO v_build FROM workspaces.builds b
-    WHERE b.id = retry_build.build_id AND (v_operator OR b.requested_by = v_user) FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT404',
-            MESSAGE = format('build %s does not exist', coalesce(retry_build.build_id::text, 'null'));
-    END IF;
     IF v_build.status NOT IN ('FAILED', 'CANCELLED') THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('build %s is %s', v_build.id, v_build.status),

@@ -80,8 +80,9 @@ extension GatewayConfig {
         case "jwt-aud": jwtAud = try optionalString()
         case "jwt-role-claim-key":
             let claim = value.text.trimmingCharacters(in: .whitespaces)
-            guard claim.hasPrefix(".") || claim.hasPrefix("\""), claim.count > 1 else {
-                throw fail("expected a JSPath such as .role, got \"\(value.text)\"")
+            // The same parser the authenticator uses, so what starts is what runs.
+            guard (try? RoleClaimPath(claim)) != nil else {
+                throw fail("expected a JSPath such as .role, .app.roles[0] or .\"https://x\".role, got \"\(value.text)\"")
             }
             jwtRoleClaimKey = claim
         default:

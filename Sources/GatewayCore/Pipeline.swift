@@ -13,6 +13,7 @@ public final class Pipeline: HTTPResponder {
         self.catalogStore = catalogStore
         self.pool = pool
         authenticator = JWTAuthenticator(secret: config.jwtSecret, audience: config.jwtAud,
+                                         // validated when the configuration was loaded
                                          roleClaim: (try? RoleClaimPath(config.jwtRoleClaimKey)) ?? .default,
                                          anonRole: config.dbAnonRole)
     }

@@ -107,6 +107,7 @@ import Testing
         ("jwt-secret = \"short\"", "jwt-secret"),
         ("db-schemas = \"api,,x\"", "db-schemas"),
         ("jwt-role-claim-key = \"role\"", "jwt-role-claim-key"),
+        ("jwt-role-claim-key = \".roles[x]\"", "jwt-role-claim-key"),
         ("db-pool-acquisition-timeout = -1", "db-pool-acquisition-timeout"),
         ("server-timeout-seconds = 0", "server-timeout-seconds"),
         ("db-max-body-bytes = 1.5", "db-max-body-bytes"),

@@ -1,15 +1,10 @@
 import Foundation
 import Testing
 
-/// The widgets seed's curl examples, verbatim, through the gateway (skipped until `api.add_widget`
-/// exists in the test database).
+/// The widgets seed's curl examples, verbatim, through the gateway.
 @Suite(.serialized)
 struct GatewayWidgetsTests {
-    static var widgetsExist: Bool {
-        (try? TestDatabase.connect().query("SELECT to_regproc('api.add_widget') IS NOT NULL OR EXISTS (SELECT FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'api' AND p.proname = 'add_widget')"))?.first?.first == "t"
-    }
-
-    @Test(.enabled(if: widgetsExist)) func addWidgetThenDuplicateIs409() throws {
+    @Test func addWidgetThenDuplicateIs409() throws {
         let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\""])   // the widgets service's own setting
         try gateway.waitUntilReady()
         let headers = [("Content-Type", "application/json")]

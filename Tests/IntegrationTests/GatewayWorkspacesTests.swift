@@ -2,25 +2,12 @@ import Foundation
 import Testing
 @testable import GatewayCore
 
-/// Whether the gateway switches to the token's role yet (GatewayWorkspacesTests run only then).
-enum WorkspacesGatewayProbe {
-    static let honoursTokens: Bool = {
-        guard let gateway = try? GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(GatewayWorkspacesTests.secret)\""]),
-              (try? gateway.waitUntilReady()) != nil else { return false }
-        defer { gateway.stop() }
-        let bearer = "Bearer " + JWTSigner.sign(claims: ["role": "operator"], secret: GatewayWorkspacesTests.secret)
-        return (try? gateway.send("GET", "/rpc/list_hosts", headers: [("Authorization", bearer)]))?.status == 200
-    }()
-}
-
 /// The workspace service through the gateway over HTTP: the seed's REST adapters (the path's userId,
 /// passed by nginx in X-A4C-User-Id, must be the token's user: else 403; 201 / 202 statuses), the 503
 /// with Retry-After when no host holds the image, and the fenced completion of a build (stale lease
 /// token: 409, nothing changes). Builds here are made IN_PROGRESS directly, never queued, so the
 /// concurrent build-queue test cannot claim them.
-/// Skipped while the gateway does not switch to the token's role yet (probed: an operator's token
-/// calling api.list_hosts must not be refused).
-@Suite(.serialized, .enabled(if: WorkspacesGatewayProbe.honoursTokens))
+@Suite(.serialized)
 struct GatewayWorkspacesTests {
     static let secret = "workspaces-test-secret-0123456789-abcdefgh"
 
