@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "gateway", targets: ["gateway"]),
         .executable(name: "build-worker", targets: ["build-worker"]),
+        .executable(name: "mailer", targets: ["mailer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,8 +35,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "build-worker",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["WorkerSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(
+            name: "mailer",
+            dependencies: ["WorkerSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // What the platform's background workers share: the gateway client and the NOTIFY listener.
+        .target(name: "WorkerSupport", dependencies: ["CLibPQ"]),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["GatewayCore"]),
     ]

@@ -6,7 +6,9 @@
 --   app_user  create_workspace, list_workspaces, delete_workspace, schedule_image_build,
 --             cancel_build, retry_build (own builds)
 --   worker    host agents: claim_host_task, report_task_success, report_task_failure, reconcile_host
---             build workers: claim_build, heartbeat_build, complete_build, requeue_expired_builds
+--             build workers: claim_build, claim_builds, heartbeat_build, complete_build, complete_builds,
+--             requeue_expired_builds
+--             the mailer: claim_notifications, ack_notifications, fail_notification
 --   operator  register_host, add_host_image, set_host_availability, list_hosts,
 --             requeue_expired_builds, cancel_build, retry_build (any build)
 --
@@ -37,9 +39,13 @@
 -- SCHEDULED, run_at = now() + 10 s * 2^(attempts-1) (capped at 1 h) times a random factor in
 -- [0.5, 1) (jitter), or FAILED once attempts reached max_attempts (or CANCELLED if cancellation was
 -- requested). Every final state writes the seed's e-mail to workspaces.notifications (outbox) in the
--- same transaction and NOTIFYs channel `builds`; scheduling and retrying NOTIFY `builds` too, so
--- idle workers LISTEN and wake at once. Workers must also poll (claim_build every few seconds) as a
--- backstop: a NOTIFY is lost while a worker reconnects, and LISTEN does not work through a
+-- same transaction and NOTIFYs channel `notifications` when no older mail waits (a mailer with mail
+-- waiting is awake; a NOTIFY per completion would serialise the commits). The mailer claims the
+-- outbox (claim_notifications, leased, at least once), sends, and acknowledges (ack_notifications).
+-- Scheduling, retrying and requeueing NOTIFY `builds`, so idle workers LISTEN and wake at once.
+-- A worker running several builds claims them at once (claim_builds) and may report them together
+-- (complete_builds: one commit, each result fenced on its own). Workers and the mailer must also poll
+-- as a backstop: a NOTIFY is lost while a listener reconnects, and LISTEN does not work through a
 -- transaction-mode pooler. Host agents may LISTEN on `host_tasks` (payload: the host name).
 --
 -- Errors (SQLSTATE -> HTTP): 22023 bad argument -> 400; PT401 no sub -> 401; PT404 unknown (or another
@@ -124,7 +130,7 @@ REVOKE ALL ON FUNCTION workspaces._build_json(workspaces.builds) FROM PUBLIC;
 COMMENT ON FUNCTION workspaces._build_json(workspaces.builds) IS 'Private: a build row as the JSON object the API returns (without its lease token).';
 
 -- What follows a build reaching a final state, in the same transaction: the image's status, the
--- seed's e-mail to the requester in the outbox, and NOTIFY builds.
+-- seed's e-mail to the requester in the outbox, and NOTIFY notifications when the outbox was empty.
 CREATE OR REPLACE FUNCTION workspaces._finish_build(p_build workspaces.builds)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -133,6 +139,7 @@ AS $$
 DECLARE
     v_image   workspaces.images;
     v_project text;
+    v_mail    bigint;
 BEGIN
     IF p_build.status = 'SUCCEEDED' THEN
         -- Only when it changes, so completions of one image do not queue on its row.
@@ -148,7 +155,7 @@ BEGIN
     END IF;
     SELECT i.* INTO v_image FROM workspaces.images i WHERE i.id = p_build.image_id;
     SELECT p.name INTO v_project FROM workspaces.projects p WHERE p.id = v_image.project_id;
-    INSERT INTO workspaces.notifications (recipient, kind, subject, body, payload)
+    INSERT INTO workspaces.notifications AS n (recipient, kind, subject, body, payload)
     VALUES (p_build.requested_by, 'build_finished',
             format('Image build %s of %s (%s) at change %s: %s', p_build.id, v_image.name, v_image.arch,
                    p_build.change_number, p_build.status),
@@ -157,19 +164,30 @@ BEGIN
                    coalesce(p_build.last_error, '')),
             jsonb_build_object('build_id', p_build.id, 'image', v_image.name, 'arch', v_image.arch,
                                'project', v_project, 'change', p_build.change_number,
-                               'status', p_build.status));
-    PERFORM pg_notify('builds', json_build_object('event', 'finished', 'build_id', p_build.id,
-                                                  'status', p_build.status)::text);
+                               'status', p_build.status))
+    RETURNING n.id INTO v_mail;
+    -- Wake the mailer only when no older mail is waiting or being sent (mail backing off after a
+    -- failed delivery does not count): if some is, the mailer is awake draining the outbox (it claims
+    -- until nothing is left) or about to be woken by that mail's NOTIFY. A NOTIFY holds a
+    -- database-wide lock from pre-commit until the commit is flushed, so one per completion would
+    -- make completions commit one at a time (measured with 8 workers: 503 jobs/s instead of 868 to
+    -- 1,001 on the same busy machine, back to back). The rare lost wake-up (that older
+    -- mail is sent between this check and this commit) is covered by the mailer's polling backstop.
+    IF NOT EXISTS (SELECT FROM workspaces.notifications n
+                   WHERE n.sent_at IS NULL AND n.attempts < 10 AND n.id < v_mail
+                     AND (n.lease_expires_at IS NULL OR n.lease_expires_at <= now() + interval '60 seconds')) THEN
+        PERFORM pg_notify('notifications', json_build_object('event', 'queued', 'id', v_mail)::text);
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION workspaces._finish_build(workspaces.builds) FROM PUBLIC;
 COMMENT ON FUNCTION workspaces._finish_build(workspaces.builds) IS
-    'Private: after a build''s final state: image status, the e-mail in the outbox, NOTIFY builds.';
+    'Private: after a build''s final state: image status, the e-mail in the outbox, NOTIFY notifications (if no older mail waits).';
 
--- Raises the answer to a call with a token that does not hold the build's lease: 404 unknown build,
--- else 409 (stale or wrong token; nothing was changed).
-CREATE OR REPLACE FUNCTION workspaces._raise_lease_lost(p_build_id bigint, p_token uuid)
-RETURNS void
+-- Why a token does not hold a build's lease, as the error object the API answers: PT404 unknown build,
+-- else PT409 (stale or wrong token; the build was requeued, claimed by another worker or finished).
+CREATE OR REPLACE FUNCTION workspaces._lease_lost_error(p_build_id bigint, p_token uuid)
+RETURNS json
 LANGUAGE plpgsql STABLE
 SET search_path = ''
 AS $$
@@ -178,13 +196,33 @@ DECLARE
 BEGIN
     SELECT b.status INTO v_status FROM workspaces.builds b WHERE b.id = p_build_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT404',
-            MESSAGE = format('build %s does not exist', coalesce(p_build_id::text, 'null'));
+        RETURN json_build_object('code', 'PT404',
+            'message', format('build %s does not exist', coalesce(p_build_id::text, 'null')), 'details', NULL, 'hint', NULL);
     END IF;
-    RAISE EXCEPTION USING ERRCODE = 'PT409',
-        MESSAGE = format('build %s is not leased with token %s', p_build_id, coalesce(p_token::text, 'null')),
-        DETAIL = format('The build is %s now: your lease expired and the build was requeued, claimed by another worker or finished.', v_status),
-        HINT = 'Stop working on this build and do not report a result for it; claim another one.';
+    RETURN json_build_object('code', 'PT409',
+        'message', format('build %s is not leased with token %s', p_build_id, coalesce(p_token::text, 'null')),
+        'details', format('The build is %s now: your lease expired and the build was requeued, claimed by another worker or finished.', v_status),
+        'hint', 'Stop working on this build and do not report a result for it; claim another one.');
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._lease_lost_error(bigint, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._lease_lost_error(bigint, uuid) IS
+    'Private: the error object for a token that does not hold the lease: PT404 unknown build, else PT409.';
+
+-- Raises _lease_lost_error: 404 unknown build, else 409 (nothing was changed).
+CREATE OR REPLACE FUNCTION workspaces._raise_lease_lost(p_build_id bigint, p_token uuid)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_error json := workspaces._lease_lost_error(p_build_id, p_token);
+BEGIN
+    IF v_error ->> 'code' = 'PT404' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404', MESSAGE = v_error ->> 'message';
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = v_error ->> 'message',
+        DETAIL = v_error ->> 'details', HINT = v_error ->> 'hint';
 END
 $$;
 REVOKE ALL ON FUNCTION workspaces._raise_lease_lost(bigint, uuid) FROM PUBLIC;
@@ -762,36 +800,88 @@ COMMENT ON FUNCTION api.retry_build(bigint) IS
 -- worker: build workers
 ------------------------------------------------------------------------------------------------------
 
--- Claims the next due build (highest priority, then earliest run_at, then oldest) for `worker`: one
--- statement; the MATERIALIZED CTE walks builds_claim_idx and skips rows other workers hold. Returns
--- {build_id, lease_token, lease_expires_at, image, arch, project, change, attempts, ...} or null.
-CREATE OR REPLACE FUNCTION api.claim_build(worker text)
-RETURNS json
-LANGUAGE sql VOLATILE SECURITY DEFINER
+-- Claims up to p_max due builds (highest priority, then earliest run_at, then oldest) for p_worker:
+-- one statement; the MATERIALIZED CTE walks builds_claim_idx in its order and skips rows other workers
+-- hold (SKIP LOCKED). Each claimed build is IN_PROGRESS with its own fresh lease token.
+-- Planned once per session (PL/pgSQL caches the plan; a LANGUAGE sql function would plan it on every
+-- call): planning costs more than running it (about 1 ms, as the planner probes builds_claim_idx for
+-- the run_at estimate). With LIMIT p_max a parameter, PostgreSQL would keep re-planning (a custom plan
+-- always looks cheaper), hence force_generic_plan; and the UPDATE finds its rows by `id = ANY (ARRAY
+-- (...))`, an index lookup whatever the generic plan guesses the CTE returns (a join on the CTE chose a
+-- sequential scan: 40 ms). Measured: 0.19 ms per claim, one client, vs 0.46 ms re-planning.
+CREATE OR REPLACE FUNCTION workspaces._claim(p_worker text, p_max integer)
+RETURNS SETOF json
+LANGUAGE plpgsql VOLATILE
 SET search_path = ''
+SET plan_cache_mode = force_generic_plan
 AS $$
+BEGIN
+    RETURN QUERY
     WITH next AS MATERIALIZED (
-        SELECT b.id FROM workspaces.builds b
-        WHERE b.status = 'SCHEDULED' AND b.run_at <= now()
-        ORDER BY b.priority DESC, b.run_at, b.id
-        LIMIT 1
+        SELECT q.id FROM workspaces.builds q
+        WHERE q.status = 'SCHEDULED' AND q.run_at <= now()
+        ORDER BY q.priority DESC, q.run_at, q.id
+        LIMIT p_max
         FOR UPDATE SKIP LOCKED
     )
     UPDATE workspaces.builds b
     SET status = 'IN_PROGRESS', lease_token = gen_random_uuid(),
-        lease_expires_at = now() + workspaces._lease_duration(), worker = left(claim_build.worker, 200),
+        lease_expires_at = now() + workspaces._lease_duration(), worker = left(p_worker, 200),
         attempts = b.attempts + 1, started_at = now()
-    FROM next, workspaces.images i, workspaces.projects p
-    WHERE b.id = next.id AND i.id = b.image_id AND p.id = i.project_id
+    FROM workspaces.images i, workspaces.projects p
+    WHERE b.id = ANY (ARRAY(SELECT next.id FROM next)) AND i.id = b.image_id AND p.id = i.project_id
     RETURNING json_build_object(
         'build_id', b.id, 'lease_token', b.lease_token, 'lease_expires_at', b.lease_expires_at,
         'image', i.name, 'arch', i.arch, 'project', p.name, 'change', b.change_number,
-        'priority', b.priority, 'attempts', b.attempts, 'max_attempts', b.max_attempts)
+        'priority', b.priority, 'attempts', b.attempts, 'max_attempts', b.max_attempts);
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._claim(text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._claim(text, integer) IS
+    'Private: claims up to p_max due builds in claim order (one statement, SKIP LOCKED); one JSON object per build.';
+
+-- Claims the next due build for `worker`. Returns {build_id, lease_token, lease_expires_at, image,
+-- arch, project, change, priority, attempts, max_attempts}, or null when none is due.
+CREATE OR REPLACE FUNCTION api.claim_build(worker text)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_claim json;
+BEGIN
+    SELECT c INTO v_claim FROM workspaces._claim(claim_build.worker, 1) c;
+    RETURN v_claim;
+END
 $$;
 REVOKE ALL ON FUNCTION api.claim_build(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.claim_build(text) TO worker;
 COMMENT ON FUNCTION api.claim_build(text) IS
     'Build worker: claims the next due build (priority DESC, run_at, id; SKIP LOCKED): IN_PROGRESS with a fresh lease_token valid 60 s. null when none is due (poll again, or wait for NOTIFY builds).';
+
+-- Claims up to max_builds due builds at once for a worker that runs several (one statement, one
+-- commit): a JSON array of claim_build's objects, highest priority first; [] when none is due.
+CREATE OR REPLACE FUNCTION api.claim_builds(worker text, max_builds integer DEFAULT 10)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_claims json;
+BEGIN
+    IF claim_builds.max_builds IS NULL OR claim_builds.max_builds NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('max_builds must be between 1 and 1000, got %s', coalesce(claim_builds.max_builds::text, 'null'));
+    END IF;
+    SELECT coalesce(json_agg(c ORDER BY (c ->> 'priority')::integer DESC, (c ->> 'build_id')::bigint), '[]')
+    INTO v_claims FROM workspaces._claim(claim_builds.worker, claim_builds.max_builds) c;
+    RETURN v_claims;
+END
+$$;
+REVOKE ALL ON FUNCTION api.claim_builds(text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.claim_builds(text, integer) TO worker;
+COMMENT ON FUNCTION api.claim_builds(text, integer) IS
+    'Build worker: claims up to max_builds (1..1000, default 10) due builds at once, each with its own lease_token; [] when none is due. 400 bad max_builds.';
 
 -- Extends the build's lease by 60 s; {cancel_requested, lease_expires_at}. 409 when the token no
 -- longer holds the lease (stop working on it).
@@ -818,9 +908,35 @@ GRANT EXECUTE ON FUNCTION api.heartbeat_build(bigint, uuid) TO worker;
 COMMENT ON FUNCTION api.heartbeat_build(bigint, uuid) IS
     'Build worker: extends the lease 60 s; returns {build_id, cancel_requested, lease_expires_at}. 404 unknown build; 409 token does not hold the lease.';
 
+-- Completes a build with the lease token: the fenced update and its consequences (_finish_build).
+-- null when the token does not hold the lease (nothing changed); the caller says why.
+CREATE OR REPLACE FUNCTION workspaces._complete(p_build_id bigint, p_token uuid, p_status text, p_log text)
+RETURNS workspaces.builds
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_build workspaces.builds;
+BEGIN
+    UPDATE workspaces.builds b
+    SET status = p_status::workspaces.build_status, log = p_log, finished_at = now(),
+        lease_token = NULL, lease_expires_at = NULL
+    WHERE b.id = p_build_id AND b.status = 'IN_PROGRESS' AND b.lease_token = p_token
+    RETURNING * INTO v_build;
+    IF FOUND THEN
+        PERFORM workspaces._finish_build(v_build);
+        RETURN v_build;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._complete(bigint, uuid, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._complete(bigint, uuid, text, text) IS
+    'Private: fenced completion of one build (status already validated); the build, or null when the token does not hold the lease.';
+
 -- Reports a build's result with the lease token: SUCCEEDED, FAILED or CANCELLED, with its log. Fenced:
 -- a token that does not hold the lease gets 409 and nothing changes. Writes the e-mail to the outbox
--- and NOTIFYs builds.
+-- (and wakes the mailer).
 CREATE OR REPLACE FUNCTION api.complete_build(build_id bigint, lease_token uuid, status text, log text DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -833,22 +949,89 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('status must be SUCCEEDED, FAILED or CANCELLED, got %s', coalesce(complete_build.status, 'null'));
     END IF;
-    UPDATE workspaces.builds b
-    SET status = complete_build.status::workspaces.build_status, log = complete_build.log, finished_at = now(),
-        lease_token = NULL, lease_expires_at = NULL
-    WHERE b.id = complete_build.build_id AND b.status = 'IN_PROGRESS' AND b.lease_token = complete_build.lease_token
-    RETURNING * INTO v_build;
-    IF NOT FOUND THEN
+    v_build := workspaces._complete(complete_build.build_id, complete_build.lease_token, complete_build.status, complete_build.log);
+    IF v_build.id IS NULL THEN
         PERFORM workspaces._raise_lease_lost(complete_build.build_id, complete_build.lease_token);
     END IF;
-    PERFORM workspaces._finish_build(v_build);
     RETURN json_build_object('build_id', v_build.id, 'status', v_build.status, 'finished_at', v_build.finished_at);
 END
 $$;
 REVOKE ALL ON FUNCTION api.complete_build(bigint, uuid, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.complete_build(bigint, uuid, text, text) TO worker;
 COMMENT ON FUNCTION api.complete_build(bigint, uuid, text, text) IS
-    'Build worker: final result (SUCCEEDED | FAILED | CANCELLED, log) fenced by the lease token; e-mail to the outbox, NOTIFY builds. 400 bad status; 404 unknown; 409 stale token (nothing changes).';
+    'Build worker: final result (SUCCEEDED | FAILED | CANCELLED, log) fenced by the lease token; e-mail to the outbox, NOTIFY notifications. 400 bad status; 404 unknown; 409 stale token (nothing changes).';
+
+-- Reports the results of several builds in one transaction (one commit for all): results is a JSON
+-- array of {build_id, lease_token, status, log}. Malformed input -> 400 and nothing changes. Each
+-- result is fenced on its own: the answer is an array in the input's order with, per result, either
+-- {build_id, status, finished_at} or {build_id, error: {code PT404|PT409, message, details, hint}}
+-- (that build was not changed; the others were). Rows are locked in build_id order, so concurrent
+-- batches cannot deadlock.
+CREATE OR REPLACE FUNCTION api.complete_builds(results json)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_items   jsonb := complete_builds.results::jsonb;
+    v_problem text;
+    v_item    record;
+    v_build   workspaces.builds;
+    v_answers jsonb[] := '{}';
+BEGIN
+    IF v_items IS NULL OR jsonb_typeof(v_items) <> 'array' OR jsonb_array_length(v_items) NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'results must be an array of 1 to 1000 objects {build_id, lease_token, status, log}';
+    END IF;
+    SELECT format('results[%s]: %s', checked.ord - 1, checked.problem) INTO v_problem
+    FROM (SELECT e.ord,
+                 CASE WHEN jsonb_typeof(e.item) <> 'object' THEN 'must be an object'
+                      WHEN EXISTS (SELECT FROM jsonb_object_keys(e.item) k
+                                   WHERE k NOT IN ('build_id', 'lease_token', 'status', 'log'))
+                           THEN 'unknown key; expected build_id, lease_token, status, log'
+                      WHEN jsonb_typeof(e.item -> 'build_id') IS DISTINCT FROM 'number'
+                           OR (e.item ->> 'build_id') !~ '^[0-9]{1,18}$' THEN 'build_id must be a positive integer'
+                      WHEN jsonb_typeof(e.item -> 'lease_token') IS DISTINCT FROM 'string'
+                           OR (e.item ->> 'lease_token') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                           THEN 'lease_token must be the UUID the claim returned'
+                      WHEN (e.item ->> 'status') IS NULL OR (e.item ->> 'status') NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')
+                           THEN 'status must be SUCCEEDED, FAILED or CANCELLED'
+                      WHEN coalesce(jsonb_typeof(e.item -> 'log'), 'null') NOT IN ('string', 'null')
+                           THEN 'log must be a string or null'
+                 END AS problem
+          FROM jsonb_array_elements(v_items) WITH ORDINALITY AS e(item, ord)) checked
+    WHERE checked.problem IS NOT NULL
+    ORDER BY checked.ord
+    LIMIT 1;
+    IF v_problem IS NULL THEN
+        SELECT format('build %s appears more than once', e.item ->> 'build_id') INTO v_problem
+        FROM jsonb_array_elements(v_items) AS e(item)
+        GROUP BY e.item ->> 'build_id' HAVING count(*) > 1 LIMIT 1;
+    END IF;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = v_problem;
+    END IF;
+
+    v_answers := array_fill(NULL::jsonb, ARRAY[jsonb_array_length(v_items)]);
+    FOR v_item IN
+        SELECT e.ord, (e.item ->> 'build_id')::bigint AS build_id, (e.item ->> 'lease_token')::uuid AS token,
+               e.item ->> 'status' AS status, e.item ->> 'log' AS log
+        FROM jsonb_array_elements(v_items) WITH ORDINALITY AS e(item, ord)
+        ORDER BY 2
+    LOOP
+        v_build := workspaces._complete(v_item.build_id, v_item.token, v_item.status, v_item.log);
+        v_answers[v_item.ord] := CASE WHEN v_build.id IS NULL
+            THEN jsonb_build_object('build_id', v_item.build_id,
+                                    'error', workspaces._lease_lost_error(v_item.build_id, v_item.token))
+            ELSE jsonb_build_object('build_id', v_build.id, 'status', v_build.status, 'finished_at', v_build.finished_at) END;
+    END LOOP;
+    RETURN to_json(v_answers);
+END
+$$;
+REVOKE ALL ON FUNCTION api.complete_builds(json) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.complete_builds(json) TO worker;
+COMMENT ON FUNCTION api.complete_builds(json) IS
+    'Build worker: results of several builds in one transaction: [{build_id, lease_token, status, log}] (1..1000). Each fenced on its own; answers in input order: {build_id, status, finished_at} or {build_id, error}. 400 malformed (nothing changes).';
 
 -- Expired leases (up to 1000 per call): back to SCHEDULED with backoff and jitter, or FAILED at
 -- max_attempts (CANCELLED if cancellation was requested). {requeued, failed, cancelled}.
@@ -900,6 +1083,106 @@ REVOKE ALL ON FUNCTION api.requeue_expired_builds() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.requeue_expired_builds() TO worker, operator;
 COMMENT ON FUNCTION api.requeue_expired_builds() IS
     'Worker/operator (periodically): expired leases -> SCHEDULED with exponential backoff and jitter, FAILED after max_attempts, CANCELLED if asked. Returns {requeued, failed, cancelled}.';
+
+------------------------------------------------------------------------------------------------------
+-- worker: the mailer (delivers the outbox)
+------------------------------------------------------------------------------------------------------
+
+-- Claims up to max_notifications unsent e-mails for `mailer`, oldest first: each gets a 60 s lease and
+-- its attempt counted; mail leased to another mailer, or tried 10 times, is skipped. The mailer sends
+-- them, then acknowledges with ack_notifications. Returns [{id, recipient, kind, subject, body, payload,
+-- created_at, attempts}], [] when nothing waits (then wait for NOTIFY notifications, or poll).
+CREATE OR REPLACE FUNCTION api.claim_notifications(mailer text, max_notifications integer DEFAULT 50)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_mail json;
+BEGIN
+    IF claim_notifications.max_notifications IS NULL OR claim_notifications.max_notifications NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('max_notifications must be between 1 and 1000, got %s',
+                             coalesce(claim_notifications.max_notifications::text, 'null'));
+    END IF;
+    WITH next AS MATERIALIZED (
+        SELECT n.id FROM workspaces.notifications n
+        WHERE n.sent_at IS NULL AND n.attempts < 10 AND (n.lease_expires_at IS NULL OR n.lease_expires_at < now())
+        ORDER BY n.id
+        LIMIT claim_notifications.max_notifications
+        FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE workspaces.notifications n
+        SET attempts = n.attempts + 1, lease_expires_at = now() + interval '60 seconds'
+        FROM next WHERE n.id = next.id
+        RETURNING n.*
+    )
+    SELECT coalesce(json_agg(json_build_object(
+               'id', c.id, 'recipient', c.recipient, 'kind', c.kind, 'subject', c.subject, 'body', c.body,
+               'payload', c.payload, 'created_at', c.created_at, 'attempts', c.attempts) ORDER BY c.id), '[]')
+    INTO v_mail FROM claimed c;
+    RETURN v_mail;
+END
+$$;
+REVOKE ALL ON FUNCTION api.claim_notifications(text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.claim_notifications(text, integer) TO worker;
+COMMENT ON FUNCTION api.claim_notifications(text, integer) IS
+    'Mailer: claims up to max_notifications (1..1000, default 50) unsent e-mails, oldest first, each leased 60 s; [] when none. 400 bad max_notifications.';
+
+-- Marks e-mails as sent: {acknowledged: how many were unsent until now}. Ids already sent or unknown
+-- are ignored (a retried acknowledgement is harmless).
+CREATE OR REPLACE FUNCTION api.ack_notifications(ids bigint[])
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_count integer;
+BEGIN
+    IF ack_notifications.ids IS NULL OR cardinality(ack_notifications.ids) NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'ids must be an array of 1 to 1000 notification ids';
+    END IF;
+    UPDATE workspaces.notifications n SET sent_at = now(), lease_expires_at = NULL, last_error = NULL
+    WHERE n.id = ANY (ack_notifications.ids) AND n.sent_at IS NULL;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN json_build_object('acknowledged', v_count);
+END
+$$;
+REVOKE ALL ON FUNCTION api.ack_notifications(bigint[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.ack_notifications(bigint[]) TO worker;
+COMMENT ON FUNCTION api.ack_notifications(bigint[]) IS
+    'Mailer: marks the e-mails sent; {acknowledged}. Already sent or unknown ids are ignored. 400 no ids or more than 1000.';
+
+-- A delivery failed: the e-mail keeps its error and becomes claimable again after a backoff (10 s *
+-- 2^(attempts-1) with jitter) instead of at the end of its lease. 404 unknown, 409 already sent.
+CREATE OR REPLACE FUNCTION api.fail_notification(id bigint, error text)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_mail workspaces.notifications;
+BEGIN
+    SELECT n.* INTO v_mail FROM workspaces.notifications n WHERE n.id = fail_notification.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('notification %s does not exist', coalesce(fail_notification.id::text, 'null'));
+    END IF;
+    IF v_mail.sent_at IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('notification %s was already sent', v_mail.id);
+    END IF;
+    UPDATE workspaces.notifications n
+    SET last_error = left(fail_notification.error, 2000),
+        lease_expires_at = now() + workspaces._backoff(n.attempts)
+    WHERE n.id = v_mail.id RETURNING * INTO v_mail;
+    RETURN json_build_object('id', v_mail.id, 'attempts', v_mail.attempts, 'retry_after', v_mail.lease_expires_at,
+                             'gives_up', v_mail.attempts >= 10);
+END
+$$;
+REVOKE ALL ON FUNCTION api.fail_notification(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.fail_notification(bigint, text) TO worker;
+COMMENT ON FUNCTION api.fail_notification(bigint, text) IS
+    'Mailer: a delivery failed; keeps the error, claimable again after a backoff (none after 10 attempts). 404 unknown; 409 already sent.';
 
 ------------------------------------------------------------------------------------------------------
 -- operator

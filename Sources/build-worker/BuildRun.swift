@@ -1,4 +1,5 @@
 import Foundation
+import WorkerSupport
 #if canImport(Glibc)
 import Glibc
 #endif

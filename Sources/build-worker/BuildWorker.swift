@@ -1,10 +1,12 @@
 import ArgumentParser
 import Foundation
+import WorkerSupport
 
 /// `build-worker`: claims image builds through the gateway, runs the build command with the build in
 /// its environment (A4C_BUILD_ID, A4C_IMAGE, A4C_PROJECT, A4C_CHANGE, A4C_ARCH, A4C_ATTEMPT), heartbeats
-/// while it runs, and reports the result. Polls when idle (works through any pooler or proxy), and
-/// periodically returns expired leases to the queue.
+/// while it runs, and reports the result. When idle it waits for NOTIFY builds on a direct database
+/// connection (--listen-uri) and polls as a backstop (polling alone works through any pooler or
+/// proxy), and periodically returns expired leases to the queue.
 @main
 struct BuildWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,6 +28,9 @@ struct BuildWorker: ParsableCommand {
 
     @Option(help: "Seconds between polls while no build is due.")
     var pollSeconds: Double = 2
+
+    @Option(help: "libpq URI to LISTEN for NOTIFY builds on, so an idle worker wakes as soon as a build is due (default: $BUILD_WORKER_LISTEN_URI; none: poll only). Any login role will do.")
+    var listenUri: String?
 
     @Option(help: "Seconds between lease heartbeats while a build runs (the lease lasts 60 s).")
     var heartbeatSeconds: Double = 15
@@ -50,8 +55,11 @@ struct BuildWorker: ParsableCommand {
     }
 
     func run() throws {
+        prepareWorkerSignals()
         let client = GatewayClient(base: URL(string: gateway)!,
                                    token: token ?? ProcessInfo.processInfo.environment["BUILD_WORKER_TOKEN"]!)
+        let listener = (listenUri ?? ProcessInfo.processInfo.environment["BUILD_WORKER_LISTEN_URI"])
+            .map { QueueListener(conninfo: $0, channel: "builds", log: log) }
         var done = 0, idleSince = Date(), lastRequeue = Date.distantPast
         while builds == 0 || done < builds {
             if Date().timeIntervalSince(lastRequeue) > 30 {
@@ -68,7 +76,12 @@ struct BuildWorker: ParsableCommand {
             }
             guard let build = claimed as? [String: Any] else {
                 if idleExit > 0, Date().timeIntervalSince(idleSince) >= idleExit { log("idle: exiting"); return }
-                Thread.sleep(forTimeInterval: pollSeconds)
+                if let listener {
+                    let wait = idleExit > 0 ? min(pollSeconds, max(idleExit - Date().timeIntervalSince(idleSince), 0.01)) : pollSeconds
+                    if listener.wait(seconds: wait) { log("woken by NOTIFY builds") }
+                } else {
+                    Thread.sleep(forTimeInterval: pollSeconds)
+                }
                 continue
             }
             _ = try BuildRun(client: client, build: build, command: command, heartbeatSeconds: heartbeatSeconds, log: log).run()

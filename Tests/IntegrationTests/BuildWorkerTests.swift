@@ -74,4 +74,45 @@ struct BuildWorkerTests {
         #expect(Date().timeIntervalSince(started) < 15)            // stopped, not run for 30 s
         #expect(try TestDatabase.connect().query(status, [String(build ?? 0)]).first?.first == "CANCELLED")
     }
+
+    /// An idle worker with --listen-uri claims a newly scheduled build at once (woken by NOTIFY builds),
+    /// not at its next poll, which is 60 s away here.
+    @Test func anIdleWorkerWakesOnNotify() throws {
+        let queue = try TestDatabase.hold("build-queue")
+        defer { withExtendedLifetime(queue) {} }
+        let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(Self.secret)\""])
+        try gateway.waitUntilReady()
+        let image = "bwn-\(UInt32.random(in: 0...UInt32.max))"
+        let user = "Bearer " + JWTSigner.sign(claims: ["role": "app_user", "sub": "\(image)-user"], secret: Self.secret)
+
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: try GatewayProcess.binary()).deletingLastPathComponent()
+            .appendingPathComponent("build-worker")
+        worker.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)",
+                            "--token", JWTSigner.sign(claims: ["role": "worker"], secret: Self.secret),
+                            "--name", image, "--builds", "1", "--poll-seconds", "60", "--idle-exit", "90",
+                            "--listen-uri", TestDatabase.uri(), "--command", "true"]
+        let errors = Pipe()
+        worker.standardError = errors
+        try worker.run()
+        defer { if worker.isRunning { worker.terminate() } }
+        Thread.sleep(forTimeInterval: 2)                 // it has polled once, found nothing, and waits
+        let scheduled = Date()
+        let answer = try gateway.send("POST", "/rpc/schedule_image_build",
+                                      body: #"{"image_name":"\#(image)","project":"\#(image)","change":1,"priority":1000}"#,
+                                      headers: [("Content-Type", "application/json"), ("Authorization", user)])
+        #expect(answer.status < 300, "\(answer.text)")
+        while worker.isRunning, Date().timeIntervalSince(scheduled) < 30 { Thread.sleep(forTimeInterval: 0.05) }
+        let took = Date().timeIntervalSince(scheduled)
+        if worker.isRunning { worker.terminate() }
+        worker.waitUntilExit()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(took < 10, "the build was claimed \(took) s after it was scheduled: \(log)")
+        #expect(log.contains("woken by NOTIFY builds"), "\(log)")
+        let rows = try TestDatabase.connect().query("""
+            SELECT b.status::text, b.worker FROM workspaces.builds b JOIN workspaces.images i ON i.id = b.image_id
+            WHERE i.name = $1
+            """, [image])
+        #expect(rows == [["SUCCEEDED", image]])
+    }
 }

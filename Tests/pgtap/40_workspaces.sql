@@ -4,7 +4,7 @@
 -- Time is moved by editing lease_expires_at / run_at / updated_at, never by sleeping.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(147);
+SELECT plan(181);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -203,11 +203,14 @@ SELECT results_eq($$SELECT status::text, change_number FROM workspaces.images WH
 SELECT results_eq($$SELECT recipient, kind, payload ->> 'status', subject FROM workspaces.notifications$$,
                   $$VALUES ('alice', 'build_finished', 'SUCCEEDED', 'Image build $$ || :b1 || $$ of img (x86_64) at change 100: SUCCEEDED')$$,
                   'the requester''s e-mail is in the outbox');
--- NOTIFY is delivered only at commit (this test rolls back): check that the finishers send it.
-SELECT is((SELECT count(*)::int FROM pg_proc WHERE oid IN ('workspaces._finish_build'::regproc, 'api.schedule_image_build'::regproc,
+-- NOTIFY is delivered only at commit (this test rolls back): check that the senders send it. That the
+-- mailer is woken only when no older mail waits is shown over real connections (BuildQueueNotifyTests).
+SELECT is((SELECT count(*)::int FROM pg_proc WHERE oid IN ('api.schedule_image_build'::regproc,
                                                         'api.retry_build'::regproc, 'api.requeue_expired_builds'::regproc)
-             AND prosrc LIKE '%pg_notify(''builds''%'), 4,
-          'completion, scheduling, retry and requeue NOTIFY builds');
+             AND prosrc LIKE '%pg_notify(''builds''%'), 3,
+          'scheduling, retry and requeue NOTIFY builds (workers wake)');
+SELECT ok((SELECT prosrc FROM pg_proc WHERE oid = 'workspaces._finish_build'::regproc) LIKE '%pg_notify(''notifications''%',
+          'a final state NOTIFYs notifications (the mailer wakes)');
 
 ------------------------------------------------------------------------------------------------------
 -- Claim order: priority DESC, run_at, id; future run_at is not due
@@ -228,6 +231,59 @@ SELECT ok((SELECT string_agg(line, E'\n') FROM pg_temp.explain_claim() line) LIK
           'the claim walks builds_claim_idx in order (no Sort)');
 UPDATE workspaces.builds SET status = 'CANCELLED', finished_at = now(), lease_token = NULL, lease_expires_at = NULL
 WHERE id IN (:q_low, :q_high, :q_high_early, :q_later);
+
+------------------------------------------------------------------------------------------------------
+-- Batches: claim_builds(n) and complete_builds, each result fenced on its own
+------------------------------------------------------------------------------------------------------
+SELECT pg_temp.as_user('alice');
+SELECT api.schedule_image_build('img', 'proj', 150) ->> 'build_id' AS k1 \gset
+SELECT api.schedule_image_build('img', 'proj', 151, 5) ->> 'build_id' AS k2 \gset
+SELECT api.schedule_image_build('img', 'proj', 152) ->> 'build_id' AS k3 \gset
+SELECT pg_temp.as_role('worker');
+SELECT is(pg_temp.error_of($$SELECT api.claim_builds('w', 0)$$) ->> 'code', '22023', 'claim_builds(0) -> 400');
+SELECT is(pg_temp.error_of($$SELECT api.claim_builds('w', 1001)$$) ->> 'code', '22023', 'claim_builds(1001) -> 400');
+SELECT api.claim_builds('w', 2) AS kc \gset
+SELECT is((SELECT array_agg((c ->> 'build_id')::bigint) FROM json_array_elements(:'kc') c),
+          ARRAY[:k2, :k1]::bigint[], 'claim_builds(2) claims two builds in claim order (priority first)');
+SELECT is((SELECT count(DISTINCT c ->> 'lease_token')::int FROM json_array_elements(:'kc') c), 2, '... each with its own lease token');
+SELECT api.claim_builds('w', 10) AS kc3 \gset
+SELECT is(json_array_length(:'kc3'), 1, 'claim_builds(10) with one build due claims that one');
+SELECT is(api.claim_builds('w', 10)::text, '[]', 'nothing due -> []');
+-- Malformed batches: 400 and nothing changes.
+SELECT is(pg_temp.error_of($$SELECT api.complete_builds('{}')$$) ->> 'code', '22023', 'complete_builds of an object -> 400');
+SELECT is(pg_temp.error_of($$SELECT api.complete_builds('[]')$$) ->> 'code', '22023', 'complete_builds of [] -> 400');
+SELECT is(pg_temp.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "SUCCEEDED"},
+                                                                 {"build_id": %s, "lease_token": "not-a-uuid", "status": "SUCCEEDED"}]')$$,
+                                  :k1, :'kc'::json -> 1 -> 'lease_token', :k2)) ->> 'message',
+          'results[1]: lease_token must be the UUID the claim returned', 'a malformed result -> 400 naming it');
+SELECT is(pg_temp.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "DONE"}]')$$,
+                                  :k1, :'kc'::json -> 1 -> 'lease_token')) ->> 'code', '22023', 'an unknown status -> 400');
+SELECT is(pg_temp.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "FAILED", "colour": 1}]')$$,
+                                  :k1, :'kc'::json -> 1 -> 'lease_token')) ->> 'code', '22023', 'an unknown key -> 400');
+SELECT is(pg_temp.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "FAILED"},
+                                                                 {"build_id": %s, "lease_token": %s, "status": "FAILED"}]')$$,
+                                  :k1, :'kc'::json -> 1 -> 'lease_token', :k1, :'kc'::json -> 1 -> 'lease_token')) ->> 'message',
+          format('build %s appears more than once', :k1), 'the same build twice -> 400');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM workspaces.builds WHERE id IN (:k1, :k2, :k3) AND status = 'IN_PROGRESS'), 3,
+          '... and after the 400s all three builds are still IN_PROGRESS');
+SELECT pg_temp.as_role('worker');
+SELECT api.complete_builds(json_build_array(
+    json_build_object('build_id', :k2, 'lease_token', :'kc'::json -> 0 -> 'lease_token', 'status', 'SUCCEEDED', 'log', 'ok 2'),
+    json_build_object('build_id', :k3, 'lease_token', gen_random_uuid(), 'status', 'SUCCEEDED'),
+    json_build_object('build_id', 0, 'lease_token', gen_random_uuid(), 'status', 'FAILED'),
+    json_build_object('build_id', :k1, 'lease_token', :'kc'::json -> 1 -> 'lease_token', 'status', 'FAILED', 'log', 'broke'))) AS kr \gset
+SELECT is((SELECT array_agg(coalesce(r ->> 'status', r -> 'error' ->> 'code') ORDER BY o) FROM json_array_elements(:'kr') WITH ORDINALITY x(r, o)),
+          ARRAY['SUCCEEDED', 'PT409', 'PT404', 'FAILED'], 'complete_builds answers each result in input order: done, 409 stale token, 404 unknown, done');
+SELECT is((SELECT array_agg((r ->> 'build_id')::bigint ORDER BY o) FROM json_array_elements(:'kr') WITH ORDINALITY x(r, o)),
+          ARRAY[:k2, :k3, 0, :k1]::bigint[], '... each naming its build');
+RESET ROLE;
+SELECT results_eq(format($$SELECT id, status::text, log FROM workspaces.builds WHERE id IN (%s, %s, %s) ORDER BY id$$, :k1, :k2, :k3),
+                  format($$VALUES (%s::bigint, 'FAILED', 'broke'), (%s, 'SUCCEEDED', 'ok 2'), (%s, 'IN_PROGRESS', NULL)$$, :k1, :k2, :k3),
+                  'the fenced results were applied, the stale one changed nothing');
+SELECT is((SELECT count(*)::int FROM workspaces.notifications WHERE (payload ->> 'build_id')::bigint IN (:k1, :k2, :k3)), 2,
+          'one e-mail per completed build of the batch');
+UPDATE workspaces.builds SET status = 'CANCELLED', finished_at = now(), lease_token = NULL, lease_expires_at = NULL WHERE id = :k3;
 
 ------------------------------------------------------------------------------------------------------
 -- Lease expiry: requeue with attempts counted and backoff with jitter; FAILED after max_attempts
@@ -495,6 +551,46 @@ SELECT is(api.schedule_user_image_build('{"imageName":"img","project":"proj","ch
 SELECT is(api.delete_user_workspace(:w2id) ->> 'state', 'DELETING', 'DELETE marks the workspace DELETING');
 SELECT is(current_setting('response.status'), '202', '... answered 202');
 SELECT set_config('request.headers', '', true);
+RESET ROLE;
+
+------------------------------------------------------------------------------------------------------
+-- The mailer: claim the outbox with a lease, acknowledge, fail with backoff, dead letters
+------------------------------------------------------------------------------------------------------
+DELETE FROM workspaces.notifications;
+INSERT INTO workspaces.notifications (recipient, kind, subject, body)
+SELECT 'm' || g, 'build_finished', 'subject ' || g, 'body ' || g FROM generate_series(1, 3) g;
+SELECT min(id) AS n1 FROM workspaces.notifications \gset
+SELECT pg_temp.as_role('worker');
+SELECT is(pg_temp.error_of($$SELECT api.claim_notifications('m', 0)$$) ->> 'code', '22023', 'claim_notifications(0) -> 400');
+SELECT api.claim_notifications('m', 2) AS mc \gset
+SELECT is((SELECT array_agg(c ->> 'recipient' ORDER BY (c ->> 'id')::bigint) FROM json_array_elements(:'mc') c),
+          ARRAY['m1', 'm2'], 'claim_notifications(2) claims the two oldest e-mails');
+SELECT is((SELECT array_agg((c ->> 'attempts')::int) FROM json_array_elements(:'mc') c), ARRAY[1, 1], '... as attempt 1');
+SELECT is((SELECT array_agg(c ->> 'recipient') FROM json_array_elements(api.claim_notifications('m2', 10)) c),
+          ARRAY['m3'], 'a second mailer gets only what is not leased');
+SELECT is(api.claim_notifications('m3', 10)::text, '[]', 'everything leased -> []');
+SELECT is(api.ack_notifications(ARRAY[:n1, :n1 + 1, 0]::bigint[]) ->> 'acknowledged', '2',
+          'ack_notifications marks the delivered ones sent (unknown ids ignored)');
+SELECT is(api.ack_notifications(ARRAY[:n1]::bigint[]) ->> 'acknowledged', '0', 'acknowledging again is harmless');
+SELECT is(pg_temp.error_of($$SELECT api.ack_notifications('{}')$$) ->> 'code', '22023', 'ack_notifications of no ids -> 400');
+SELECT is((api.fail_notification(:n1 + 2, 'mailbox full') ->> 'gives_up')::boolean, false,
+          'fail_notification keeps the e-mail for another try');
+SELECT is(pg_temp.error_of(format('SELECT api.fail_notification(%s, %L)', :n1, 'x')) ->> 'code', 'PT409', 'failing a sent e-mail -> 409');
+SELECT is(pg_temp.error_of($$SELECT api.fail_notification(0, 'x')$$) ->> 'code', 'PT404', 'failing an unknown e-mail -> 404');
+RESET ROLE;
+SELECT results_eq(format($$SELECT last_error, lease_expires_at BETWEEN now() + interval '5 seconds' AND now() + interval '10 seconds',
+                                 sent_at IS NULL FROM workspaces.notifications WHERE id = %s$$, :n1 + 2),
+                  $$VALUES ('mailbox full', true, true)$$, '... with its error, retried after a 5-10 s backoff');
+SELECT is((SELECT count(*)::int FROM workspaces.notifications WHERE sent_at IS NOT NULL), 2, 'two e-mails are sent');
+UPDATE workspaces.notifications SET lease_expires_at = now() - interval '1 second', attempts = 9 WHERE id = :n1 + 2;
+SELECT pg_temp.as_role('worker');
+SELECT is((SELECT (c ->> 'attempts')::int FROM json_array_elements(api.claim_notifications('m', 10)) c), 10,
+          'after the backoff it is claimed again (attempt 10)');
+SELECT is((api.fail_notification(:n1 + 2, 'still full') ->> 'gives_up')::boolean, true, '... and after 10 failures the mailer gives up');
+RESET ROLE;
+UPDATE workspaces.notifications SET lease_expires_at = now() - interval '1 second' WHERE id = :n1 + 2;
+SELECT pg_temp.as_role('worker');
+SELECT is(api.claim_notifications('m', 10)::text, '[]', 'a dead letter is never claimed again');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------------

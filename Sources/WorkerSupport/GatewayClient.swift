@@ -3,19 +3,28 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// Calls `/rpc/<fn>` on the gateway (or nginx) with the worker's token; one blocking call at a time.
-struct GatewayClient {
-    struct Failure: Error, CustomStringConvertible {
-        var status: Int
-        var body: String
-        var description: String { "HTTP \(status): \(body)" }
+/// Calls `/rpc/<fn>` on the gateway (or nginx) with a worker's token; one blocking call at a time.
+public struct GatewayClient: Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var status: Int
+        public var body: String
+        public init(status: Int, body: String) {
+            self.status = status
+            self.body = body
+        }
+        public var description: String { "HTTP \(status): \(body)" }
     }
 
-    let base: URL
-    let token: String
+    public let base: URL
+    public let token: String
+
+    public init(base: URL, token: String) {
+        self.base = base
+        self.token = token
+    }
 
     /// POSTs `arguments` as JSON; returns the decoded JSON answer (NSNull for `null`), or throws `Failure`.
-    func call(_ function: String, _ arguments: [String: Any]) throws -> Any {
+    public func call(_ function: String, _ arguments: [String: Any]) throws -> Any {
         var request = URLRequest(url: base.appendingPathComponent("rpc").appendingPathComponent(function))
         request.httpMethod = "POST"
         request.timeoutInterval = 30
