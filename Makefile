@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 N ?= 10000000
 
-.PHONY: up test stop clean psql migrate status build seed-widgets bench help
+.PHONY: up test stop clean psql migrate status build seed-widgets bench faults help
 
 help:           ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -37,3 +37,6 @@ seed-widgets:   ## fill the local database with N widgets (default 10 million), 
 
 bench:          ## benchmarks: pgbench ceilings, loader vs gateway / nginx, loader vs wrk (~6 min, needs make up)
 	@bash benchmarks/bench.sh
+
+faults:         ## fault suite under load: kill a gateway, restart PostgreSQL, fail over to a sync standby (~2 min, own clusters/ports)
+	@bash benchmarks/faults/run.sh

@@ -19,5 +19,10 @@ fi
 python3 -c 'import openapi_spec_validator' 2>/dev/null \
     || python3 -m pip install --quiet openapi-spec-validator 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages openapi-spec-validator
+# The hostile-input fuzzer the test command runs (scripts/schemathesis.sh), pinned (PyPI).
+schemathesis_version=4.32.5
+[ "$(python3 -c 'import schemathesis; print(schemathesis.SCHEMATHESIS_VERSION)' 2>/dev/null)" = "$schemathesis_version" ] \
+    || python3 -m pip install --quiet "schemathesis==$schemathesis_version" 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages "schemathesis==$schemathesis_version"
 # Debian's nginx package may start a system-wide nginx on port 80; the project runs its own.
 command -v swift >/dev/null || [ -x /opt/swift/usr/bin/swift ] || { echo "error: Swift toolchain not found (expected /opt/swift)" >&2; exit 1; }

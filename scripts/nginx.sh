@@ -3,18 +3,21 @@
 # nginx/nginx.conf.template is rendered into .data/nginx/nginx.conf with the local ports; nginx runs as
 # a background master with its pid file in .data/run and its logs in .data/log. Stopped by pid file only.
 #   NGINX_PORT (8080)  GATEWAYS (2)  GATEWAY_BASE_PORT (3000): upstreams 127.0.0.1:BASE+1 .. BASE+GATEWAYS
+#   NGINX_PREFIX (.data/nginx)  NGINX_PID_FILE (.data/run/nginx.pid)  NGINX_LOG_DIR (.data/log): for a second,
+#   separate nginx (benchmarks/faults); the defaults are those of `make up`.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 NGINX_PORT=${NGINX_PORT:-8080}
 COUNT=${GATEWAYS:-2}
 BASE_PORT=${GATEWAY_BASE_PORT:-3000}
-PREFIX="$DATA_DIR/nginx"
+PREFIX=${NGINX_PREFIX:-$DATA_DIR/nginx}
 CONF="$PREFIX/nginx.conf"
-PID_FILE="$SOCKET_DIR/nginx.pid"
+PID_FILE=${NGINX_PID_FILE:-$SOCKET_DIR/nginx.pid}
+LOG_DIR=${NGINX_LOG_DIR:-$LOG_DIR}
 
 render() {
-    mkdir -p "$PREFIX" "$LOG_DIR" "$SOCKET_DIR"
+    mkdir -p "$PREFIX" "$LOG_DIR" "$SOCKET_DIR" "$(dirname "$PID_FILE")"
     local servers="" user_line="# not root: workers run as the current user" i
     for i in $(seq 1 "$COUNT"); do
         servers+="        server 127.0.0.1:$((BASE_PORT + i)) max_fails=1 fail_timeout=5s;"$'\n'

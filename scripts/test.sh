@@ -4,7 +4,10 @@
 #   2. starts the local cluster if it is not running (and stops it again afterwards if it started it)
 #   3. recreates database platform_test and migrates it with `gateway migrate` (twice: the re-run is a no-op)
 #   4. installs pgTAP, runs pg_prove over Tests/pgtap/*.sql
-#   5. runs swift test (unit, migration-tool, gateway integration and concurrency tests)
+#   5. runs swift test (unit, migration-tool, gateway integration and concurrency tests), with an
+#      asynchronous streaming standby of the cluster on a free port for the read-scaling tests
+#      (scripts/standby.sh; PLATFORM_TEST_STANDBY_URI; destroyed right after, and on any exit)
+#   6. runs schemathesis against a debug gateway, once per role (scripts/schemathesis.sh)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -21,6 +24,11 @@ if ! bash scripts/db.sh status >/dev/null 2>&1; then started_db=true; fi
 bash scripts/db.sh start
 cleanup() { if $started_db; then bash scripts/db.sh stop; fi; }
 trap cleanup EXIT
+# Read scaling: a throw-away standby of this cluster (name, port and folder unique to this run).
+TEST_STANDBY_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+test_standby() { STANDBY_DIR="$DATA_DIR/standby-test-$TEST_STANDBY_PORT" STANDBY_PORT="$TEST_STANDBY_PORT" \
+    STANDBY_NAME="test_standby_$TEST_STANDBY_PORT" SYNC=off bash scripts/standby.sh "$@"; }
+trap 'test_standby destroy >/dev/null 2>&1 || true; cleanup' EXIT
 
 log "recreating database $TEST_DB_NAME"
 psql -X -q -v ON_ERROR_STOP=1 "$(admin_uri postgres)" \
@@ -43,9 +51,27 @@ else
     failed=1
 fi
 
+log "standby for the read-scaling tests (scripts/standby.sh, port $TEST_STANDBY_PORT)"
+# A slot whose standby folder is gone (a run killed before its cleanup) would keep WAL forever: drop it.
+for slot in $(psql -X -qtA "$(admin_uri postgres)" -c "SELECT slot_name FROM pg_replication_slots
+                  WHERE slot_name LIKE 'test\_standby\_%' AND NOT active" || true); do
+    [ -d "$DATA_DIR/standby-test-${slot#test_standby_}" ] \
+        || psql -X -qtA "$(admin_uri postgres)" -c "SELECT pg_drop_replication_slot('$slot')" >/dev/null || true
+done
+if test_standby create; then
+    export PLATFORM_TEST_STANDBY_URI="postgresql://postgres@/$TEST_DB_NAME?host=$SOCKET_DIR&port=$TEST_STANDBY_PORT"
+else
+    failed=1   # GatewayReadScalingTests then fail, saying PLATFORM_TEST_STANDBY_URI is missing
+fi
+
 log "swift test"
-export PLATFORM_TEST_DB_URI="$(admin_uri "$TEST_DB_NAME")" PLATFORM_DB_PORT="$DB_PORT"
+export PLATFORM_TEST_DB_URI="$(admin_uri "$TEST_DB_NAME")" PLATFORM_DB_PORT="$DB_PORT" GATEWAY_BINARY="$ROOT/.build/debug/gateway"
 swift test 2>&1 | tee "$LOG_DIR/swift-test.log" || failed=1
+test_standby destroy || true
+
+# Last: it writes random data into the test database, which the tests above must not see.
+log "schemathesis: hostile input from the OpenAPI document, per role"
+GATEWAY_BIN="$ROOT/.build/debug/gateway" bash scripts/schemathesis.sh "$TEST_DB_NAME" || failed=1
 
 if [ "$failed" != 0 ]; then log "tests FAILED"; exit 1; fi
 log "all tests passed"

@@ -34,12 +34,19 @@ enum ConfigFileParser {
         return entries
     }
 
+    /// Keys whose values are secrets (the jwt-secret, connection strings with passwords).
+    static func isSecret(_ key: String) -> Bool {
+        key == "jwt-secret" || key.hasPrefix("db-uri") || key.contains("password") || key.contains("secret")
+    }
+
     /// One value, then only blanks or a comment up to the end of the line.
     private static func parseValue(_ text: Substring, key: String) throws -> ConfigValue {
         func fail(_ reason: String) -> ConfigError { ConfigError(key: key, reason: reason) }
+        // Errors quote what they could not read, except for keys that hold secrets (stderr is a log).
+        func shown(_ text: Substring) -> String { isSecret(key) ? "(hidden: \(key) holds a secret)" : String(text) }
         func expectEnd(_ rest: Substring) throws {
             let after = rest.drop(while: { $0 == " " || $0 == "\t" })
-            guard after.isEmpty || after.first == "#" else { throw fail("unexpected text after the value: \(after)") }
+            guard after.isEmpty || after.first == "#" else { throw fail("unexpected text after the value: \(shown(after))") }
         }
         guard let first = text.first else { throw fail("missing value") }
         if first == "\"" {
@@ -73,7 +80,7 @@ enum ConfigFileParser {
         case "true": return .bool(true)
         case "false": return .bool(false)
         default:
-            guard Double(word) != nil else { throw fail("expected a quoted string, a number or true/false, got \(word)") }
+            guard Double(word) != nil else { throw fail("expected a quoted string, a number or true/false, got \(shown(word))") }
             return .number(String(word))
         }
     }

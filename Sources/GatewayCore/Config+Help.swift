@@ -4,8 +4,8 @@ extension GatewayConfig {
     Configuration (PostgREST-compatible). Give a config file (`gateway CONFIG_FILE`) with lines
     `key = "value"`, `key = 10` or `key = true` (`#` starts a comment); every key can also be set
     by the environment variable PGRST_<KEY> (upper case, dashes as underscores), which wins over
-    the file. `db-uri` and `jwt-secret` may be `@/path/to/file` to read the value from a file.
-    Unknown keys and invalid values are refused at start with a message naming the key.
+    the file. `db-uri`, `db-uri-read` and `jwt-secret` may be `@/path/to/file` to read the value
+    from a file. Unknown keys and invalid values are refused at start with a message naming the key.
 
       db-uri                       libpq URI/connection string of the authenticator role
                                    (default "postgresql://").                      PGRST_DB_URI
@@ -14,6 +14,10 @@ extension GatewayConfig {
       db-anon-role                 role for requests without a JWT; unset: anonymous requests
                                    get 401 PGRST302.                               PGRST_DB_ANON_ROLE
       db-pool                      number of database connections (default 10).   PGRST_DB_POOL
+      db-uri-read                  libpq URI of a read-only standby (gateway-specific): GET/HEAD
+                                   calls of STABLE/IMMUTABLE functions go to a second pool on it,
+                                   and to db-uri while it is unreachable (default: none). PGRST_DB_URI_READ
+      db-pool-read                 connections of the read pool (default: db-pool).  PGRST_DB_POOL_READ
       db-pool-acquisition-timeout  seconds to wait for a free connection before 504 PGRST003
                                    (default 10).                 PGRST_DB_POOL_ACQUISITION_TIMEOUT
       db-pre-request               function (schema.fn) called before every RPC call, after the

@@ -20,6 +20,7 @@ extension GatewayConfig {
         "db-uri", "db-schemas", "db-anon-role", "db-pool", "db-pool-acquisition-timeout", "db-pre-request",
         "db-max-body-bytes", "server-host", "server-port", "admin-server-port", "server-timeout-seconds",
         "log-level", "openapi-mode", "jwt-secret", "jwt-aud", "jwt-role-claim-key",
+        "db-uri-read", "db-pool-read",
     ]
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -55,6 +56,8 @@ extension GatewayConfig {
             dbSchemas = schemas
         case "db-anon-role": dbAnonRole = try optionalString()
         case "db-pool": dbPool = try integer(1...10_000)
+        case "db-uri-read": dbURIRead = try optionalString().map { try Self.fileReference($0, key: source) }
+        case "db-pool-read": dbPoolRead = try optionalString() == nil ? nil : integer(1...10_000)
         case "db-pool-acquisition-timeout": dbPoolAcquisitionTimeout = try integer(1...86_400)
         case "db-pre-request": dbPreRequest = try optionalString()
         case "db-max-body-bytes": dbMaxBodyBytes = try integer(0...Int(Int32.max))
@@ -103,6 +106,9 @@ extension GatewayConfig {
         }
         if let admin = adminServerPort, admin == serverPort, admin != 0 {
             throw ConfigError(key: "admin-server-port", reason: "must differ from server-port (\(serverPort))")
+        }
+        if dbPoolRead != nil, dbURIRead == nil {
+            throw ConfigError(key: "db-pool-read", reason: "is set but db-uri-read is not (the read pool needs a standby URI)")
         }
         if let preRequest = dbPreRequest, QualifiedName(preRequest) == nil {
             throw ConfigError(key: "db-pre-request", reason: "expected a function name such as schema.fn, got \"\(preRequest)\"")

@@ -19,6 +19,11 @@ public struct GatewayConfig: Sendable, Equatable {
     public var dbAnonRole: String?
     /// Number of database connections.
     public var dbPool = 10
+    /// Read scaling (ours): libpq URI of a read-only standby; GET/HEAD calls of STABLE or IMMUTABLE
+    /// functions are served by a second pool on it, falling back to `dbURI` while it is unreachable.
+    public var dbURIRead: String?
+    /// Connections of the read pool; nil: as many as `dbPool`.
+    public var dbPoolRead: Int?
     /// Seconds a request waits for a free connection before 504 PGRST003.
     public var dbPoolAcquisitionTimeout = 10
     /// Function called after the request settings and before the call (`schema.fn` or `fn`).
@@ -45,6 +50,9 @@ public struct GatewayConfig: Sendable, Equatable {
     public var appSettings: [String: String] = [:]
 
     public init() {}
+
+    /// Size of the read pool (`db-pool-read`, else `db-pool`).
+    public var readPoolSize: Int { dbPoolRead ?? dbPool }
 
     /// The default (first) exposed schema.
     public var defaultSchema: String { dbSchemas.first ?? "public" }

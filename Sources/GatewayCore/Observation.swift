@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Synchronization
 
 /// The one place logs leave the process: leveled messages and the access log, both as single
@@ -33,9 +34,20 @@ public enum Observation {
         writeLine("\(timestamp()) \(method) \(path) \(status) \(tenths / 10).\(tenths % 10)ms")
     }
 
-    /// Writes one line to stderr with a single system call.
+    private static let secrets = Mutex<[String]>([])
+
+    /// Values that must never be logged (`GatewayConfig.secrets`): every line is written with each
+    /// occurrence replaced by `[REDACTED]`, whatever produced it (libpq quotes connection strings).
+    public static func redact(_ values: [String]) {
+        secrets.withLock { $0 = values.filter { !$0.isEmpty } }
+    }
+
+    /// Writes one line to stderr with a single system call (secrets redacted).
     public static func writeLine(_ line: String) {
         var text = line
+        for secret in secrets.withLock({ $0 }) where text.contains(secret) {
+            text = text.replacingOccurrences(of: secret, with: "[REDACTED]")
+        }
         text.append("\n")
         text.withUTF8 { bytes in
             var offset = 0

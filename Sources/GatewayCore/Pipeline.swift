@@ -1,17 +1,18 @@
 /// The request path, top to bottom (PostgREST's App.hs as a straight line): authenticate, plan
 /// without I/O, one database round trip, response shaped from the row PostgreSQL built; every
 /// failure becomes HTTP in exactly one place (`HTTPResponse(error:authenticated:)`). Each stage is
-/// timed into a `Server-Timing` header (`jwt`, `plan`, `db`, `render`, in milliseconds).
+/// timed into a `Server-Timing` header (`jwt`, `plan`, `db`, `render`, in milliseconds), which also
+/// names the pool that answered (`pool;desc=primary` or `pool;desc=read`, see `PGPoolRouter`).
 public final class Pipeline: HTTPResponder {
     let config: GatewayConfig
     let catalogStore: CatalogStore
-    let pool: PGPool
+    let router: PGPoolRouter
     let authenticator: JWTAuthenticator
 
-    public init(config: GatewayConfig, catalogStore: CatalogStore, pool: PGPool) {
+    public init(config: GatewayConfig, catalogStore: CatalogStore, router: PGPoolRouter) {
         self.config = config
         self.catalogStore = catalogStore
-        self.pool = pool
+        self.router = router
         authenticator = JWTAuthenticator(secret: config.jwtSecret, audience: config.jwtAud,
                                          // validated when the configuration was loaded
                                          roleClaim: (try? RoleClaimPath(config.jwtRoleClaimKey)) ?? .default,
@@ -34,7 +35,8 @@ public final class Pipeline: HTTPResponder {
             timing.mark("plan")
             if let direct = plan.directResponse { return direct }
             let sent = timing, isAuthenticated = authenticated
-            try pool.submit(plan.statements, readOnly: plan.readOnly) { rows in                           // ONE round trip
+            let role = router.role(for: plan, method: request.method)                                        // where
+            try router.submit(plan.statements, readOnly: plan.readOnly, role: role) { rows, servedBy in     // ONE round trip
                 var received = sent
                 received.mark("db")
                 let afterDB = received
@@ -44,7 +46,7 @@ public final class Pipeline: HTTPResponder {
                     catch { response = HTTPResponse(error: error, authenticated: isAuthenticated) }
                     var timing = afterDB
                     timing.mark("render")
-                    response.headers.append(("Server-Timing", timing.header))
+                    response.headers.append(("Server-Timing", timing.header + ", pool;desc=" + servedBy.rawValue))
                     return response
                 }
             }
@@ -64,7 +66,8 @@ public final class Pipeline: HTTPResponder {
             let plan = try CallPlan(request: request, catalog: catalogStore.current(), config: config,
                                     role: auth.role, claims: auth.claims)
             if let direct = plan.directResponse { return direct }
-            let rows = try pool.run(plan.statements, readOnly: plan.readOnly)
+            let role = router.role(for: plan, method: request.method)
+            let rows = try router.run(plan.statements, readOnly: plan.readOnly, role: role).rows
             return try HTTPResponse(plan: plan, rows: rows)
         } catch {
             return HTTPResponse(error: error, authenticated: authenticated)

@@ -166,6 +166,32 @@ enum HTTPClient {
         return response
     }
 
+    /// Sends `bytes` exactly as given (a malformed request, or half of one), optionally closes the
+    /// sending side, and reads until the server closes or `timeout` seconds pass. A failed write is
+    /// not an error (the server may close early); `response` is nil when nothing parseable came back.
+    static func exchange(port: Int, bytes: [UInt8], closeWrite: Bool = true, timeout: Int = 10)
+        throws -> (response: Response?, received: [UInt8], seconds: Double) {
+        let started = Date()
+        let fd = try connect(port: port, timeout: timeout)
+        defer { close(fd) }
+        try? write(fd, bytes)
+        if closeWrite { shutdown(fd, Int32(SHUT_WR)) }
+        let received = readAll(fd)
+        return (parse(received, method: "POST")?.0, received, Date().timeIntervalSince(started))
+    }
+
+    /// Reads until end of stream, an error, or the socket's receive timeout.
+    static func readAll(_ fd: Int32) -> [UInt8] {
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = read(fd, &chunk, chunk.count)
+            if count <= 0 { break }
+            buffer.append(contentsOf: chunk[0..<count])
+        }
+        return buffer
+    }
+
     static func connect(port: Int, timeout: Int = 30) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()

@@ -15,7 +15,9 @@ final class PGPipelineWorker {
     private var backoff: UInt64 = PGPipelineWorker.firstBackoff
     private var everConnected = false
     private static let firstBackoff: UInt64 = 500_000_000
-    private static let maxBackoff: UInt64 = 10_000_000_000
+    /// Capped at 1 s: a restarted or promoted database is in use again within about a second
+    /// (benchmarks/faults measures it); a refused local connection attempt costs next to nothing.
+    private static let maxBackoff: UInt64 = 1_000_000_000
     private static let maxCachedStatements = 2_000
 
     init(pool: PGPool, index: Int) {
@@ -51,14 +53,14 @@ final class PGPipelineWorker {
             everConnected = true
             backoff = Self.firstBackoff
             if pool.healthy.wrappingAdd(1, ordering: .relaxed).oldValue == 0 {
-                Observation.log(.info, "database connection established")
+                Observation.log(.info, "\(pool.logPrefix)database connection established")
             }
             return fresh
         } catch {
             let message = (error as? PGError)?.message ?? "\(error)"
             pool.noteConnectionError(message)
             if index == 0 {
-                Observation.log(.error, "database connection failed, retrying in \(backoff / 1_000_000) ms: \(message)")
+                Observation.log(.error, "\(pool.logPrefix)database connection failed, retrying in \(backoff / 1_000_000) ms: \(message)")
             }
             sleepNanoseconds(backoff)
             backoff = min(backoff * 2, Self.maxBackoff)
@@ -72,7 +74,7 @@ final class PGPipelineWorker {
         connection = nil
         statementNames = [:]
         if pool.healthy.wrappingSubtract(1, ordering: .relaxed).oldValue == 1 {
-            Observation.log(.error, "lost every database connection: \(pool.lastErrorMessage)")
+            Observation.log(.error, "\(pool.logPrefix)lost every database connection: \(pool.lastErrorMessage)")
             pool.fail(pool.queue.drain(), with: APIError.databaseUnavailable(message: pool.lastErrorMessage))
         }
     }
@@ -191,7 +193,7 @@ final class PGPipelineWorker {
     private func lost(_ jobs: ArraySlice<PGJob>, _ connection: PGConnection) {
         let message = connection.connectionError().message
         pool.noteConnectionError(message)
-        Observation.log(.error, "database connection lost: \(message)")
+        Observation.log(.error, "\(pool.logPrefix)database connection lost: \(message)")
         disconnect()
         pool.fail(Array(jobs), with: APIError.databaseUnavailable(message: message))
     }

@@ -7,6 +7,8 @@ import Synchronization
 /// of their caller: `submit` returns at once and the completion runs on the connection's thread.
 public final class PGPool: Sendable {
     let conninfo: String
+    /// `primary` or `read` (read scaling); names the pool in log lines other than the primary's.
+    let name: String
     let size: Int
     let acquisitionTimeout: Int
     let queue: PGJobQueue
@@ -18,8 +20,9 @@ public final class PGPool: Sendable {
     private let lastError = Mutex<String>("no connection to the database yet")
 
     /// `conninfo` is the authenticator's libpq URI (`db-uri`); `acquisitionTimeout` is in seconds.
-    public init(conninfo: String, size: Int, acquisitionTimeout: Int, maxBatch: Int = 32) {
-        self.conninfo = gatewayConnInfo(conninfo)
+    public init(conninfo: String, size: Int, acquisitionTimeout: Int, maxBatch: Int = 32, name: String = "primary") {
+        self.conninfo = gatewayConnInfo(conninfo, applicationName: name == "primary" ? "gateway" : "gateway-\(name)")
+        self.name = name
         self.size = max(1, size)
         self.acquisitionTimeout = max(1, acquisitionTimeout)
         self.queue = PGJobQueue(maxBatch: maxBatch)
@@ -70,6 +73,9 @@ public final class PGPool: Sendable {
         stopping.store(true, ordering: .relaxed)
         fail(queue.drain(close: true), with: APIError.shuttingDown)
     }
+
+    /// Prefix of the connection threads' log lines: empty for the primary, `read pool: ` otherwise.
+    var logPrefix: String { name == "primary" ? "" : "\(name) pool: " }
 
     /// The last connection error, for 503 messages.
     var lastErrorMessage: String { lastError.withLock { $0 } }

@@ -28,7 +28,8 @@ public struct OpenAPIDocument: Sendable {
                 "schemas": ["Error": Self.errorSchema],
                 "securitySchemes": ["bearerAuth": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]],
                 "responses": ["Error": ["description": "Error (PostgREST format)",
-                                        "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]],
+                                        "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]],
+                              "Unavailable": Self.unavailableResponse],
             ],
             "security": [[:], ["bearerAuth": []]],
         ]
@@ -44,6 +45,14 @@ public struct OpenAPIDocument: Sendable {
             "code": ["type": "string"], "message": ["type": "string"],
             "details": ["type": ["string", "null"]], "hint": ["type": ["string", "null"]],
         ],
+    ] }
+
+    /// 503: the database is unreachable or shutting down (PGRST000), or the function says "come back
+    /// later" (PT503, RAISE SQLSTATE 'PGRST' with status 503); the error body, usually with Retry-After.
+    static var unavailableResponse: [String: Any] { [
+        "description": "Unavailable for now: the database is unreachable, or the function asks to retry later",
+        "headers": ["Retry-After": ["description": "Seconds to wait before retrying", "schema": ["type": "string"]]],
+        "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]],
     ] }
 
     static func key(_ routine: Routine) -> String {
@@ -97,21 +106,37 @@ public struct OpenAPIDocument: Sendable {
 
     private static func responses(_ overloads: [Routine], resultColumns: ResultColumns) -> [String: Any] {
         let routine = overloads[0]
-        var responses: [String: Any] = ["default": ["$ref": "#/components/responses/Error"]]
+        // Errors: 4xx from the request or the function's SQLSTATE, 503 to retry later, anything else
+        // (300 ambiguous overload, 504 pool timeout, 500) in the same error body.
+        var responses: [String: Any] = [
+            "default": ["$ref": "#/components/responses/Error"],
+            "4XX": ["$ref": "#/components/responses/Error"],
+            "503": ["$ref": "#/components/responses/Unavailable"],
+        ]
         if routine.returnShape == .void && !routine.returnsSet {
             responses["204"] = ["description": "Done (the function returns void)"]
             return responses
         }
+        // Every value may be SQL NULL (JSON null): PostgreSQL does not say which results cannot be.
         var value: [String: Any]
         if routine.returnShape == .composite {
             var properties: [String: Any] = [:]
-            for column in resultColumns[key(routine)] ?? [] { properties[column.name] = OpenAPITypes.schema(column.type) }
+            for column in resultColumns[key(routine)] ?? [] {
+                properties[column.name] = OpenAPITypes.nullable(OpenAPITypes.schema(column.type))
+            }
             value = ["type": "object", "properties": properties]
         } else {
-            value = OpenAPITypes.schema(routine.returnType)
+            value = OpenAPITypes.nullable(OpenAPITypes.schema(routine.returnType))
         }
-        if routine.returnsSet { value = ["type": "array", "items": value] }
-        responses["200"] = ["description": "The function's result", "content": ["application/json": ["schema": value]]]
+        if routine.returnsSet {
+            value = ["type": "array", "items": value]
+        } else if routine.returnShape == .composite {
+            value = OpenAPITypes.nullable(value)
+        }
+        let success: [String: Any] = ["description": "The function's result", "content": ["application/json": ["schema": value]]]
+        responses["200"] = success
+        // A function may choose another success status (SET response.status, e.g. 201 or 202), same body.
+        responses["2XX"] = success
         return responses
     }
 }

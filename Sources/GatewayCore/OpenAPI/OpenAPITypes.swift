@@ -1,5 +1,13 @@
 /// PostgreSQL types as JSON Schema (OpenAPI 3.1 schemas are JSON Schema 2020-12).
 enum OpenAPITypes {
+    /// `schema` that also admits JSON null (SQL NULL); a schema without a type admits it already.
+    static func nullable(_ schema: [String: Any]) -> [String: Any] {
+        guard let type = schema["type"] as? String else { return schema }
+        var result = schema
+        result["type"] = [type, "null"]
+        return result
+    }
+
     /// The schema of a value of PostgreSQL type `type` (as the catalog prints it: `integer`, `text[]`,
     /// `widgets.port_type`); `format` keeps the PostgreSQL type for anything JSON cannot say.
     static func schema(_ type: String) -> [String: Any] {

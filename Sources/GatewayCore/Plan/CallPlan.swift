@@ -32,9 +32,10 @@ public struct CallPlan: Sendable {
         try MediaTypes.checkAccept(request.headers["accept"])
         let arguments: RequestArguments
         if route.isQueryCall {
-            arguments = RequestArguments(query: request.query)
+            arguments = try RequestArguments(query: request.query)
         } else if MediaTypes.isForm(request.headers["content-type"]) {
-            arguments = RequestArguments(query: String(decoding: request.body, as: UTF8.self))
+            guard let form = String(validating: request.body, as: UTF8.self) else { throw QueryString.invalidUTF8 }
+            arguments = try RequestArguments(query: form)
         } else {
             arguments = try RequestArguments(body: request.body)
         }

@@ -41,13 +41,13 @@ struct RequestArguments {
         }
     }
 
-    /// GET/HEAD: the query string's pairs.
-    init(query: String) {
+    /// GET/HEAD: the query string's pairs (a form body's too); escapes of invalid UTF-8 are refused (22021).
+    init(query: String) throws {
         scanner = JSONScanner([])
         root = nil
         var grouped: [(key: String, values: [String])] = []
         var positions: [String: Int] = [:]
-        for (key, value) in QueryString.pairs(query) {
+        for (key, value) in try QueryString.validatedPairs(query) {
             if let index = positions[key] {
                 grouped[index].values.append(value)
             } else {
@@ -68,6 +68,14 @@ struct RequestArguments {
     /// The text value for `parameter`, converted as PostgreSQL expects it in `$n::type`;
     /// `.absent` when the request does not name it.
     func value(for parameter: RoutineParameter) throws -> ArgumentValue {
+        let value = try rawValue(for: parameter)
+        if parameter.isArray, case .present(let text?) = value {
+            try ArrayLiteral.checkDimensions(text, parameter: parameter.name)
+        }
+        return value
+    }
+
+    private func rawValue(for parameter: RoutineParameter) throws -> ArgumentValue {
         switch source {
         case .otherJSON:
             return .absent

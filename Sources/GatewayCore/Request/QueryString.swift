@@ -3,13 +3,32 @@
 enum QueryString {
     /// Decoded pairs in order; repeated keys stay repeated.
     static func pairs(_ query: String) -> [(key: String, value: String)] {
+        pairs(query, decode: { decode($0) })
+    }
+
+    /// Like `pairs`, but a key or value whose escapes decode to invalid UTF-8 is refused (400, 22021,
+    /// as PostgreSQL refuses such bytes) instead of reaching a function with U+FFFD in it.
+    static func validatedPairs(_ query: String) throws -> [(key: String, value: String)] {
+        try pairs(query) { bytes in
+            guard let text = String(validating: decodeBytes(bytes), as: UTF8.self) else { throw invalidUTF8 }
+            return text
+        }
+    }
+
+    static let invalidUTF8 = APIError.requestError(
+        status: 400, code: "22021", message: "invalid byte sequence for encoding \"UTF8\"",
+        details: "A percent-decoded query string or form parameter is not valid UTF-8.",
+        hint: "Percent-encode the UTF-8 bytes of the text (RFC 3986).")
+
+    private static func pairs(_ query: String, decode: (Substring.UTF8View.SubSequence) throws -> String) rethrows
+        -> [(key: String, value: String)] {
         guard !query.isEmpty else { return [] }
         var result: [(key: String, value: String)] = []
         for part in query.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             if let equals = part.firstIndex(of: UInt8(ascii: "=")) {
-                result.append((decode(part[..<equals]), decode(part[part.index(after: equals)...])))
+                result.append((try decode(part[..<equals]), try decode(part[part.index(after: equals)...])))
             } else {
-                result.append((decode(part[...]), ""))
+                result.append((try decode(part[...]), ""))
             }
         }
         return result
@@ -21,6 +40,11 @@ enum QueryString {
         guard bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else {
             return String(decoding: bytes, as: UTF8.self)
         }
+        return String(decoding: decodeBytes(bytes, plusIsSpace: plusIsSpace), as: UTF8.self)
+    }
+
+    /// The percent-decoded bytes (`+` -> space when `plusIsSpace`); malformed escapes stay as written.
+    static func decodeBytes(_ bytes: Substring.UTF8View.SubSequence, plusIsSpace: Bool = true) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count)
         var index = bytes.startIndex
@@ -37,7 +61,7 @@ enum QueryString {
             output.append(byte == UInt8(ascii: "+") && plusIsSpace ? UInt8(ascii: " ") : byte)
             index = bytes.index(after: index)
         }
-        return String(decoding: output, as: UTF8.self)
+        return output
     }
 
     /// Percent-decodes a path segment (`+` stays `+`).

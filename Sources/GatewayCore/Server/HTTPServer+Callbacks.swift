@@ -7,8 +7,23 @@ import CMicroHTTPD
 let uriLogCallback: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer? = { cls, uri, _ in
     let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
     server.inFlight.wrappingAdd(1, ordering: .relaxed)
-    let context = RequestContext(target: uri.map { String(cString: $0) } ?? "/")
+    let context = RequestContext(target: uri.map(requestTarget) ?? "/")
     return Unmanaged.passRetained(context).toOpaque()
+}
+
+/// The request target as text. Bytes that are not UTF-8 (never valid in a URL unescaped) are
+/// percent-escaped, so they meet the same checks as escaped ones: 22021 in a query, 404 in a path.
+func requestTarget(_ uri: UnsafePointer<CChar>) -> String {
+    if let text = String(validatingCString: uri) { return text }
+    let hex = Array("0123456789ABCDEF".utf8)
+    var bytes: [UInt8] = []
+    var pointer = UnsafeRawPointer(uri).assumingMemoryBound(to: UInt8.self)
+    while pointer.pointee != 0 {
+        let byte = pointer.pointee
+        if byte < 0x80 { bytes.append(byte) } else { bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]] }
+        pointer += 1
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 let completedCallback: MHD_RequestCompletedCallback = { cls, _, conCls, _ in

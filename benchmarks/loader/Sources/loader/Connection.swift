@@ -9,6 +9,8 @@ final class Connection {
     var phase: Phase = .closed
     var request: [UInt8] = []
     var operation: Operation = .staticGet
+    var ackKey: String?             // the write's key when the request names it (--ack-log)
+    var followUp: (Operation, [UInt8])?   // the next request an answer called for (builds: the completion)
     var written = 0
     var buffer: UnsafeMutablePointer<UInt8>
     var capacity: Int

@@ -19,6 +19,12 @@ struct Loader: ParsableCommand {
                          associated) are business outcomes, counted by status, not errors
           widgets-get    GET /rpc/get_widget?widget_sn=SEEDn (or POST with --get-method POST)
           widgets-mixed  50% get, 25% add, 12.5% associate, 12.5% remove
+          faults         writes over every service for the fault suite (benchmarks/faults): 60% add_widget,
+                         15% associate_widgets on prepared pairs (each once), 10% allocate_vm, 10% acquire_node,
+                         5% claim_build; with --ack-log every acknowledged write is logged
+          builds         the build queue as workers use it: POST /rpc/claim_build, then /rpc/complete_build with
+                         the claimed build's lease token on the same connection (--worker-token-file)
+          builds-batch   the same with /rpc/claim_builds (--batch builds at a time) and one /rpc/complete_builds
         Seeded serials are <seed-prefix><n> for n in 1...<seed-count> (make seed-widgets).
         Examples:
           loader --url http://127.0.0.1:8080 --scenario static --connections 64 --duration 10
@@ -74,6 +80,30 @@ struct Loader: ParsableCommand {
     @Option(help: "Write a self-contained HTML report to this file.")
     var html: String?
 
+    @Option(help: "Write one line per acknowledged (2xx) write to this file: the function and its keys, tab-separated (widget serial; pair and port; vm_id; project and epoch; build_id and lease_token).")
+    var ackLog: String?
+
+    @Option(help: "faults: prefix of the prepared widget pairs (<prefix><m>a, <prefix><m>b, one P slot each).")
+    var pairPrefix = "fpair-"
+
+    @Option(help: "faults: how many prepared pairs exist (each is associated at most once).")
+    var pairCount = 0
+
+    @Option(help: "faults: prefix of the compute projects acquire_node asks for (<prefix>1 ... <prefix>N).")
+    var projectPrefix = "fproject-"
+
+    @Option(help: "faults: number of projects (0: no acquire_node).")
+    var projects = 0
+
+    @Option(help: "faults: file holding an app_user token (allocate_vm, acquire_node); none: those are skipped.")
+    var userTokenFile: String?
+
+    @Option(help: "faults, builds: file holding a worker token (claim_build); none: skipped.")
+    var workerTokenFile: String?
+
+    @Option(help: "builds-batch: builds claimed (and then completed) per call.")
+    var batch: Int = 10
+
     @Flag(help: "Do not print the text report.")
     var quiet = false
 
@@ -90,6 +120,16 @@ struct Loader: ParsableCommand {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard getMethod == "GET" || getMethod == "POST" else { throw ValidationError("--get-method is GET or POST") }
         guard seedCount >= 2 else { throw ValidationError("--seed-count must be at least 2") }
+        guard pairCount >= 0 && pairCount <= 100_000_000 else { throw ValidationError("--pair-count must be 0...100000000") }
+        guard projects >= 0 && projects <= 1_000_000 else { throw ValidationError("--projects must be 0...1000000") }
+        if let ackLog, ackLog.isEmpty { throw ValidationError("--ack-log needs a file name") }
+        guard batch >= 1 && batch <= 1000 else { throw ValidationError("--batch must be 1...1000") }
+        if (scenario == .builds || scenario == .buildsBatch) && workerTokenFile == nil {
+            throw ValidationError("--scenario \(scenario.rawValue) needs --worker-token-file (a token with role worker)")
+        }
+        for file in [userTokenFile, workerTokenFile].compactMap({ $0 }) where access(file, R_OK) != 0 {
+            throw ValidationError("cannot read token file \(file)")
+        }
     }
 
     /// Host and port of --url; anything but the local machine is refused.
@@ -115,10 +155,20 @@ struct Loader: ParsableCommand {
         let window = duration ?? (requests == nil ? 10 : Loader.maxSeconds)
         var prefixRandom = SystemRandomNumberGenerator()
         let runPrefix = "bench-" + String(prefixRandom.next() & 0xFFFF_FFFF, radix: 36)
+        func token(_ file: String?) throws -> String? {
+            guard let file else { return nil }
+            let text = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty, !text.contains(where: { $0 == "\r" || $0 == "\n" }) else { throw ValidationError("\(file) holds no token") }
+            return text
+        }
+        let faults = FaultsSetup(pairPrefix: pairPrefix, pairCount: pairCount, projectPrefix: projectPrefix, projects: projects,
+                                 userToken: try token(userTokenFile), workerToken: try token(workerTokenFile), threads: threadCount,
+                                 batch: batch)
         let scenarioValue = Scenario(name: scenario, host: host, port: Int(port), staticPath: path, runPrefix: runPrefix,
-                                     seedPrefix: seedPrefix, seedCount: seedCount, getMethod: getMethod)
+                                     seedPrefix: seedPrefix, seedCount: seedCount, getMethod: getMethod, faults: faults)
         let startedAt = Date()
         let start = monotonicNanos() + 100_000_000     // time to connect first
+        let startUnix = Date().timeIntervalSince1970 + 0.1
         let measureFrom = start + UInt64(warmup * 1e9)
         let end = measureFrom + UInt64(window * 1e9)
         var workers: [Worker] = []
@@ -129,7 +179,7 @@ struct Loader: ParsableCommand {
             let plan = WorkerPlan(thread: t, port: port, connections: share, firstConnection: first,
                                   totalConnections: connections, rate: rate, requestQuota: quota,
                                   start: start, measureFrom: measureFrom, end: end,
-                                  timeout: UInt64(timeout * 1e9), seed: prefixRandom.next())
+                                  timeout: UInt64(timeout * 1e9), seed: prefixRandom.next(), recordAcks: ackLog != nil)
             workers.append(Worker(plan: plan, scenario: scenarioValue))
             first += share
         }
@@ -150,10 +200,25 @@ struct Loader: ParsableCommand {
         var tally = Tally()
         for w in workers { tally.merge(w.tally) }
         let measured = Double(min(finished, end) &- min(measureFrom, finished)) / 1e9
-        let summary = Summary(label: label, scenario: scenario.rawValue,
+        var summary = Summary(label: label, scenario: scenario.rawValue,
                               url: "http://\(host):\(port)" + (scenario == .static ? path : ""),
                               rate: rate, connections: connections, threads: threadCount, warmup: warmup,
                               window: measured, tally: tally, startedAt: startedAt, dropPartialLastSecond: requests == nil)
+        if let ackLog {
+            let text = tally.acks.isEmpty ? "" : tally.acks.joined(separator: "\n") + "\n"
+            try Data(text.utf8).write(to: URL(fileURLWithPath: ackLog))
+        }
+        if ackLog != nil || scenario == .faults {
+            func unix(_ mono: UInt64) -> Double { startUnix + (Double(mono) - Double(start)) / 1e9 }
+            let any = tally.lastFailure > 0
+            summary.timeline = Summary.Timeline(
+                bucketMs: Int(Tally.bucketNanos / 1_000_000), startUnix: startUnix,
+                ok: tally.okBuckets, non2xx: tally.non2xxBuckets, transport: tally.transportBuckets,
+                failures: tally.non2xxBuckets.reduce(0, +) + tally.transportBuckets.reduce(0, +),
+                firstFailureUnix: any ? unix(tally.firstFailure) : nil, lastFailureUnix: any ? unix(tally.lastFailure) : nil,
+                failureWindowSeconds: any ? Double(tally.lastFailure - tally.firstFailure) / 1e9 : 0,
+                acknowledgedWrites: ackLog == nil ? nil : tally.acks.count)
+        }
         if !quiet { print(summary.text) }
         if let json {
             let data = try summary.jsonData()

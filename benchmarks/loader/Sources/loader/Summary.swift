@@ -32,6 +32,21 @@ struct Summary: Codable, Sendable {
     var serverCloses: Int
     var startedAt: String
     var perSecond: [Second]
+    /// Failures over time (whole run, warm-up included): for fault scenarios. Filled by the caller.
+    var timeline: Timeline?
+
+    struct Timeline: Codable, Sendable {
+        var bucketMs: Int
+        var startUnix: Double                 // wall-clock time of bucket 0
+        var ok: [Int]                         // 2xx answers per bucket
+        var non2xx: [Int]                     // other answers per bucket
+        var transport: [Int]                  // connect/read/write/timeout/parse errors per bucket
+        var failures: Int                     // non-2xx answers + transport errors, whole run
+        var firstFailureUnix: Double?
+        var lastFailureUnix: Double?
+        var failureWindowSeconds: Double      // last - first failure (0 when none)
+        var acknowledgedWrites: Int?          // lines written to --ack-log
+    }
 
     init(label: String, scenario: String, url: String, rate: Double?, connections: Int, threads: Int,
          warmup: Double, window: Double, tally t: Tally, startedAt: Date, dropPartialLastSecond: Bool) {
@@ -106,6 +121,9 @@ struct Summary: Codable, Sendable {
                 let c = operations[op]!.keys.sorted().map { "\($0): \(grouped(operations[op]![$0]!))" }.joined(separator: "  ")
                 lines.append("    \(op)  \(c)")
             }
+        }
+        if let t = timeline {
+            lines.append("  failures  \(t.failures) (non-2xx or transport) over \(f(t.failureWindowSeconds, 3)) s" + (t.acknowledgedWrites.map { ", acknowledged writes \(grouped($0))" } ?? ""))
         }
         let e = errors
         lines.append("  errors    connect \(e.connect), read \(e.read), write \(e.write), timeout \(e.timeout), parse \(e.parse) (server closes \(serverCloses))")

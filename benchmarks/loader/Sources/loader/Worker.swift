@@ -16,6 +16,7 @@ struct WorkerPlan: Sendable {
     let end: UInt64
     let timeout: UInt64
     let seed: UInt64
+    var recordAcks = false          // --ack-log: keep the key of every acknowledged (2xx) write
 }
 
 /// Counts and latencies of one worker (or, merged, of the run). Latencies in microseconds.
@@ -27,6 +28,22 @@ struct Tally {
     var status = [Int](repeating: 0, count: Operation.allCases.count * Tally.statusSlots)
     var connectErrors = 0, readErrors = 0, writeErrors = 0, timeouts = 0, parseErrors = 0, serverCloses = 0
     var sent = 0
+    /// From the start of the run (warm-up included), per 100 ms: 2xx answers, other answers, transport
+    /// errors (connect, read, write, timeout, parse); and the first and last failure (monotonic ns).
+    static let bucketNanos: UInt64 = 100_000_000
+    var okBuckets: [Int] = [], non2xxBuckets: [Int] = [], transportBuckets: [Int] = []
+    var firstFailure: UInt64 = .max, lastFailure: UInt64 = 0
+    var acks: [String] = []
+
+    @inline(__always)
+    mutating func timeline(_ now: UInt64, start: UInt64, ok: Bool, transport: Bool) {
+        let b = Int((now &- min(start, now)) / Tally.bucketNanos)
+        while okBuckets.count <= b { okBuckets.append(0); non2xxBuckets.append(0); transportBuckets.append(0) }
+        if ok { okBuckets[b] += 1; return }
+        if transport { transportBuckets[b] += 1 } else { non2xxBuckets[b] += 1 }
+        firstFailure = min(firstFailure, now)
+        lastFailure = max(lastFailure, now)
+    }
 
     @inline(__always)
     mutating func record(latency: UInt64, second: Int, operation: Operation, status code: Int) {
@@ -56,6 +73,13 @@ struct Tally {
         connectErrors += other.connectErrors; readErrors += other.readErrors; writeErrors += other.writeErrors
         timeouts += other.timeouts; parseErrors += other.parseErrors; serverCloses += other.serverCloses
         sent += other.sent
+        for (b, n) in other.okBuckets.enumerated() {
+            while okBuckets.count <= b { okBuckets.append(0); non2xxBuckets.append(0); transportBuckets.append(0) }
+            okBuckets[b] += n; non2xxBuckets[b] += other.non2xxBuckets[b]; transportBuckets[b] += other.transportBuckets[b]
+        }
+        firstFailure = min(firstFailure, other.firstFailure)
+        lastFailure = max(lastFailure, other.lastFailure)
+        acks.append(contentsOf: other.acks)
     }
 }
 
@@ -149,7 +173,7 @@ final class Worker: @unchecked Sendable {
 
     private func open(_ c: Connection, now: UInt64) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { tally.connectErrors += 1; c.retryAt = now + 100_000_000; return }
+        guard fd >= 0 else { tally.connectErrors += 1; transportError(now); c.retryAt = now + 100_000_000; return }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let rc = withUnsafePointer(to: &address) {
@@ -158,6 +182,7 @@ final class Worker: @unchecked Sendable {
         if rc != 0 && errno != EINPROGRESS {
             close(fd)
             tally.connectErrors += 1
+            transportError(now)
             c.retryAt = now + 20_000_000
             return
         }
@@ -195,11 +220,13 @@ final class Worker: @unchecked Sendable {
             case .writing, .reading:
                 if now - c.sentAt > plan.timeout {
                     tally.timeouts += 1
+                    transportError(now)
                     drop(c, retryAfter: 0, now: now)
                 }
             case .connecting:
                 if now - c.sentAt > plan.timeout {
                     tally.connectErrors += 1
+                    transportError(now)
                     drop(c, retryAfter: 0, now: now)
                 }
             case .idle:
@@ -233,9 +260,17 @@ final class Worker: @unchecked Sendable {
     private func send(_ c: Connection, intended: UInt64) {
         guard remaining > 0 else { return }
         remaining -= 1
-        let (operation, bytes) = scenario.next(random: &random, counter: &counter, thread: plan.thread)
-        c.operation = operation
-        c.request = bytes
+        if let (operation, bytes) = c.followUp {
+            c.followUp = nil
+            c.operation = operation
+            c.request = bytes
+            c.ackKey = nil
+        } else {
+            let (operation, bytes, ackKey) = scenario.next(random: &random, counter: &counter, thread: plan.thread)
+            c.operation = operation
+            c.request = bytes
+            c.ackKey = ackKey
+        }
         c.written = 0
         c.intendedAt = intended
         c.sentAt = monotonicNanos()
@@ -260,6 +295,7 @@ final class Worker: @unchecked Sendable {
             watchWrite(c, true)
         } else {
             tally.writeErrors += 1
+            transportError(monotonicNanos())
             drop(c, retryAfter: 0, now: monotonicNanos())
         }
     }
@@ -274,6 +310,7 @@ final class Worker: @unchecked Sendable {
             let now = monotonicNanos()
             if err != 0 || events & eventErr != 0 {
                 tally.connectErrors += 1
+                transportError(now)
                 drop(c, retryAfter: 20_000_000, now: now)
                 return
             }
@@ -296,6 +333,40 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    @inline(__always)
+    private func transportError(_ now: UInt64) {
+        tally.timeline(now, start: plan.start, ok: false, transport: true)
+    }
+
+    /// One line per acknowledged write, tab-separated: function and up to three keys ("-" when none).
+    /// Keys the request named come from the scenario; ids the database chose come from the response.
+    private func ack(_ c: Connection, _ consumed: Int) {
+        let response = UnsafeBufferPointer(start: c.buffer, count: consumed)
+        var fields: [String]
+        switch c.operation {
+        case .allocateVM:
+            guard let id = jsonValue(response, "vm_id") else { return }
+            fields = ["allocate_vm", id]
+        case .acquireNode:
+            guard let key = c.ackKey, let epoch = jsonValue(response, "epoch") else { return }
+            fields = [key, epoch]
+        case .claimBuild:
+            guard let id = jsonValue(response, "build_id"), let token = jsonValue(response, "lease_token") else { return }  // null: none due
+            fields = ["claim_build", id, token]
+        default:
+            guard let key = c.ackKey else { return }
+            fields = [key]
+        }
+        var line = fields.joined(separator: "\t")
+        let count = line.split(separator: "\t", omittingEmptySubsequences: false).count
+        for _ in count..<4 { line += "\t-" }
+        tally.acks.append(line)
+    }
+
+    private func jsonValue(_ bytes: UnsafeBufferPointer<UInt8>, _ key: String) -> String? {
+        jsonScalars(bytes, key, limit: 1).first
+    }
+
     private func receive(_ c: Connection) {
         while true {
             c.ensureRoom()
@@ -315,6 +386,7 @@ final class Worker: @unchecked Sendable {
                     return
                 case .invalid:
                     tally.parseErrors += 1
+                    transportError(monotonicNanos())
                     drop(c, retryAfter: 0, now: monotonicNanos())
                     return
                 }
@@ -324,12 +396,13 @@ final class Worker: @unchecked Sendable {
                     finish(c, status: status, consumed: consumed, close: true)
                     return
                 }
-                if c.phase == .reading || c.phase == .writing { tally.readErrors += 1 } else { tally.serverCloses += 1 }
+                if c.phase == .reading || c.phase == .writing { tally.readErrors += 1; transportError(now) } else { tally.serverCloses += 1 }
                 drop(c, retryAfter: 0, now: now)
                 return
             } else {
                 if errno == EAGAIN || errno == EINTR { return }
                 tally.readErrors += 1
+                transportError(monotonicNanos())
                 drop(c, retryAfter: 0, now: monotonicNanos())
                 return
             }
@@ -343,6 +416,11 @@ final class Worker: @unchecked Sendable {
             let started = openLoop ? c.intendedAt : c.sentAt
             let second = Int((now - plan.measureFrom) / 1_000_000_000)
             tally.record(latency: (now &- started) / 1000, second: second, operation: c.operation, status: status)
+        }
+        tally.timeline(now, start: plan.start, ok: status >= 200 && status < 300, transport: false)
+        if plan.recordAcks && status >= 200 && status < 300 && c.operation.isWrite { ack(c, consumed) }
+        if status >= 200 && status < 300 {
+            c.followUp = scenario.followUp(after: c.operation, response: UnsafeBufferPointer(start: c.buffer, count: consumed))
         }
         c.consume(consumed)
         c.phase = .idle
