@@ -8,11 +8,15 @@ let package = Package(
         .executable(name: "gateway", targets: ["gateway"]),
         .executable(name: "build-worker", targets: ["build-worker"]),
         .executable(name: "mailer", targets: ["mailer"]),
+        .executable(name: "host-agent", targets: ["host-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        // The Docker Engine API client (DockerEngine) speaks HTTP over the engine's unix socket with it;
+        // only the host agent and the build worker link it, never the gateway.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
@@ -35,7 +39,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "build-worker",
-            dependencies: ["WorkerSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["WorkerSupport", "DockerEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "mailer",
@@ -43,7 +47,14 @@ let package = Package(
         ),
         // What the platform's background workers share: the gateway client and the NOTIFY listener.
         .target(name: "WorkerSupport", dependencies: ["CLibPQ"]),
+        // A Docker Engine API client over a unix socket (Docker, or podman's compatible service).
+        .target(name: "DockerEngine", dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        // Runs a host's workspace containers: claims host tasks through the gateway, drives the engine.
+        .executableTarget(
+            name: "host-agent",
+            dependencies: ["WorkerSupport", "DockerEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["GatewayCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["GatewayCore", "DockerEngine"]),
     ]
 )

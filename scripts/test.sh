@@ -8,6 +8,9 @@
 #      asynchronous streaming standby of the cluster on a free port for the read-scaling tests
 #      (scripts/standby.sh; PLATFORM_TEST_STANDBY_URI; destroyed right after, and on any exit)
 #   6. runs schemathesis against a debug gateway, once per role (scripts/schemathesis.sh)
+#   The container tests (HostAgentContainerTests) run against podman's Docker Engine API, which
+#   scripts/podman.sh installs, configures and starts (PLATFORM_TEST_DOCKER_SOCKET) and stops by pid
+#   afterwards; where podman cannot be installed or started they are skipped, saying so.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -28,7 +31,9 @@ trap cleanup EXIT
 TEST_STANDBY_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 test_standby() { STANDBY_DIR="$DATA_DIR/standby-test-$TEST_STANDBY_PORT" STANDBY_PORT="$TEST_STANDBY_PORT" \
     STANDBY_NAME="test_standby_$TEST_STANDBY_PORT" SYNC=off bash scripts/standby.sh "$@"; }
-trap 'test_standby destroy >/dev/null 2>&1 || true; cleanup' EXIT
+started_podman=false
+stop_podman() { if $started_podman; then bash scripts/podman.sh stop || true; started_podman=false; fi; }
+trap 'test_standby destroy >/dev/null 2>&1 || true; stop_podman; cleanup' EXIT
 
 log "recreating database $TEST_DB_NAME"
 psql -X -q -v ON_ERROR_STOP=1 "$(admin_uri postgres)" \
@@ -64,10 +69,19 @@ else
     failed=1   # GatewayReadScalingTests then fail, saying PLATFORM_TEST_STANDBY_URI is missing
 fi
 
+log "container engine for the workspace tests (scripts/podman.sh: podman's Docker Engine API)"
+bash scripts/podman.sh status >/dev/null 2>&1 || started_podman=true   # stopped afterwards only if started here
+if bash scripts/podman.sh start; then
+    export PLATFORM_TEST_DOCKER_SOCKET="$(bash scripts/podman.sh socket)"
+else
+    log "podman could not be installed or started: the container tests (HostAgentContainerTests) will be SKIPPED"
+fi
+
 log "swift test"
 export PLATFORM_TEST_DB_URI="$(admin_uri "$TEST_DB_NAME")" PLATFORM_DB_PORT="$DB_PORT" GATEWAY_BINARY="$ROOT/.build/debug/gateway"
 swift test 2>&1 | tee "$LOG_DIR/swift-test.log" || failed=1
 test_standby destroy || true
+stop_podman
 
 # Last: it writes random data into the test database, which the tests above must not see.
 log "schemathesis: hostile input from the OpenAPI document, per role"

@@ -5,7 +5,8 @@
 -- Who may call what (nothing is executable by PUBLIC):
 --   app_user  create_workspace, list_workspaces, delete_workspace, schedule_image_build,
 --             cancel_build, retry_build (own builds)
---   worker    host agents: claim_host_task, report_task_success, report_task_failure, reconcile_host
+--   worker    host agents: claim_host_task, report_task_success, report_task_failure, reconcile_host,
+--             report_host_disk
 --             build workers: claim_build, claim_builds, heartbeat_build, complete_build, complete_builds,
 --             requeue_expired_builds
 --             the mailer: claim_notifications, ack_notifications, fail_notification
@@ -631,6 +632,38 @@ REVOKE ALL ON FUNCTION api.reconcile_host(text, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.reconcile_host(text, text[]) TO worker;
 COMMENT ON FUNCTION api.reconcile_host(text, text[]) IS
     'Host agent (cleanup daemon): given the host''s containers, READY workspaces whose container vanished -> FAILED, DELETING ones -> deleted; returns {failed, deleted, remove: containers to remove}.';
+
+-- The host's disk as its agent measures it: bytes its container engine uses and bytes free on the
+-- engine's filesystem. Recorded for operators (list_hosts); placement goes by the reservations.
+CREATE OR REPLACE FUNCTION api.report_host_disk(host text, used_bytes bigint, free_bytes bigint DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_id   bigint;
+    v_host workspaces.hosts;
+BEGIN
+    IF report_host_disk.used_bytes IS NULL OR report_host_disk.used_bytes < 0
+       OR report_host_disk.free_bytes < 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('used_bytes (required) and free_bytes must not be negative, got %s and %s',
+                             coalesce(report_host_disk.used_bytes::text, 'null'), coalesce(report_host_disk.free_bytes::text, 'null'));
+    END IF;
+    v_id := workspaces._host_id(report_host_disk.host);
+    UPDATE workspaces.hosts h
+    SET disk_measured_bytes = report_host_disk.used_bytes, disk_free_bytes = report_host_disk.free_bytes,
+        disk_measured_at = now()
+    WHERE h.id = v_id
+    RETURNING * INTO v_host;
+    RETURN json_build_object('host', v_host.name, 'disk_measured_bytes', v_host.disk_measured_bytes,
+                             'disk_free_bytes', v_host.disk_free_bytes, 'disk_measured_at', v_host.disk_measured_at);
+END
+$$;
+REVOKE ALL ON FUNCTION api.report_host_disk(text, bigint, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.report_host_disk(text, bigint, bigint) TO worker;
+COMMENT ON FUNCTION api.report_host_disk(text, bigint, bigint) IS
+    'Host agent: records the host''s measured disk (bytes its container engine uses, bytes free), shown by list_hosts. 400 negative or missing used_bytes; 404 unknown host.';
 
 ------------------------------------------------------------------------------------------------------
 -- app_user: image builds
@@ -1277,7 +1310,8 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = ''
 AS $$
     SELECT json_build_object('id', h.id, 'name', h.name, 'disk_capacity', h.disk_capacity, 'disk_used', h.disk_used,
-                             'is_available', h.is_available,
+                             'is_available', h.is_available, 'disk_measured_bytes', h.disk_measured_bytes,
+                             'disk_free_bytes', h.disk_free_bytes, 'disk_measured_at', h.disk_measured_at,
                              'images', coalesce((SELECT json_agg(i.name || ':' || i.arch ORDER BY i.name, i.arch)
                                                  FROM workspaces.host_images hi JOIN workspaces.images i ON i.id = hi.image_id
                                                  WHERE hi.host_id = h.id), '[]'))
@@ -1285,7 +1319,7 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION api.list_hosts() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.list_hosts() TO operator;
-COMMENT ON FUNCTION api.list_hosts() IS 'Operator: every host with disk capacity and use, availability and the images it holds.';
+COMMENT ON FUNCTION api.list_hosts() IS 'Operator: every host with disk capacity and use (reserved; measured by its agent), availability and the images it holds.';
 
 ------------------------------------------------------------------------------------------------------
 -- The seed's REST routes (through nginx, see the nginx snippet in the issue 8 notes):

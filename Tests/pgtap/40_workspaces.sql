@@ -4,7 +4,7 @@
 -- Time is moved by editing lease_expires_at / run_at / updated_at, never by sleeping.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(181);
+SELECT plan(190);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -77,7 +77,7 @@ SELECT results_eq(
       ('create_workspace', 'list_workspaces', 'delete_workspace', 'schedule_image_build', 'cancel_build', 'retry_build',
        'claim_host_task', 'report_task_success', 'report_task_failure', 'reconcile_host', 'claim_build',
        'heartbeat_build', 'complete_build', 'requeue_expired_builds', 'register_host', 'add_host_image',
-       'set_host_availability', 'list_hosts') ORDER BY 1$$,
+       'set_host_availability', 'list_hosts', 'report_host_disk') ORDER BY 1$$,
     ARRAY['api.add_host_image(text,text,text) host,image,arch',
           'api.cancel_build(bigint) build_id',
           'api.claim_build(text) worker',
@@ -90,6 +90,7 @@ SELECT results_eq(
           'api.list_workspaces() workspace_id,project,parent_name,arch,host,hostname,ip,state,created_at',
           'api.reconcile_host(text,text[]) host,container_ids',
           'api.register_host(text,integer) name,disk_capacity',
+          'api.report_host_disk(text,bigint,bigint) host,used_bytes,free_bytes',
           'api.report_task_failure(bigint,text) workspace_id,reason',
           'api.report_task_success(bigint,text,inet) workspace_id,hostname,ip',
           'api.requeue_expired_builds() ',
@@ -104,12 +105,12 @@ SELECT results_eq(
         AND p.proname IN ('create_workspace', 'list_workspaces', 'delete_workspace', 'schedule_image_build', 'cancel_build',
           'retry_build', 'claim_host_task', 'report_task_success', 'report_task_failure', 'reconcile_host', 'claim_build',
           'heartbeat_build', 'complete_build', 'requeue_expired_builds', 'register_host', 'add_host_image',
-          'set_host_availability', 'list_hosts')
+          'set_host_availability', 'list_hosts', 'report_host_disk')
       GROUP BY p.proname ORDER BY 1$$,
     ARRAY['add_host_image:operator', 'cancel_build:app_user,operator', 'claim_build:worker', 'claim_host_task:worker',
           'complete_build:worker', 'create_workspace:app_user', 'delete_workspace:app_user', 'heartbeat_build:worker',
           'list_hosts:operator', 'list_workspaces:app_user', 'reconcile_host:worker', 'register_host:operator',
-          'report_task_failure:worker', 'report_task_success:worker', 'requeue_expired_builds:operator,worker',
+          'report_host_disk:worker', 'report_task_failure:worker', 'report_task_success:worker', 'requeue_expired_builds:operator,worker',
           'retry_build:app_user,operator', 'schedule_image_build:app_user', 'set_host_availability:operator'],
     'each function is executable by exactly the roles that need it');
 SELECT is_empty(
@@ -524,6 +525,24 @@ SELECT is((SELECT count(*)::int FROM workspaces.hosts h
           'host disk_used = sum of its workspaces after all transitions');
 SELECT pg_temp.as_user('alice');
 SELECT results_eq($$SELECT state FROM api.list_workspaces()$$, ARRAY['FAILED'], 'alice has her FAILED workspace left');
+RESET ROLE;
+
+-- report_host_disk: the agent's measurement of its host, shown to operators by list_hosts
+SELECT pg_temp.as_role('worker');
+SELECT is((api.report_host_disk('h3', 5368709120, 1073741824) ->> 'disk_measured_bytes')::bigint, 5368709120::bigint,
+          'report_host_disk records the bytes the engine uses');
+SELECT is((api.report_host_disk('h3', 6442450944) ->> 'disk_free_bytes'), NULL, 'free_bytes is optional (unknown: null)');
+SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('nope', 1)$$) ->> 'code', 'PT404', 'report_host_disk: unknown host -> 404');
+SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h3', -1)$$) ->> 'code', '22023', 'report_host_disk: negative bytes -> 400');
+SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h3', NULL)$$) ->> 'code', '22023', 'report_host_disk: used_bytes is required');
+SELECT is(pg_temp.error_of($$SELECT api.list_hosts()$$) ->> 'code', '42501', 'worker cannot list hosts');
+RESET ROLE;
+SELECT pg_temp.as_role('operator');
+SELECT is((SELECT (j ->> 'disk_measured_bytes')::bigint FROM api.list_hosts() j WHERE j ->> 'name' = 'h3'), 6442450944::bigint,
+          'list_hosts shows the last measurement');
+SELECT ok((SELECT (j ->> 'disk_measured_at') IS NOT NULL AND (j ->> 'disk_used')::int = 0 FROM api.list_hosts() j WHERE j ->> 'name' = 'h3'),
+          'list_hosts keeps the reservation (disk_used) apart from the measurement');
+SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h3', 1)$$) ->> 'code', '42501', 'operator cannot report a host''s disk');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------------

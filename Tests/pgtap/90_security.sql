@@ -79,6 +79,7 @@ INSERT INTO allow_list VALUES
     ('worker', 'api.report_task_success(bigint,text,inet)'),
     ('worker', 'api.report_task_failure(bigint,text)'),
     ('worker', 'api.reconcile_host(text,text[])'),
+    ('worker', 'api.report_host_disk(text,bigint,bigint)'),
     ('worker', 'api.claim_build(text)'),
     ('worker', 'api.heartbeat_build(bigint,uuid)'),
     ('worker', 'api.complete_build(bigint,uuid,text,text)'),
