@@ -45,8 +45,8 @@ let package = Package(
             name: "mailer",
             dependencies: ["WorkerSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        // What the platform's background workers share: the gateway client and the NOTIFY listener.
-        .target(name: "WorkerSupport", dependencies: ["CLibPQ"]),
+        // What the platform's background workers share: their common options, the gateway client, the NOTIFY listener.
+        .target(name: "WorkerSupport", dependencies: ["CLibPQ", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // A Docker Engine API client over a unix socket (Docker, or podman's compatible service).
         .target(name: "DockerEngine", dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client")]),
         // Runs a host's workspace containers: claims host tasks through the gateway, drives the engine.

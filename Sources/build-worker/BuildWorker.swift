@@ -18,11 +18,7 @@ struct BuildWorker: ParsableCommand {
         abstract: "Claim image builds through the gateway, run them, heartbeat, report."
     )
 
-    @Option(help: "Gateway or nginx base URL.")
-    var gateway: String = "http://127.0.0.1:8080"
-
-    @Option(help: "A token with role worker (default: $BUILD_WORKER_TOKEN). Mint one: gateway token --role worker.")
-    var token: String?
+    @OptionGroup var worker: WorkerOptions
 
     @Option(help: "This worker's name, recorded on the builds it claims.")
     var name: String = ProcessInfo.processInfo.hostName
@@ -57,12 +53,6 @@ struct BuildWorker: ParsableCommand {
     @Option(help: "Docker mode: a token with role operator for add_host_image (default: $BUILD_WORKER_OPERATOR_TOKEN).")
     var operatorToken: String?
 
-    @Option(help: "Seconds between polls while no build is due.")
-    var pollSeconds: Double = 2
-
-    @Option(help: "libpq URI to LISTEN for NOTIFY builds on, so an idle worker wakes as soon as a build is due (default: $BUILD_WORKER_LISTEN_URI; none: poll only). Any login role will do.")
-    var listenUri: String?
-
     @Option(help: "Seconds between lease heartbeats while a build runs (the lease lasts 60 s).")
     var heartbeatSeconds: Double = 15
 
@@ -73,14 +63,9 @@ struct BuildWorker: ParsableCommand {
     var idleExit: Double = 0
 
     func validate() throws {
-        guard let url = URL(string: gateway), url.scheme == "http" || url.scheme == "https" else {
-            throw ValidationError("--gateway must be an http(s) URL")
-        }
-        guard (token ?? ProcessInfo.processInfo.environment["BUILD_WORKER_TOKEN"]) != nil else {
-            throw ValidationError("no token: pass --token or set BUILD_WORKER_TOKEN")
-        }
-        guard pollSeconds > 0, heartbeatSeconds > 0, heartbeatSeconds < 60 else {
-            throw ValidationError("--poll-seconds must be > 0 and --heartbeat-seconds between 0 and 60")
+        _ = try worker.client(environmentPrefix: "BUILD_WORKER")
+        guard heartbeatSeconds > 0, heartbeatSeconds < 60 else {
+            throw ValidationError("--heartbeat-seconds must be between 0 and 60")
         }
         guard builds >= 0, idleExit >= 0 else { throw ValidationError("--builds and --idle-exit must not be negative") }
         guard (command == nil) != (dockerSocket == nil) else {
@@ -96,10 +81,9 @@ struct BuildWorker: ParsableCommand {
 
     func run() throws {
         prepareWorkerSignals()
-        let client = GatewayClient(base: URL(string: gateway)!,
-                                   token: token ?? ProcessInfo.processInfo.environment["BUILD_WORKER_TOKEN"]!)
-        let listener = (listenUri ?? ProcessInfo.processInfo.environment["BUILD_WORKER_LISTEN_URI"])
-            .map { QueueListener(conninfo: $0, channel: "builds", log: log) }
+        let client = try worker.client(environmentPrefix: "BUILD_WORKER")
+        let listener = worker.listener(channel: "builds", environmentPrefix: "BUILD_WORKER", log: log)
+        let pollSeconds = worker.pollSeconds
         var done = 0, idleSince = Date(), lastRequeue = Date.distantPast
         while builds == 0 || done < builds {
             if Date().timeIntervalSince(lastRequeue) > 30 {
@@ -116,12 +100,8 @@ struct BuildWorker: ParsableCommand {
             }
             guard let build = claimed as? [String: Any] else {
                 if idleExit > 0, Date().timeIntervalSince(idleSince) >= idleExit { log("idle: exiting"); return }
-                if let listener {
-                    let wait = idleExit > 0 ? min(pollSeconds, max(idleExit - Date().timeIntervalSince(idleSince), 0.01)) : pollSeconds
-                    if listener.wait(seconds: wait) { log("woken by NOTIFY builds") }
-                } else {
-                    Thread.sleep(forTimeInterval: pollSeconds)
-                }
+                let wait = idleExit > 0 ? min(pollSeconds, max(idleExit - Date().timeIntervalSince(idleSince), 0.01)) : pollSeconds
+                if waitForWork(listener, seconds: wait) { log("woken by NOTIFY builds") }
                 continue
             }
             if let command {

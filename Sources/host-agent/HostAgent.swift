@@ -18,11 +18,7 @@ struct HostAgent: ParsableCommand {
         abstract: "Carry out a host's workspace tasks against the Docker Engine API; reconcile containers with the database."
     )
 
-    @Option(help: "Gateway or nginx base URL.")
-    var gateway: String = "http://127.0.0.1:8080"
-
-    @Option(help: "A token with role worker (default: $HOST_AGENT_TOKEN). Mint one: gateway token --role worker.")
-    var token: String?
+    @OptionGroup var worker: WorkerOptions
 
     @Option(help: "The host's name, as registered (register_host).")
     var host: String = ProcessInfo.processInfo.hostName
@@ -54,24 +50,13 @@ struct HostAgent: ParsableCommand {
     @Option(help: "Seconds between reports of the host's disk usage (report_host_disk).")
     var diskSeconds: Double = 60
 
-    @Option(help: "Seconds between polls while the host has no task.")
-    var pollSeconds: Double = 2
-
-    @Option(help: "libpq URI to LISTEN for NOTIFY host_tasks on, so an idle agent wakes at once (default: $HOST_AGENT_LISTEN_URI; none: poll only).")
-    var listenUri: String?
-
     @Option(help: "Stop after this many seconds (0: run until stopped); for tests.")
     var runFor: Double = 0
 
     func validate() throws {
-        guard let url = URL(string: gateway), url.scheme == "http" || url.scheme == "https" else {
-            throw ValidationError("--gateway must be an http(s) URL")
-        }
-        guard (token ?? ProcessInfo.processInfo.environment["HOST_AGENT_TOKEN"]) != nil else {
-            throw ValidationError("no token: pass --token or set HOST_AGENT_TOKEN")
-        }
-        guard pollSeconds > 0, reconcileSeconds > 0, diskSeconds > 0, runFor >= 0 else {
-            throw ValidationError("--poll-seconds, --reconcile-seconds and --disk-seconds must be > 0, --run-for >= 0")
+        _ = try worker.client(environmentPrefix: "HOST_AGENT")
+        guard reconcileSeconds > 0, diskSeconds > 0, runFor >= 0 else {
+            throw ValidationError("--reconcile-seconds and --disk-seconds must be > 0, --run-for >= 0")
         }
         guard memoryMb >= 6, cpus > 0, !containerCommand.isEmpty else {
             throw ValidationError("--memory-mb must be >= 6, --cpus > 0, --container-command not empty")
@@ -84,7 +69,8 @@ struct HostAgent: ParsableCommand {
     func run() throws {
         prepareWorkerSignals()
         let environment = ProcessInfo.processInfo.environment
-        let client = GatewayClient(base: URL(string: gateway)!, token: token ?? environment["HOST_AGENT_TOKEN"]!)
+        let client = try worker.client(environmentPrefix: "HOST_AGENT")
+        let pollSeconds = worker.pollSeconds
         let engine = DockerEngine(socketPath: dockerSocket ?? DockerEngine.socketPath(fromEnvironment: environment))
         let agent = Agent(
             host: host, client: client, engine: engine,
@@ -105,8 +91,7 @@ struct HostAgent: ParsableCommand {
             }
         }
 
-        let listener = (listenUri ?? environment["HOST_AGENT_LISTEN_URI"])
-            .map { QueueListener(conninfo: $0, channel: "host_tasks", log: log) }
+        let listener = worker.listener(channel: "host_tasks", environmentPrefix: "HOST_AGENT", log: log)
         let started = Date()
         var lastReconcile = Date.distantPast, lastDisk = Date.distantPast
         log("serving host \(host) through \(engine.socketPath)")
@@ -130,11 +115,7 @@ struct HostAgent: ParsableCommand {
             guard let task = claimed as? [String: Any] else {
                 let untilReconcile = max(reconcileSeconds - Date().timeIntervalSince(lastReconcile), 0.01)
                 let wait = min(pollSeconds, untilReconcile)
-                if let listener {
-                    if listener.wait(seconds: wait) { log("woken by NOTIFY host_tasks") }
-                } else {
-                    Thread.sleep(forTimeInterval: wait)
-                }
+                if waitForWork(listener, seconds: wait) { log("woken by NOTIFY host_tasks") }
                 continue
             }
             agent.carryOut(task)

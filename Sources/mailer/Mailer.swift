@@ -15,11 +15,7 @@ struct Mailer: ParsableCommand {
         abstract: "Deliver the platform's outbox e-mails through a command, via the gateway."
     )
 
-    @Option(help: "Gateway or nginx base URL.")
-    var gateway: String = "http://127.0.0.1:8080"
-
-    @Option(help: "A token with role worker (default: $MAILER_TOKEN). Mint one: gateway token --role worker.")
-    var token: String?
+    @OptionGroup var worker: WorkerOptions
 
     @Option(help: "This mailer's name, for the logs.")
     var name: String = ProcessInfo.processInfo.hostName
@@ -36,33 +32,21 @@ struct Mailer: ParsableCommand {
     @Option(help: "E-mails claimed per call (1 to 1000).")
     var batch: Int = 50
 
-    @Option(help: "Seconds between polls while the outbox is empty.")
-    var pollSeconds: Double = 5
-
-    @Option(help: "libpq URI to LISTEN for NOTIFY notifications on (default: $MAILER_LISTEN_URI; none: poll only).")
-    var listenUri: String?
-
     @Option(help: "Stop after this many seconds with nothing to send (0: never).")
     var idleExit: Double = 0
 
     func validate() throws {
-        guard let url = URL(string: gateway), url.scheme == "http" || url.scheme == "https" else {
-            throw ValidationError("--gateway must be an http(s) URL")
-        }
-        guard (token ?? ProcessInfo.processInfo.environment["MAILER_TOKEN"]) != nil else {
-            throw ValidationError("no token: pass --token or set MAILER_TOKEN")
-        }
-        guard (1...1000).contains(batch), pollSeconds > 0, idleExit >= 0 else {
-            throw ValidationError("--batch must be 1 to 1000, --poll-seconds > 0, --idle-exit >= 0")
+        _ = try worker.client(environmentPrefix: "MAILER")
+        guard (1...1000).contains(batch), idleExit >= 0 else {
+            throw ValidationError("--batch must be 1 to 1000, --idle-exit >= 0")
         }
     }
 
     func run() throws {
         prepareWorkerSignals()
-        let client = GatewayClient(base: URL(string: gateway)!,
-                                   token: token ?? ProcessInfo.processInfo.environment["MAILER_TOKEN"]!)
-        let listener = (listenUri ?? ProcessInfo.processInfo.environment["MAILER_LISTEN_URI"])
-            .map { QueueListener(conninfo: $0, channel: "notifications", log: log) }
+        let client = try worker.client(environmentPrefix: "MAILER")
+        let listener = worker.listener(channel: "notifications", environmentPrefix: "MAILER", log: log)
+        let pollSeconds = worker.pollSeconds
         var idleSince = Date()
         while true {
             let claimed: [[String: Any]]
@@ -77,7 +61,7 @@ struct Mailer: ParsableCommand {
                 let idle = Date().timeIntervalSince(idleSince)
                 if idleExit > 0, idle >= idleExit { log("idle: exiting"); return }
                 let wait = idleExit > 0 ? min(pollSeconds, max(idleExit - idle, 0.01)) : pollSeconds
-                if let listener { _ = listener.wait(seconds: wait) } else { Thread.sleep(forTimeInterval: wait) }
+                _ = waitForWork(listener, seconds: wait)
                 continue
             }
             var delivered: [Int] = []
