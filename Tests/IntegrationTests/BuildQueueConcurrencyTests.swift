@@ -33,15 +33,7 @@ import Testing
             SELECT i.id, 1 + g, $2, g % 3 FROM workspaces.images i, generate_series(1, $3::int - 1) g
             WHERE i.name = $1
             """, [image, requester, String(Self.builds)])
-        let mine = "SELECT b.id FROM workspaces.builds b JOIN workspaces.images i ON i.id = b.image_id WHERE i.name = '\(image)'"
-        defer {
-            _ = try? admin.execute("""
-                DELETE FROM workspaces.notifications WHERE recipient = '\(requester)';
-                DELETE FROM workspaces.builds WHERE id IN (\(mine));
-                DELETE FROM workspaces.images WHERE name = '\(image)';
-                DELETE FROM workspaces.projects WHERE name = '\(image)';
-                """)
-        }
+        defer { TestDatabase.removeImage(image, requester: requester) }
 
         let uri = TestDatabase.uri()
         let claims = Mutex<[(build: Int, worker: Int)]>([])

@@ -17,14 +17,7 @@ import Testing
         let admin = try TestDatabase.connect()
         let listener = try TestDatabase.connect()
         try listener.execute("LISTEN builds; LISTEN notifications")
-        defer {
-            _ = try? admin.execute("""
-                DELETE FROM workspaces.notifications WHERE recipient = '\(requester)';
-                DELETE FROM workspaces.builds WHERE requested_by = '\(requester)';
-                DELETE FROM workspaces.images WHERE name = '\(image)';
-                DELETE FROM workspaces.projects WHERE name = '\(image)';
-                """)
-        }
+        defer { TestDatabase.removeImage(image, requester: requester) }
         // The outbox starts with nothing waiting (the mailer has sent everything).
         try admin.execute("UPDATE workspaces.notifications SET sent_at = now() WHERE sent_at IS NULL")
 

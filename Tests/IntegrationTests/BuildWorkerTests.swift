@@ -22,14 +22,9 @@ struct BuildWorkerTests {
             #expect(scheduled.status < 300, "\(scheduled.text)")
         }
 
-        let worker = Process()
-        worker.executableURL = URL(fileURLWithPath: try GatewayProcess.binary()).deletingLastPathComponent()
-            .appendingPathComponent("build-worker")
-        worker.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)",
-                            "--token", JWTSigner.sign(claims: ["role": "worker"], secret: Self.secret),
-                            "--name", image, "--builds", "2", "--poll-seconds", "0.2", "--heartbeat-seconds", "0.3",
-                            "--idle-exit", "20",
-                            "--command", #"echo "building $A4C_IMAGE change $A4C_CHANGE"; sleep 1; test "$A4C_CHANGE" != 13"#]
+        let worker = try Self.worker(gateway, name: image, [
+            "--builds", "2", "--poll-seconds", "0.2", "--heartbeat-seconds", "0.3", "--idle-exit", "20",
+            "--command", #"echo "building $A4C_IMAGE change $A4C_CHANGE"; sleep 1; test "$A4C_CHANGE" != 13"#])
         try worker.run()
         worker.waitUntilExit()
         #expect(worker.terminationStatus == 0)
@@ -56,13 +51,8 @@ struct BuildWorkerTests {
         let build = (scheduled.json as? [String: Any])?["build_id"] as? Int
         #expect(build != nil, "\(scheduled.text)")
 
-        let worker = Process()
-        worker.executableURL = URL(fileURLWithPath: try GatewayProcess.binary()).deletingLastPathComponent()
-            .appendingPathComponent("build-worker")
-        worker.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)",
-                            "--token", JWTSigner.sign(claims: ["role": "worker"], secret: Self.secret),
-                            "--name", image, "--builds", "1", "--poll-seconds", "0.2", "--heartbeat-seconds", "0.3",
-                            "--idle-exit", "20", "--command", "sleep 30"]
+        let worker = try Self.worker(gateway, name: image, [
+            "--builds", "1", "--poll-seconds", "0.2", "--heartbeat-seconds", "0.3", "--idle-exit", "20", "--command", "sleep 30"])
         try worker.run()
         let started = Date()
         let status = "SELECT status::text FROM workspaces.builds WHERE id = $1"
@@ -85,13 +75,8 @@ struct BuildWorkerTests {
         let image = "bwn-\(UInt32.random(in: 0...UInt32.max))"
         let user = "Bearer " + JWTSigner.sign(claims: ["role": "app_user", "sub": "\(image)-user"], secret: Self.secret)
 
-        let worker = Process()
-        worker.executableURL = URL(fileURLWithPath: try GatewayProcess.binary()).deletingLastPathComponent()
-            .appendingPathComponent("build-worker")
-        worker.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)",
-                            "--token", JWTSigner.sign(claims: ["role": "worker"], secret: Self.secret),
-                            "--name", image, "--builds", "1", "--poll-seconds", "60", "--idle-exit", "90",
-                            "--listen-uri", TestDatabase.uri(), "--command", "true"]
+        let worker = try Self.worker(gateway, name: image, [
+            "--builds", "1", "--poll-seconds", "60", "--idle-exit", "90", "--listen-uri", TestDatabase.uri(), "--command", "true"])
         let errors = Pipe()
         worker.standardError = errors
         try worker.run()
@@ -114,5 +99,15 @@ struct BuildWorkerTests {
             WHERE i.name = $1
             """, [image])
         #expect(rows == [["SUCCEEDED", image]])
+    }
+
+    /// The build-worker executable next to the gateway binary, told to use `gateway` with a worker token.
+    static func worker(_ gateway: GatewayProcess, name: String, _ arguments: [String]) throws -> Process {
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: try GatewayProcess.binary()).deletingLastPathComponent()
+            .appendingPathComponent("build-worker")
+        worker.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)",
+                            "--token", JWTSigner.sign(claims: ["role": "worker"], secret: secret), "--name", name] + arguments
+        return worker
     }
 }

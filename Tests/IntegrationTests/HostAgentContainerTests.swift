@@ -31,7 +31,7 @@ struct HostAgentContainerTests {
             host = "agent-test-\(UInt32.random(in: 0...UInt32.max))"
             user = "\(host)-user"
             agentLog = NSTemporaryDirectory() + "\(host).log"
-            FileManager.default.createFile(atPath: agentLog, contents: nil)
+            _ = FileManager.default.createFile(atPath: agentLog, contents: nil)
             agent.executableURL = try HostAgentContainerTests.executable("host-agent")
             agent.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)", "--token", token("worker"),
                                "--host", host, "--docker-socket", engine.socketPath,
@@ -51,6 +51,21 @@ struct HostAgentContainerTests {
         }
 
         var log: String { (try? String(contentsOfFile: agentLog, encoding: .utf8)) ?? "" }
+
+        /// The build worker in Docker mode against this rig's gateway and engine, for one build named
+        /// `name`, started; its standard error goes to the returned pipe. `steps` are its template options.
+        func startBuildWorker(name: String, _ steps: [String]) throws -> (Process, Pipe) {
+            let worker = Process()
+            worker.executableURL = try HostAgentContainerTests.executable("build-worker")
+            worker.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)", "--token", token("worker"),
+                                "--name", name, "--builds", "1", "--poll-seconds", "0.2", "--idle-exit", "60",
+                                "--docker-socket", engine.socketPath, "--base-image", HostAgentContainerTests.baseImage,
+                                "--build-network", "none"] + steps
+            let output = Pipe()
+            worker.standardError = output
+            try worker.run()
+            return (worker, output)
+        }
 
         func token(_ role: String, sub: String? = nil) -> String {
             var claims: [String: Any] = ["role": role]
@@ -200,19 +215,12 @@ struct HostAgentContainerTests {
                                             #"{"image_name":"\#(project)","project":"\#(project)","change":42,"priority":1000}"#)
         #expect(scheduled == 200, "\(String(describing: json))")
 
-        let worker = Process()
-        worker.executableURL = try Self.executable("build-worker")
-        worker.arguments = ["--gateway", "http://127.0.0.1:\(rig.gateway.port)", "--token", rig.token("worker"),
-                            "--name", project, "--builds", "1", "--poll-seconds", "0.2", "--idle-exit", "60",
-                            "--docker-socket", rig.engine.socketPath, "--base-image", Self.baseImage, "--build-network", "none",
-                            "--tools", "vi wget",
-                            // busybox has the tools built in: "installing" links them
-                            "--install-command", #"for t in $A4C_TOOLS; do ln -s /bin/busybox /usr/bin/$t; done"#,
-                            "--sync-command", #"echo "synced $A4C_PROJECT@$A4C_CHANGE" > /src/CHANGE"#,
-                            "--host", rig.host, "--operator-token", rig.token("operator")]
-        let output = Pipe()
-        worker.standardError = output
-        try worker.run()
+        let (worker, output) = try rig.startBuildWorker(name: project, [
+            "--tools", "vi wget",
+            // busybox has the tools built in: "installing" links them
+            "--install-command", #"for t in $A4C_TOOLS; do ln -s /bin/busybox /usr/bin/$t; done"#,
+            "--sync-command", #"echo "synced $A4C_PROJECT@$A4C_CHANGE" > /src/CHANGE"#,
+            "--host", rig.host, "--operator-token", rig.token("operator")])
         worker.waitUntilExit()
         let workerLog = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(worker.terminationStatus == 0, "\(workerLog)")
@@ -252,17 +260,10 @@ struct HostAgentContainerTests {
         let (scheduled, json) = try rig.rpc("schedule_image_build",
                                             #"{"image_name":"\#(project)","project":"\#(project)","change":5,"priority":1000}"#)
         #expect(scheduled == 200, "\(String(describing: json))")
-        let worker = Process()
-        worker.executableURL = try Self.executable("build-worker")
-        worker.arguments = ["--gateway", "http://127.0.0.1:\(rig.gateway.port)", "--token", rig.token("worker"),
-                            "--name", project, "--builds", "1", "--poll-seconds", "0.2", "--idle-exit", "60",
-                            "--docker-socket", rig.engine.socketPath, "--base-image", Self.baseImage, "--build-network", "none",
-                            "--tools", "", "--install-command", "true",
-                            "--sync-command", #"echo "no depot for $A4C_PROJECT" >&2; exit 3"#,
-                            "--host", rig.host, "--operator-token", rig.token("operator")]
-        let output = Pipe()
-        worker.standardError = output
-        try worker.run()
+        let (worker, output) = try rig.startBuildWorker(name: project, [
+            "--tools", "", "--install-command", "true",
+            "--sync-command", #"echo "no depot for $A4C_PROJECT" >&2; exit 3"#,
+            "--host", rig.host, "--operator-token", rig.token("operator")])
         worker.waitUntilExit()
         let workerLog = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(worker.terminationStatus == 0, "\(workerLog)")
@@ -288,15 +289,8 @@ struct HostAgentContainerTests {
         let (_, json) = try rig.rpc("schedule_image_build",
                                     #"{"image_name":"\#(project)","project":"\#(project)","change":9,"priority":1000}"#)
         let build = try #require((json as? [String: Any])?["build_id"] as? Int)
-        let worker = Process()
-        worker.executableURL = try Self.executable("build-worker")
-        worker.arguments = ["--gateway", "http://127.0.0.1:\(rig.gateway.port)", "--token", rig.token("worker"),
-                            "--name", project, "--builds", "1", "--poll-seconds", "0.2", "--heartbeat-seconds", "0.3",
-                            "--idle-exit", "60", "--docker-socket", rig.engine.socketPath, "--base-image", Self.baseImage,
-                            "--build-network", "none", "--tools", "", "--install-command", "true", "--sync-command", "sleep 30"]
-        let output = Pipe()
-        worker.standardError = output
-        try worker.run()
+        let (worker, output) = try rig.startBuildWorker(name: project, [
+            "--heartbeat-seconds", "0.3", "--tools", "", "--install-command", "true", "--sync-command", "sleep 30"])
         let status = "SELECT status::text FROM workspaces.builds WHERE id = $1"
         try await waitUntil("build \(build) IN_PROGRESS") { try TestDatabase.connect().query(status, [String(build)]) == [["IN_PROGRESS"]] }
         try await Task.sleep(for: .seconds(1))                 // the engine is running the template

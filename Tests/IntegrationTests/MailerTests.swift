@@ -61,14 +61,7 @@ struct MailerTests {
         try gateway.waitUntilReady()
         let admin = try TestDatabase.connect()
         let image = "mailer-wake-\(run)"
-        defer {
-            _ = try? admin.execute("""
-                DELETE FROM workspaces.notifications WHERE recipient = '\(image)';
-                DELETE FROM workspaces.builds WHERE requested_by = '\(image)';
-                DELETE FROM workspaces.images WHERE name = '\(image)';
-                DELETE FROM workspaces.projects WHERE name = '\(image)';
-                """)
-        }
+        defer { TestDatabase.removeImage(image, requester: image) }
         try admin.execute("UPDATE workspaces.notifications SET sent_at = now() WHERE sent_at IS NULL")
         let mailer = try process(gateway, ["--poll-seconds", "60", "--idle-exit", "90", "--listen-uri", TestDatabase.uri(),
                                            "--command", "cat > /dev/null"])

@@ -32,4 +32,16 @@ enum TestDatabase {
         try connection.query("SELECT pg_advisory_lock(hashtext($1))", [name])
         return connection
     }
+
+    /// Removes what a build-queue test made for `image` (its project has the same name): the image's
+    /// builds, the requester's e-mails, the image and the project.
+    static func removeImage(_ image: String, requester: String) {
+        _ = try? connect().query("""
+            WITH mail AS (DELETE FROM workspaces.notifications WHERE recipient = $2),
+                 builds AS (DELETE FROM workspaces.builds WHERE image_id IN (SELECT id FROM workspaces.images WHERE name = $1))
+            SELECT 1
+            """, [image, requester])
+        _ = try? connect().query("DELETE FROM workspaces.images WHERE name = $1", [image])
+        _ = try? connect().query("DELETE FROM workspaces.projects WHERE name = $1", [image])
+    }
 }
