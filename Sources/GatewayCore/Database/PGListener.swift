@@ -23,19 +23,20 @@ public final class PGListener: Sendable {
     }
 
     private func run() {
-        var backoff: UInt64 = 500_000_000
+        var backoff = PGPipelineWorker.firstBackoff
         while true {
             do {
                 let connection = try PGConnection(conninfo)
                 try connection.execute("LISTEN \(channel)")   // a fixed identifier, never user input
                 try catalogStore.reload(on: connection)
-                backoff = 500_000_000
+                backoff = PGPipelineWorker.firstBackoff
                 listen(on: connection)
             } catch {
                 Observation.log(.error, "schema cache: \(error), retrying in \(backoff / 1_000_000) ms")
             }
             sleepNanoseconds(backoff)
-            backoff = min(backoff * 2, 10_000_000_000)
+            // The pool's schedule: the catalog is read again within about a second of the database's return.
+            backoff = min(backoff * 2, PGPipelineWorker.maxBackoff)
         }
     }
 

@@ -14,10 +14,11 @@ final class PGPipelineWorker {
     private var nextStatement = 0
     private var backoff: UInt64 = PGPipelineWorker.firstBackoff
     private var everConnected = false
-    private static let firstBackoff: UInt64 = 500_000_000
+    static let firstBackoff: UInt64 = 500_000_000
     /// Capped at 1 s: a restarted or promoted database is in use again within about a second
     /// (benchmarks/faults measures it); a refused local connection attempt costs next to nothing.
-    private static let maxBackoff: UInt64 = 1_000_000_000
+    /// The schema-cache listener (PGListener) reconnects on the same schedule.
+    static let maxBackoff: UInt64 = 1_000_000_000
     private static let maxCachedStatements = 2_000
 
     init(pool: PGPool, index: Int) {
