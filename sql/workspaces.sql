@@ -1121,9 +1121,9 @@ COMMENT ON FUNCTION api.requeue_expired_builds() IS
 -- worker: the mailer (delivers the outbox)
 ------------------------------------------------------------------------------------------------------
 
--- Claims up to max_notifications unsent e-mails for `mailer`, oldest first: each gets a 60 s lease and
--- its attempt counted; mail leased to another mailer, or tried 10 times, is skipped. The mailer sends
--- them, then acknowledges with ack_notifications. Returns [{id, recipient, kind, subject, body, payload,
+-- Claims up to max_notifications unsent e-mails for `mailer` (recorded on them), oldest first: each
+-- gets a 60 s lease and its attempt counted; mail leased to another mailer, or tried 10 times, is
+-- skipped. The mailer sends them, then acknowledges with ack_notifications. Returns [{id, recipient, kind, subject, body, payload,
 -- created_at, attempts}], [] when nothing waits (then wait for NOTIFY notifications, or poll).
 CREATE OR REPLACE FUNCTION api.claim_notifications(mailer text, max_notifications integer DEFAULT 50)
 RETURNS json
@@ -1146,7 +1146,8 @@ BEGIN
         FOR UPDATE SKIP LOCKED
     ), claimed AS (
         UPDATE workspaces.notifications n
-        SET attempts = n.attempts + 1, lease_expires_at = now() + interval '60 seconds'
+        SET attempts = n.attempts + 1, lease_expires_at = now() + interval '60 seconds',
+            mailer = left(claim_notifications.mailer, 200)
         FROM next WHERE n.id = next.id
         RETURNING n.*
     )

@@ -4,7 +4,7 @@
 -- Time is moved by editing lease_expires_at / run_at / updated_at, never by sleeping.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(190);
+SELECT plan(191);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -585,6 +585,10 @@ SELECT api.claim_notifications('m', 2) AS mc \gset
 SELECT is((SELECT array_agg(c ->> 'recipient' ORDER BY (c ->> 'id')::bigint) FROM json_array_elements(:'mc') c),
           ARRAY['m1', 'm2'], 'claim_notifications(2) claims the two oldest e-mails');
 SELECT is((SELECT array_agg((c ->> 'attempts')::int) FROM json_array_elements(:'mc') c), ARRAY[1, 1], '... as attempt 1');
+RESET ROLE;
+SELECT is((SELECT array_agg(mailer ORDER BY id) FROM workspaces.notifications WHERE id IN (:n1, :n1 + 1)), ARRAY['m', 'm'],
+          '... each marked with the mailer holding its lease');
+SELECT pg_temp.as_role('worker');
 SELECT is((SELECT array_agg(c ->> 'recipient') FROM json_array_elements(api.claim_notifications('m2', 10)) c),
           ARRAY['m3'], 'a second mailer gets only what is not leased');
 SELECT is(api.claim_notifications('m3', 10)::text, '[]', 'everything leased -> []');

@@ -10,6 +10,8 @@ enum QueryString {
     /// as PostgreSQL refuses such bytes) instead of reaching a function with U+FFFD in it.
     static func validatedPairs(_ query: String) throws -> [(key: String, value: String)] {
         try pairs(query) { bytes in
+            // The query is a String, so valid UTF-8: only escapes can make it invalid (and cost a copy).
+            guard bytes.contains(UInt8(ascii: "%")) else { return decode(bytes) }
             guard let text = String(validating: decodeBytes(bytes), as: UTF8.self) else { throw invalidUTF8 }
             return text
         }
