@@ -41,7 +41,7 @@ struct GatewayHostileInputTests {
         try TestDatabase.connect().query("""
             SELECT (SELECT string_agg(id || ':' || note, ',') FROM test_rpc.hostile_canary),
                    to_regclass('test_rpc.items')::text, to_regclass('widgets.widgets')::text,
-                   (SELECT count(*) FROM pg_proc WHERE proname = 'add_them')::text
+                   (SELECT count(*) FROM pg_proc WHERE proname = 'add_them' AND pronamespace = 'test_rpc'::regnamespace)::text
             """)[0]
     }
 
