@@ -4,14 +4,24 @@
 #   2. add_widget at 64 connections: pgbench calling the SQL function (the ceiling), the loader against
 #      one gateway, the loader against nginx in front of the gateways;
 #   3. get_widget: the same three on seeded widgets;
-#   4. the mixed widgets workload at a fixed 5,000 req/s through nginx (p99 target < 20 ms) and at
-#      10,000 req/s (the seed's figure), latency from the intended send time, with the CPU time each
-#      component used per request and a perf profile of a gateway (where the time goes).
-# Prints one table with medians and ratios, writes benchmarks/results/<timestamp>.json and an HTML report
-# of each fixed-rate run next to it. Runs only against 127.0.0.1 and the local cluster's socket.
-# Settings (environment): BENCH_DURATION (10 s per run), BENCH_REPEAT (3), BENCH_CONNECTIONS (64),
-# BENCH_RATE (5000), BENCH_HIGH_RATE (10000), BENCH_RATE_DURATION (20 s), BENCH_SEED (200000: widgets
-# seeded when the database has none), BENCH_DB (platform), NGINX_PORT (8080), GATEWAY_BASE_PORT (3000).
+#   4. the mixed widgets workload (the loader's widgets-mixed: 50% get_widget, 25% add_widget, 12.5%
+#      associate_widgets, 12.5% remove_association): its ceiling, pgbench running the same mix as
+#      weighted scripts on the same functions with the same connections; then a step search, through
+#      nginx and open loop (latency from the intended send time), for the highest fixed rate whose p99
+#      stays under 20 ms (the sustainable rate); then twice that rate, where goodput, the p99 of the
+#      admitted (non-503) requests and the share of 503s show how the service copes with overload,
+#      with a perf profile of gateway 1.
+# Every loader and pgbench run records the CPU time PostgreSQL, the gateways, nginx and the load generator
+# used (from /proc), so the table can set the CPU PostgreSQL spends per request through a gateway against
+# what it spends per pgbench transaction of the same function, and the gateways' against PostgreSQL's.
+# Prints one table of figures (ratios within this run, medians where repeated) against their targets,
+# writes benchmarks/results/<timestamp>.json and HTML reports of the sustainable-rate and 2x runs.
+# Runs only against 127.0.0.1 and the local cluster's socket.
+# Settings (environment): BENCH_DURATION (10 s per closed-loop run), BENCH_REPEAT (3), BENCH_CONNECTIONS
+# (64), BENCH_STEP_DURATION (8 s per step), BENCH_STEPS (6), BENCH_STEP_START (0.5: first step at this
+# fraction of the mixed ceiling; BENCH_RATE=<req/s> starts there instead), BENCH_P99_MS (20),
+# BENCH_RATE_DURATION (20 s at twice the sustainable rate), BENCH_SEED (200000: widgets seeded when the
+# database has none), BENCH_DB (platform), NGINX_PORT (8080), GATEWAY_BASE_PORT (3000).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 cd "$ROOT"
@@ -19,8 +29,11 @@ cd "$ROOT"
 DURATION=${BENCH_DURATION:-10}
 REPEAT=${BENCH_REPEAT:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
-RATE=${BENCH_RATE:-5000}
-HIGH_RATE=${BENCH_HIGH_RATE:-10000}
+STEP_DURATION=${BENCH_STEP_DURATION:-8}
+STEPS=${BENCH_STEPS:-6}
+STEP_START=${BENCH_STEP_START:-0.5}
+START_RATE=${BENCH_RATE:-}
+P99_MS=${BENCH_P99_MS:-20}
 RATE_DURATION=${BENCH_RATE_DURATION:-20}
 SEED=${BENCH_SEED:-200000}
 DB=${BENCH_DB:-$DB_NAME}
@@ -74,13 +87,13 @@ log "$seeds seeded widgets in $DB"
 # --- helpers ---------------------------------------------------------------------------------------
 # CPU ticks (1/100 s) used so far by PostgreSQL (postmaster, its live children and those it reaped),
 # the gateways and nginx (master and workers), read from /proc.
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-tree_ticks() {   # a process, its reaped children, and its live children
-    local root=$1 total child
+tree_ticks() {   # a process, its reaped children, and its live children (one awk over all their stat files)
+    local root=$1 total
     [ -n "$root" ] && [ -r "/proc/$root/stat" ] || { echo 0; return; }
-    total=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$root/stat")
-    for child in $(ps -o pid= --ppid "$root"); do total=$((total + $(proc_ticks "$child"))); done
-    echo "$total"
+    # shellcheck disable=SC2046   # (cat skips a child that exited meanwhile; its time moves to the root's)
+    total=$(cat "/proc/$root/stat" $(ps -o pid= --ppid "$root" | sed 's|^ *\(.*\)|/proc/\1/stat|') 2>/dev/null |
+        awk -v root="$root" '$1 == root { t += $14 + $15 + $16 + $17; next } { t += $14 + $15 } END { print t + 0 }')
+    echo "${total:-0}"
 }
 cpu_snapshot() {
     local pg gw=0 ng f
@@ -115,22 +128,48 @@ run_wrk() {
     awk '{ printf "\"cpu_seconds\":%.2f}\n", $1 + $2 }' "$WORK/$label.wrktime" >>"$WORK/$label.json"
     jq -r '"  \(.label): \(.requests_per_second | floor) req/s, p99 \(.latency_ms.p99) ms"' "$WORK/$label.json"
 }
-# pgbench calling a function directly; tps and p99 (from the per-transaction log) into <label>.json.
+# pgbench calling SQL functions directly (label, then pgbench's script and -D arguments); tps, p99 (from
+# the per-transaction log) and the CPU split like run_loader, into <label>.json / <label>.cpu. PostgreSQL's
+# CPU is counted from the moment all clients are connected (a backend's start costs ~5 ms of CPU, which
+# the gateways' pooled connections do not pay per run) over the transactions that completed after it
+# (from the log's completion times); pgbench's own CPU (the generator) over the whole run.
 run_pgbench() {
-    local label=$1 script=$2; shift 2
+    local label=$1; shift
+    local before after pid t0 t1 t2 n
     rm -f "$WORK/$label.log"*
-    (cd "$WORK" && pgbench -n -M prepared -h "$SOCKET_DIR" -p "$DB_PORT" -U postgres -c "$CONNECTIONS" -j 2 \
-        -T "$DURATION" --log --log-prefix="$label.log" -f "$ROOT/benchmarks/pgbench/$script" "$@" "$DB" \
-        >"$WORK/$label.txt" 2>&1) || { tail -5 "$WORK/$label.txt" >&2; die "pgbench $label failed"; }
-    local tps p99 failed
+    (cd "$WORK" && exec /usr/bin/time -f "%U %S" -o "$WORK/$label.pgbenchtime" \
+        pgbench -n -M prepared -h "$SOCKET_DIR" -p "$DB_PORT" -U postgres -c "$CONNECTIONS" -j 2 \
+        -T "$DURATION" --log --log-prefix="$label.log" "$@" "$DB" >"$WORK/$label.txt" 2>&1) &
+    pid=$!
+    for _ in $(seq 100); do
+        n=$(psql -X -At "$uri" -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgbench'" 2>/dev/null || echo 0)
+        [ "${n:-0}" -lt "$CONNECTIONS" ] || break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    t0=$(date +%s.%N); before=$(cpu_snapshot); t1=$(date +%s.%N)
+    wait "$pid" || { tail -5 "$WORK/$label.txt" >&2; die "pgbench $label failed"; }
+    after=$(cpu_snapshot); t2=$(date +%s.%N)
+    echo "$before $after $(cat "$WORK/$label.pgbenchtime")" >"$WORK/$label.cpu"
+    local tps p99 failed processed counted window
     tps=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$WORK/$label.txt")
     failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$WORK/$label.txt")
+    processed=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$WORK/$label.txt")
     p99=$(cat "$WORK/$label.log"* | awk '{ print $3 }' | sort -n | awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.3f", v[i] / 1000 }')
+    # log line: client transaction latency_us script epoch_s epoch_us (completion time)
+    counted=$(cat "$WORK/$label.log"* | awk -v t="$t0" -v u="$t1" 'BEGIN { from = (t + u) / 2 } $5 + $6 / 1e6 >= from { n++ } END { print n + 0 }')
+    window=$(awk -v t="$t0" -v u="$t1" -v e="$t2" 'BEGIN { printf "%.2f", e - (t + u) / 2 }')
     rm -f "$WORK/$label.log"*
-    printf '{"label":"%s","tool":"pgbench","requests_per_second":%s,"latency_ms":{"p99":%s},"failed":%s}\n' \
-        "$label" "$tps" "$p99" "${failed:-0}" >"$WORK/$label.json"
+    printf '{"label":"%s","tool":"pgbench","requests_per_second":%s,"latency_ms":{"p99":%s},"failed":%s,"transactions":%s,"duration_seconds":%s,"cpu_window":{"seconds":%s,"transactions":%s}}\n' \
+        "$label" "$tps" "$p99" "${failed:-0}" "${processed:-0}" "$DURATION" "$window" "$counted" >"$WORK/$label.json"
     jq -r '"  \(.label): \(.requests_per_second | floor) tps, p99 \(.latency_ms.p99) ms, failed \(.failed)"' "$WORK/$label.json"
 }
+median_rps() {   # the median requests_per_second of the runs <prefix>-1 .. <prefix>-REPEAT
+    local prefix=$1
+    for r in $(seq "$REPEAT"); do cat "$WORK/$prefix-$r.json"; done |
+        jq -s 'map(.requests_per_second) | sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end'
+}
+P=$ROOT/benchmarks/pgbench
 
 # --- 1. the loader's own ceiling -------------------------------------------------------------------
 log "static 204 on nginx: loader vs wrk, $REPEAT x ${DURATION}s each, $CONNECTIONS connections, 2 threads"
@@ -142,7 +181,7 @@ done
 # --- 2. add_widget ---------------------------------------------------------------------------------
 log "add_widget: pgbench (ceiling) / loader -> 1 gateway / loader -> nginx -> gateways, $REPEAT x ${DURATION}s, $CONNECTIONS connections"
 for r in $(seq "$REPEAT"); do
-    run_pgbench "add-pgbench-$r" ceiling_add_widget.sql -D prefix="$(date +%s)$r"
+    run_pgbench "add-pgbench-$r" -f "$P/ceiling_add_widget.sql" -D prefix="$(date +%s)$r"
     run_loader "add-gateway-$r" --url "$GATEWAY_URL" --scenario widgets-add -c "$CONNECTIONS" -d "$DURATION" --warmup 1
     run_loader "add-nginx-$r" --url "$NGINX_URL" --scenario widgets-add -c "$CONNECTIONS" -d "$DURATION" --warmup 1
 done
@@ -150,36 +189,82 @@ done
 # --- 3. get_widget ---------------------------------------------------------------------------------
 log "get_widget: pgbench (ceiling) / loader -> 1 gateway / loader -> nginx -> gateways, $REPEAT x ${DURATION}s"
 for r in $(seq "$REPEAT"); do
-    run_pgbench "get-pgbench-$r" ceiling_get_widget.sql -D seeds="$seeds"
+    run_pgbench "get-pgbench-$r" -f "$P/ceiling_get_widget.sql" -D seeds="$seeds"
     run_loader "get-gateway-$r" --url "$GATEWAY_URL" --scenario widgets-get -c "$CONNECTIONS" -d "$DURATION" --warmup 1
     run_loader "get-nginx-$r" --url "$NGINX_URL" --scenario widgets-get -c "$CONNECTIONS" -d "$DURATION" --warmup 1
 done
 
-# --- 4. fixed rates, mixed workload, through nginx -------------------------------------------------
-for rate in "$RATE" "$HIGH_RATE"; do
-    log "widgets-mixed at $rate req/s through nginx for ${RATE_DURATION}s (latency from the intended send time)"
-    profiler=""
-    if [ "$rate" = "$HIGH_RATE" ] && command -v perf >/dev/null && [ -f "$SOCKET_DIR/gateway-1.pid" ]; then
-        # Where the time goes: a CPU profile of gateway 1 in the middle of the run.
-        (sleep 5; perf record -q -F 499 -g -p "$(cat "$SOCKET_DIR/gateway-1.pid")" -o "$WORK/gateway-1.perf" -- sleep 5 \
-            >/dev/null 2>&1) &
-        profiler=$!
-    fi
-    run_loader "mixed-$rate" --url "$NGINX_URL" --scenario widgets-mixed --rate "$rate" -c "$CONNECTIONS" \
-        -d "$RATE_DURATION" --warmup 2 --html "$RESULTS/$STAMP-mixed-$rate.html"
-    if [ -n "$profiler" ] && wait "$profiler" && [ -s "$WORK/gateway-1.perf" ]; then
-        {
-            echo "perf profile of gateway 1 during widgets-mixed at $rate req/s through nginx ($STAMP)"
-            echo "== by shared object"; perf report -i "$WORK/gateway-1.perf" --no-children --sort dso 2>/dev/null | grep -E '^ +[0-9]' | head -12 || true
-            echo "== by thread"; perf report -i "$WORK/gateway-1.perf" --no-children --sort comm 2>/dev/null | grep -E '^ +[0-9]' | head -6 || true
-            echo "== self time, top symbols"; perf report -i "$WORK/gateway-1.perf" --no-children --sort symbol -g none 2>/dev/null | grep -E '^ +[0-9]' | head -30 || true
-            echo "== inclusive time (children), top symbols"; perf report -i "$WORK/gateway-1.perf" --children --sort symbol -g none 2>/dev/null | grep -E '^ +[0-9]' | head -40 || true
-        } | cut -c1-200 >"$RESULTS/$STAMP-profile-gateway.txt" || true   # head closing its pipe is fine
-        log "gateway profile: $RESULTS/$STAMP-profile-gateway.txt"
-    fi
+# --- 4. the mixed workload: its ceiling, the highest rate with p99 < P99_MS via nginx, then twice that ---
+# 4a. pgbench on the same mix (ceiling_get_widget@4, ceiling_add_widget@2, mixed_associate@1,
+# mixed_remove@1), each client associating and removing only its own K pairs so that no call fails
+# (pgbench would abort the client); mixed_prepare.sql puts those pairs in the scripts' starting state.
+K=$(( 9 * (seeds / 20) / CONNECTIONS )); [ "$K" -le 128 ] || K=128
+[ "$K" -ge 2 ] || die "too few seeded widgets ($seeds) for $CONNECTIONS pgbench clients with their own pairs"
+log "mixed ceiling: pgbench on the widgets-mixed functions (50/25/12.5/12.5), $REPEAT x ${DURATION}s, $CONNECTIONS connections, $K pairs per client"
+for r in $(seq "$REPEAT"); do
+    psql -X -q -v clients="$CONNECTIONS" -v k="$K" --single-transaction -f "$P/mixed_prepare.sql" "$uri" >/dev/null
+    run_pgbench "mixed-pgbench-$r" -f "$P/ceiling_get_widget.sql@4" -f "$P/ceiling_add_widget.sql@2" \
+        -f "$P/mixed_associate.sql@1" -f "$P/mixed_remove.sql@1" -D seeds="$seeds" -D prefix="$(date +%s)m$r" \
+        -D ring="$K" -D clients="$CONNECTIONS" -D ring_next=$((K / 2)) -D ring_oldest=0
 done
+ceiling=$(median_rps mixed-pgbench)
+
+# 4b. Step search through nginx, open loop: a step passes when p99 < P99_MS, the achieved rate is at
+# least 97% of the target and at most 0.1% of the requests got a 5xx or a transport error
+# (summarize.py --verdict, the same rule the table uses). Up while steps pass (x1.5), halve while none
+# has, then bisect between the best pass and the lowest failure.
+rate=${START_RATE:-$(awk -v c="$ceiling" -v f="$STEP_START" 'BEGIN { printf "%d", c * f }')}
+[ "$rate" -ge 1 ] || rate=100
+best=0; lowest_fail=0; lowest_tried=$rate
+log "mixed step search via nginx: p99 < ${P99_MS} ms, $STEPS steps of ${STEP_DURATION}s, from $rate req/s (mixed ceiling $ceiling tps)"
+for i in $(seq "$STEPS"); do
+    run_loader "mixed-step-$i" --url "$NGINX_URL" --scenario widgets-mixed --rate "$rate" -c "$CONNECTIONS" \
+        -d "$STEP_DURATION" --warmup 1 --html "$WORK/mixed-step-$i.html"
+    verdict=$(python3 "$ROOT/benchmarks/summarize.py" --verdict "$WORK/mixed-step-$i.json" --p99-ms "$P99_MS")
+    echo "    step $i at $rate req/s: $verdict"
+    [ "$rate" -ge "$lowest_tried" ] || lowest_tried=$rate
+    if [ "$verdict" = pass ]; then
+        [ "$rate" -le "$best" ] || { best=$rate; cp "$WORK/mixed-step-$i.html" "$WORK/mixed-sustainable.html"; }
+    elif [ "$lowest_fail" -eq 0 ] || [ "$rate" -lt "$lowest_fail" ]; then
+        lowest_fail=$rate
+    fi
+    if [ "$lowest_fail" -eq 0 ]; then next=$(awk -v r="$best" 'BEGIN { printf "%d", r * 1.5 }')
+    elif [ "$best" -eq 0 ]; then next=$((lowest_fail / 2))
+    else next=$(((best + lowest_fail) / 2)); fi
+    # Stop when the bracket is within 3% (another step would not tell much).
+    if [ "$best" -gt 0 ] && [ "$lowest_fail" -gt 0 ] && [ $((100 * (lowest_fail - best))) -le $((3 * best)) ]; then break; fi
+    [ "$next" -ge 1 ] || break
+    rate=$next
+done
+[ ! -f "$WORK/mixed-sustainable.html" ] || cp "$WORK/mixed-sustainable.html" "$RESULTS/$STAMP-mixed-sustainable.html"
+
+# 4c. Twice the sustainable rate (twice the lowest rate tried when none passed), with a CPU profile of
+# gateway 1 in its middle (where the time goes).
+overload=$((2 * (best > 0 ? best : lowest_tried)))
+log "widgets-mixed at 2 x $((overload / 2)) = $overload req/s through nginx for ${RATE_DURATION}s (goodput, admitted p99, 503s)"
+profiler=""
+if command -v perf >/dev/null && [ -f "$SOCKET_DIR/gateway-1.pid" ]; then
+    delay=$(awk -v d="$RATE_DURATION" 'BEGIN { printf "%.1f", 2.1 + d / 4 }')
+    span=$(awk -v d="$RATE_DURATION" 'BEGIN { s = d / 2; if (s > 5) s = 5; printf "%.1f", s }')
+    (sleep "$delay"; perf record -q -F 499 -g -p "$(cat "$SOCKET_DIR/gateway-1.pid")" -o "$WORK/gateway-1.perf" -- sleep "$span" \
+        >/dev/null 2>&1) &
+    profiler=$!
+fi
+run_loader "mixed-2x" --url "$NGINX_URL" --scenario widgets-mixed --rate "$overload" -c "$CONNECTIONS" \
+    -d "$RATE_DURATION" --warmup 2 --html "$RESULTS/$STAMP-mixed-2x.html"
+if [ -n "$profiler" ] && wait "$profiler" && [ -s "$WORK/gateway-1.perf" ]; then
+    {
+        echo "perf profile of gateway 1 during widgets-mixed at $overload req/s (2 x the sustainable rate) through nginx ($STAMP)"
+        echo "== by shared object"; perf report -i "$WORK/gateway-1.perf" --no-children --sort dso 2>/dev/null | grep -E '^ +[0-9]' | head -12 || true
+        echo "== by thread"; perf report -i "$WORK/gateway-1.perf" --no-children --sort comm 2>/dev/null | grep -E '^ +[0-9]' | head -6 || true
+        echo "== self time, top symbols"; perf report -i "$WORK/gateway-1.perf" --no-children --sort symbol -g none 2>/dev/null | grep -E '^ +[0-9]' | head -30 || true
+        echo "== inclusive time (children), top symbols"; perf report -i "$WORK/gateway-1.perf" --children --sort symbol -g none 2>/dev/null | grep -E '^ +[0-9]' | head -40 || true
+    } | cut -c1-200 >"$RESULTS/$STAMP-profile-gateway.txt" || true   # head closing its pipe is fine
+    log "gateway profile: $RESULTS/$STAMP-profile-gateway.txt"
+fi
 
 # --- the table and the JSON ------------------------------------------------------------------------
-python3 "$ROOT/benchmarks/summarize.py" "$WORK" "$RESULTS/$STAMP.json" \
-    --repeat "$REPEAT" --rates "$RATE" "$HIGH_RATE" --seeds "$seeds" --database "$DB" --connections "$CONNECTIONS"
-log "results: $RESULTS/$STAMP.json, reports: $RESULTS/$STAMP-mixed-*.html, raw runs: $WORK"
+python3 "$ROOT/benchmarks/summarize.py" "$WORK" "$RESULTS/$STAMP.json" --repeat "$REPEAT" --p99-ms "$P99_MS" \
+    --seeds "$seeds" --database "$DB" --connections "$CONNECTIONS" --duration "$DURATION" --step-duration "$STEP_DURATION" \
+    --rate-duration "$RATE_DURATION" --pairs-per-client "$K"
+log "results: $RESULTS/$STAMP.json, reports: $RESULTS/$STAMP-mixed-{sustainable,2x}.html, raw runs: $WORK"

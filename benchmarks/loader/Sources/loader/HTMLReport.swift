@@ -16,6 +16,8 @@ enum HTMLReport {
             ("window", String(format: "%.2f s after %.1f s warm-up", s.durationSeconds, s.warmupSeconds)),
             ("requests", "\(s.requests)"), ("throughput", String(format: "%.0f req/s", s.requestsPerSecond)),
             ("latency", String(format: "p50 %.3f · p90 %.3f · p99 %.3f · p99.9 %.3f · max %.3f ms", l.p50, l.p90, l.p99, l.p999, l.max)),
+            ("admitted (not 503)", String(format: "%d answers: p50 %.3f · p99 %.3f · p99.9 %.3f · max %.3f ms", s.admittedRequests,
+                                          s.latencyAdmittedMs.p50, s.latencyAdmittedMs.p99, s.latencyAdmittedMs.p999, s.latencyAdmittedMs.max)),
             ("status", s.status.keys.sorted().map { "\($0): \(s.status[$0]!)" }.joined(separator: ", ")),
             ("errors", "connect \(s.errors.connect), read \(s.errors.read), write \(s.errors.write), timeout \(s.errors.timeout), parse \(s.errors.parse)"),
             ("started", s.startedAt),

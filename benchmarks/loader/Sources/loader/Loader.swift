@@ -26,6 +26,9 @@ struct Loader: ParsableCommand {
                          the claimed build's lease token on the same connection (--worker-token-file)
           builds-batch   the same with /rpc/claim_builds (--batch builds at a time) and one /rpc/complete_builds
         Seeded serials are <seed-prefix><n> for n in 1...<seed-count> (make seed-widgets).
+        HTTP statuses are outcomes, not errors: a 503 (with Retry-After, a server shedding load) is counted
+        under 503, its connection kept (or reopened after Connection: close) and the open-loop schedule kept;
+        the report adds the latencies of the admitted requests (every answer but 503) on their own.
         Examples:
           loader --url http://127.0.0.1:8080 --scenario static --connections 64 --duration 10
           loader --scenario widgets-mixed --rate 5000 --connections 64 --duration 20 --json out.json --html out.html

@@ -26,6 +26,10 @@ struct Summary: Codable, Sendable {
     var requests: Int                // responses completed in the window
     var requestsPerSecond: Double
     var latencyMs: Latency           // open loop: from the intended send time
+    var admittedRequests: Int        // responses in the window other than 503
+    var latencyAdmittedMs: Latency   // the same latencies, 503 answers left out
+    var responsesTotal: Int          // responses over the whole run, warm-up included
+    var admittedResponsesTotal: Int  // the same without the 503s
     var status: [String: Int]
     var operations: [String: [String: Int]]
     var errors: Errors
@@ -62,11 +66,17 @@ struct Summary: Codable, Sendable {
         let total = Int(t.histogram.totalCount)
         requests = total
         requestsPerSecond = window > 0 ? Double(total) / window : 0
-        let h = t.histogram
         func ms(_ us: UInt64) -> Double { (Double(us) / 1000 * 1000).rounded() / 1000 }
-        latencyMs = total == 0 ? Latency(p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0) :
-            Latency(p50: ms(h.valueAtPercentile(50)), p90: ms(h.valueAtPercentile(90)), p99: ms(h.valueAtPercentile(99)),
-                    p999: ms(h.valueAtPercentile(99.9)), max: ms(h.max), mean: (h.mean / 1000 * 1000).rounded() / 1000)
+        func latency(_ h: Histogram<UInt64>) -> Latency {
+            h.totalCount == 0 ? Latency(p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0) :
+                Latency(p50: ms(h.valueAtPercentile(50)), p90: ms(h.valueAtPercentile(90)), p99: ms(h.valueAtPercentile(99)),
+                        p999: ms(h.valueAtPercentile(99.9)), max: ms(h.max), mean: (h.mean / 1000 * 1000).rounded() / 1000)
+        }
+        latencyMs = latency(t.histogram)
+        admittedRequests = Int(t.admitted.totalCount)
+        latencyAdmittedMs = latency(t.admitted)
+        responsesTotal = t.answered
+        admittedResponsesTotal = t.admittedAnswered
         var status: [String: Int] = [:]
         var operations: [String: [String: Int]] = [:]
         for op in Operation.allCases {
@@ -114,6 +124,10 @@ struct Summary: Codable, Sendable {
         lines.append("  requests  \(grouped(requests)) in \(f(durationSeconds)) s = \(grouped(Int(requestsPerSecond.rounded()))) req/s")
         let l = latencyMs
         lines.append("  latency   p50 \(f(l.p50, 3)) ms  p90 \(f(l.p90, 3)) ms  p99 \(f(l.p99, 3)) ms  p99.9 \(f(l.p999, 3)) ms  max \(f(l.max, 3)) ms  mean \(f(l.mean, 3)) ms")
+        if admittedRequests != requests {
+            let a = latencyAdmittedMs
+            lines.append("  admitted  \(grouped(admittedRequests)) answers other than 503: p50 \(f(a.p50, 3)) ms  p99 \(f(a.p99, 3)) ms  p99.9 \(f(a.p999, 3)) ms  max \(f(a.max, 3)) ms")
+        }
         let codes = status.keys.sorted().map { "\($0): \(grouped(status[$0]!))" }.joined(separator: "  ")
         lines.append("  status    \(codes.isEmpty ? "none" : codes)")
         if operations.count > 1 {

@@ -23,6 +23,12 @@ struct WorkerPlan: Sendable {
 struct Tally {
     static let statusSlots = 600
     var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    /// Latencies of the admitted requests only: every answer but 503 (a server shedding load answers
+    /// 503 with Retry-After at once; those answers would hide how long the admitted ones waited).
+    var admitted = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    /// Responses over the whole run, warm-up included, and those of them other than 503 (CPU per
+    /// request is taken over the whole run).
+    var answered = 0, admittedAnswered = 0
     var perSecondCount: [Int] = []
     var perSecond: [Histogram<UInt64>] = []
     var status = [Int](repeating: 0, count: Operation.allCases.count * Tally.statusSlots)
@@ -49,6 +55,7 @@ struct Tally {
     mutating func record(latency: UInt64, second: Int, operation: Operation, status code: Int) {
         let value = min(latency, 600_000_000)
         histogram.record(value)
+        if code != 503 { admitted.record(value) }
         while perSecond.count <= second {
             perSecond.append(Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .two))
             perSecondCount.append(0)
@@ -61,6 +68,9 @@ struct Tally {
 
     mutating func merge(_ other: Tally) {
         histogram.add(other.histogram)
+        admitted.add(other.admitted)
+        answered += other.answered
+        admittedAnswered += other.admittedAnswered
         for (s, h) in other.perSecond.enumerated() {
             while perSecond.count <= s {
                 perSecond.append(Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .two))
@@ -417,6 +427,8 @@ final class Worker: @unchecked Sendable {
             let second = Int((now - plan.measureFrom) / 1_000_000_000)
             tally.record(latency: (now &- started) / 1000, second: second, operation: c.operation, status: status)
         }
+        tally.answered += 1
+        if status != 503 { tally.admittedAnswered += 1 }
         tally.timeline(now, start: plan.start, ok: status >= 200 && status < 300, transport: false)
         if plan.recordAcks && status >= 200 && status < 300 && c.operation.isWrite { ack(c, consumed) }
         if status >= 200 && status < 300 {
