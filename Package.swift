@@ -22,9 +22,11 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .target(name: "CMHDShim", dependencies: ["CMicroHTTPD"]),
+        // epoll and eventfd, which Swift's Glibc module leaves out (the event loops need them).
+        .target(name: "CEventLoop"),
         .target(
             name: "GatewayCore",
-            dependencies: ["CLibPQ", "CMicroHTTPD", "CMHDShim", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["CLibPQ", "CMicroHTTPD", "CMHDShim", "CEventLoop", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
             // Swift 6.3.1's optimiser loops for an hour in loop-invariant code motion on this module;
             // without that one pass the release build takes minutes. Debug builds are unaffected.

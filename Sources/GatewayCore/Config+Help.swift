@@ -20,6 +20,12 @@ extension GatewayConfig {
       db-pool-read                 connections of the read pool (default: db-pool).  PGRST_DB_POOL_READ
       db-pool-acquisition-timeout  seconds to wait for a free connection before 504 PGRST003
                                    (default 10).                 PGRST_DB_POOL_ACQUISITION_TIMEOUT
+      db-pool-pipeline-depth       requests in flight on one connection at once, pipelined, each
+                                   its own transaction (default 1; gateway-specific). PGRST_DB_POOL_PIPELINE_DEPTH
+      db-pool-max-waiting          requests that may wait for a free slot; one more gets 503 +
+                                   Retry-After at once (default 4 x db-pool; gateway-specific). PGRST_DB_POOL_MAX_WAITING
+      server-threads               event loops, each owning its clients and its share of db-pool
+                                   (default: the number of cores, at most db-pool; gateway-specific). PGRST_SERVER_THREADS
       db-pre-request               function (schema.fn) called before every RPC call, after the
                                    request settings are in place.                  PGRST_DB_PRE_REQUEST
       db-max-body-bytes            largest request body accepted, larger -> 413

@@ -26,6 +26,15 @@ public struct GatewayConfig: Sendable, Equatable {
     public var dbPoolRead: Int?
     /// Seconds a request waits for a free connection before 504 PGRST003.
     public var dbPoolAcquisitionTimeout = 10
+    /// Admission control (ours): requests that may wait for a connection slot, over the whole
+    /// gateway; one more is answered 503 + Retry-After at once. nil: 4 x `db-pool`.
+    public var dbPoolMaxWaiting: Int?
+    /// Requests in flight on one database connection at once (ours; pipelined, each its own
+    /// transaction). 1 keeps PostgREST's meaning of `db-pool`: a slow call holds up only itself.
+    public var dbPoolPipelineDepth = 1
+    /// Event-loop threads (ours); each owns its client connections and its share of the pools.
+    /// nil: the number of cores. Never more than `db-pool` (each loop owns at least one connection).
+    public var serverThreads: Int?
     /// Function called after the request settings and before the call (`schema.fn` or `fn`).
     public var dbPreRequest: String?
     /// Largest accepted request body in bytes (ours; larger -> 413).
@@ -53,6 +62,9 @@ public struct GatewayConfig: Sendable, Equatable {
 
     /// Size of the read pool (`db-pool-read`, else `db-pool`).
     public var readPoolSize: Int { dbPoolRead ?? dbPool }
+
+    /// Waiting requests allowed over the whole gateway (`db-pool-max-waiting`).
+    public var maxWaiting: Int { dbPoolMaxWaiting ?? dbPool * 4 }
 
     /// The default (first) exposed schema.
     public var defaultSchema: String { dbSchemas.first ?? "public" }

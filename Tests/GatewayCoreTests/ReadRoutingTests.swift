@@ -5,12 +5,16 @@ import Testing
 /// when the read pool has no connection, which read-pool failures the primary retries, and the
 /// `db-uri-read` / `db-pool-read` keys.
 @Suite struct ReadRoutingTests {
-    /// Pools that are never started: no thread, no connection (so `isConnected` is false).
+    /// One loop's pools that are never started: no connection (so `isConnected` is false).
     static func router(withReadPool: Bool, metrics: GatewayMetrics = GatewayMetrics()) -> PGPoolRouter {
-        let primary = PGPool(conninfo: "postgresql://primary.invalid/db", size: 2, acquisitionTimeout: 1)
-        let read = withReadPool
-            ? PGPool(conninfo: "postgresql://standby.invalid/db", size: 2, acquisitionTimeout: 1, name: "read") : nil
-        return PGPoolRouter(primary: primary, read: read, registry: metrics.registry)
+        let epoll = Epoll()
+        func pool(_ uri: String, _ role: PGPoolRole) -> PGPool {
+            PGPool(settings: PGPoolSettings(conninfo: uri, connections: 2, depth: 4, maxWaiting: 8, acquisitionTimeout: 1),
+                   stats: PGPoolStats(role: role, size: 2), epoll: epoll)
+        }
+        return PGPoolRouter(primary: pool("postgresql://primary.invalid/db", .primary),
+                            read: withReadPool ? pool("postgresql://standby.invalid/db", .read) : nil,
+                            metrics: PGPoolMetrics(registry: metrics.registry, roles: withReadPool ? [.primary, .read] : [.primary]))
     }
 
     static func role(_ method: String, _ path: String, query: String = "", body: String = "",
@@ -70,10 +74,10 @@ import Testing
         // Neither pool is connected: the read is handed to the primary, whose own error is what the
         // caller gets (503), and the fallback is counted.
         #expect(throws: APIError.self) {
-            try router.submit([Statement("SELECT 1")], readOnly: true, role: .read) { _, _ in }
+            try router.submit([Statement("SELECT 1")], role: .read, now: 0) { _, _ in }
         }
         do {
-            try router.submit([Statement("SELECT 1")], readOnly: true, role: .read) { _, _ in }
+            try router.submit([Statement("SELECT 1")], role: .read, now: 0) { _, _ in }
             Issue.record("a read with no pool connected must fail with 503")
         } catch APIError.databaseUnavailable(let message) {
             #expect(message.contains("no connection to the database yet"))
@@ -91,7 +95,7 @@ import Testing
         let metrics = GatewayMetrics()
         let router = Self.router(withReadPool: true, metrics: metrics)
         #expect(throws: APIError.self) {
-            try router.submit([Statement("SELECT 1")], readOnly: false, role: .primary) { _, _ in }
+            try router.submit([Statement("SELECT 1")], role: .primary, now: 0) { _, _ in }
         }
         let text = String(decoding: metrics.exposition(), as: UTF8.self)
         #expect(text.contains(#"gateway_db_read_fallbacks_total{reason="unavailable"} 0"#))

@@ -192,16 +192,17 @@ extension CatalogTests {
     /// the transaction-local settings, READ ONLY and `response.*` must hold across statements.
     @Test func pipelinedThroughThePool() throws {
         defer { try? dropSchema() }
-        let pool = PGPool(conninfo: TestDatabase.uri(), size: 2, acquisitionTimeout: 5)
-        pool.start()
-        defer { pool.shutdown() }
-        for _ in 0..<200 where !pool.isConnected { usleep(10_000) }
+        let driver = PoolDriver(uri: TestDatabase.uri())
+        func plan(_ method: String, _ function: String, query: String = "", body: String = "",
+                  headers: [String: String] = [:]) throws -> CallPlan {
+            let request = HTTPRequest(method: method, path: "/rpc/\(function)", query: query, headers: headers, body: Array(body.utf8))
+            return try CallPlan(request: request, catalog: catalog, config: config)
+        }
         func send(_ method: String, _ function: String, query: String = "", body: String = "",
                   headers: [String: String] = [:]) -> HTTPResponse {
-            let request = HTTPRequest(method: method, path: "/rpc/\(function)", query: query, headers: headers, body: Array(body.utf8))
             do {
-                let plan = try CallPlan(request: request, catalog: catalog, config: config)
-                return try HTTPResponse(plan: plan, rows: pool.run(plan.statements, readOnly: plan.readOnly))
+                let plan = try plan(method, function, query: query, body: body, headers: headers)
+                return try HTTPResponse(plan: plan, rows: driver.run(plan.statements))
             } catch {
                 return HTTPResponse(error: error, authenticated: false)
             }
@@ -222,7 +223,26 @@ extension CatalogTests {
             let next = send("POST", "add_them", body: #"{"a": 1, "b": 1}"#)
             #expect(next.status == 200 && next.header("Location") == nil)
         }
+        // Many calls in flight on the same connections at once: each is its own transaction, a
+        // failing one (and a new statement text prepared mid-pipeline) leaves the others whole.
+        let plans = try (0..<40).map { n in
+            n % 5 == 0 ? try plan("POST", "problem")
+                : n % 7 == 0 ? try plan("POST", "set_status")
+                : try plan("GET", "add_them", query: "a=\(n)&b=\(n % 3 == 0 ? "x" : "1")")
+        }
+        let results = try driver.run(plans.map(\.statements))
+        for (n, (plan, result)) in zip(plans, results).enumerated() {
+            let response = (try? HTTPResponse(plan: plan, rows: result.get())) ?? HTTPResponse(error: result.error!, authenticated: false)
+            if n % 5 == 0 { #expect(response.status == 402, "\(n)") }
+            else if n % 7 == 0 { #expect(response.status == 201 && response.header("Location") == "/x", "\(n)") }
+            else if n % 3 == 0 { #expect(response.status == 400, "\(n)") }
+            else { #expect(response.status == 200 && response.bodyText == "\(n + 1)", "\(n)") }
+        }
     }
+}
+
+private extension Result {
+    var error: Failure? { if case .failure(let error) = self { return error } else { return nil } }
 }
 
 private extension HTTPResponse {

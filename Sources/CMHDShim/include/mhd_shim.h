@@ -12,4 +12,10 @@
 struct MHD_Daemon *gw_start_daemon(unsigned int flags, uint16_t port,
                                    MHD_AccessHandlerCallback handler, void *handler_cls,
                                    struct MHD_OptionItem *options);
+
+/// The daemon's own epoll descriptor (MHD_get_daemon_info is variadic too); -1 when it has none.
+int gw_daemon_epoll_fd(struct MHD_Daemon *daemon);
+
+/// MHD's timeout until it must run again, in milliseconds; -1 when it has no deadline.
+long long gw_daemon_timeout(struct MHD_Daemon *daemon);
 #endif

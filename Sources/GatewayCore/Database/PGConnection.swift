@@ -21,6 +21,9 @@ public final class PGConnection {
         raw = conn
     }
 
+    /// Takes ownership of a connection libpq already made (or is making).
+    init(raw: OpaquePointer) { self.raw = raw }
+
     deinit { PQfinish(raw) }
 
     /// True while the socket is usable.

@@ -23,20 +23,20 @@ public final class PGListener: Sendable {
     }
 
     private func run() {
-        var backoff = PGPipelineWorker.firstBackoff
+        var backoff = PGPipeline.firstBackoff
         while true {
             do {
                 let connection = try PGConnection(conninfo)
                 try connection.execute("LISTEN \(channel)")   // a fixed identifier, never user input
                 try catalogStore.reload(on: connection)
-                backoff = PGPipelineWorker.firstBackoff
+                backoff = PGPipeline.firstBackoff
                 listen(on: connection)
             } catch {
                 Observation.log(.error, "schema cache: \(error), retrying in \(backoff / 1_000_000) ms")
             }
             sleepNanoseconds(backoff)
             // The pool's schedule: the catalog is read again within about a second of the database's return.
-            backoff = min(backoff * 2, PGPipelineWorker.maxBackoff)
+            backoff = min(backoff * 2, PGPipeline.maxBackoff)
         }
     }
 

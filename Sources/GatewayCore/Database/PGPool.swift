@@ -1,95 +1,174 @@
-import Dispatch
-import Synchronization
+/// One loop's share of a database pool (primary or read): `connections` pipelined connections on
+/// the loop's epoll, each carrying up to `depth` requests at once, and a bounded FIFO of requests
+/// waiting for a slot. Admission control lives here: a request that finds every slot taken and the
+/// FIFO full is refused at once (503 + Retry-After) instead of queueing for seconds, and one that
+/// waits past `db-pool-acquisition-timeout` gets 504 PGRST003. Everything runs on the loop's thread.
+public final class PGPool {
+    let settings: PGPoolSettings
+    let stats: PGPoolStats
+    let epoll: Epoll
+    private(set) var pipelines: [PGPipeline] = []
+    private var waiting = RequestQueue()
+    private var bySocket: [Int32: PGPipeline] = [:]
+    private var openHere = 0
+    private var stopping = false
 
-/// The bounded connection pool: `size` libpq connections in pipeline mode, each driven by its own
-/// thread (`PGPipelineWorker`) that takes requests from one shared queue and sends each taken batch
-/// in a single network round trip, one pipeline sync per request. Requests never wait on a thread
-/// of their caller: `submit` returns at once and the completion runs on the connection's thread.
-public final class PGPool: Sendable {
-    let conninfo: String
-    /// `primary` or `read` (read scaling); names the pool in log lines other than the primary's.
-    let name: String
-    let size: Int
-    let acquisitionTimeout: Int
-    let queue: PGJobQueue
-    /// Connections currently open and usable.
-    let healthy = Atomic<Int>(0)
-    let stopping = Atomic<Bool>(false)
-    /// Connections executing a batch right now (the metrics' "in use").
-    let busy = Atomic<Int>(0)
-    private let lastError = Mutex<String>("no connection to the database yet")
+    var conninfo: String { settings.conninfo }
+    var role: PGPoolRole { stats.role }
 
-    /// `conninfo` is the authenticator's libpq URI (`db-uri`); `acquisitionTimeout` is in seconds.
-    public init(conninfo: String, size: Int, acquisitionTimeout: Int, maxBatch: Int = 32, name: String = "primary") {
-        self.conninfo = gatewayConnInfo(conninfo, applicationName: name == "primary" ? "gateway" : "gateway-\(name)")
-        self.name = name
-        self.size = max(1, size)
-        self.acquisitionTimeout = max(1, acquisitionTimeout)
-        self.queue = PGJobQueue(maxBatch: maxBatch)
+    init(settings: PGPoolSettings, stats: PGPoolStats, epoll: Epoll) {
+        self.settings = settings
+        self.stats = stats
+        self.epoll = epoll
+        pipelines = (0..<settings.connections).map { _ in PGPipeline(pool: self, epoll: epoll) }
     }
 
-    /// Starts the connection threads (they connect, and reconnect with backoff, on their own) and
-    /// the watchdog that fails requests waiting longer than the acquisition timeout.
-    public func start() {
-        for index in 0..<size {
-            spawnThread(name: "gw-pg-\(index)") { PGPipelineWorker(pool: self, index: index).run() }
+    /// True while this loop has an open connection to this pool's database.
+    var isConnected: Bool { openHere > 0 }
+
+    // MARK: Requests
+
+    /// Sends the statements now when a connection has a free slot, else queues them; throws at once
+    /// (nothing sent) when no connection is open here, the FIFO is full, or the pool is stopping.
+    /// `completion` is called exactly once, later, on this loop.
+    func submit(_ statements: [Statement], now: UInt64,
+                completion: @escaping (Result<[[String?]], any Error>) -> Void) throws {
+        guard !stopping else { throw APIError.shuttingDown }
+        guard openHere > 0 else { throw APIError.databaseUnavailable(message: stats.lastErrorMessage) }
+        let request = PGRequest(statements: statements, deadline: now + UInt64(settings.acquisitionTimeout) * 1_000_000_000,
+                                completion: completion)
+        if waiting.isEmpty, let pipeline = leastLoaded(), pipeline.load < settings.depth {
+            return dispatch(request, to: pipeline, now: now)
         }
-        spawnThread(name: "gw-pg-watchdog") { self.watch() }
-    }
-
-    /// Connections executing requests and requests waiting for one, for the metrics.
-    public var usage: (inUse: Int, waiting: Int) { (busy.load(ordering: .relaxed), queue.count) }
-
-    /// True while at least one connection is open.
-    public var isConnected: Bool { healthy.load(ordering: .relaxed) > 0 }
-
-    /// Queues a request's statements. Throws at once (without queueing) when no connection is open
-    /// (`databaseUnavailable`) or the pool is shutting down; otherwise `completion` is called exactly
-    /// once, on a pool thread, with the rows of the last statement or the first error.
-    public func submit(_ statements: [Statement], readOnly: Bool,
-                       completion: @escaping @Sendable (Result<[[String?]], any Error>) -> Void) throws {
-        guard !stopping.load(ordering: .relaxed) else { throw APIError.shuttingDown }
-        guard isConnected else { throw APIError.databaseUnavailable(message: lastErrorMessage) }
-        let deadline = monotonicNanoseconds() + UInt64(acquisitionTimeout) * 1_000_000_000
-        let job = PGJob(statements: statements, readOnly: readOnly, deadline: deadline, completion: completion)
-        guard queue.push(job) else { throw APIError.shuttingDown }
-    }
-
-    /// Blocking form of `submit` for tools and tests (never called on a server thread).
-    public func run(_ statements: [Statement], readOnly: Bool) throws -> [[String?]] {
-        let done = DispatchSemaphore(value: 0)
-        let outcome = Mutex<Result<[[String?]], any Error>?>(nil)
-        try submit(statements, readOnly: readOnly) { result in
-            outcome.withLock { $0 = result }
-            done.signal()
+        guard waiting.count < settings.maxWaiting else {
+            throw APIError.overloaded(waiting: waiting.count)
         }
-        done.wait()
-        return try outcome.withLock { $0! }.get()
+        waiting.append(request)
+        stats.waiting.wrappingAdd(1, ordering: .relaxed)
     }
 
-    /// Refuses new requests, fails the queued ones with `shuttingDown` and lets the connection
-    /// threads finish their current batch and close.
-    public func shutdown() {
-        stopping.store(true, ordering: .relaxed)
-        fail(queue.drain(close: true), with: APIError.shuttingDown)
+    private func leastLoaded() -> PGPipeline? {
+        var best: PGPipeline?
+        for pipeline in pipelines where pipeline.isReady && pipeline.load < (best?.load ?? Int.max) {
+            best = pipeline
+            if pipeline.load == 0 { break }
+        }
+        return best
     }
 
-    /// Prefix of the connection threads' log lines: empty for the primary, `read pool: ` otherwise.
-    var logPrefix: String { name == "primary" ? "" : "\(name) pool: " }
-
-    /// The last connection error, for 503 messages.
-    var lastErrorMessage: String { lastError.withLock { $0 } }
-
-    func noteConnectionError(_ message: String) { lastError.withLock { $0 = message } }
-
-    func fail(_ jobs: [PGJob], with error: any Error) {
-        for job in jobs { job.completion(.failure(error)) }
+    private func dispatch(_ request: PGRequest, to pipeline: PGPipeline, now: UInt64) {
+        if pipeline.load == 0 { stats.busy.wrappingAdd(1, ordering: .relaxed) }
+        pipeline.send(request, now: now)
     }
 
-    private func watch() {
-        while !stopping.load(ordering: .relaxed) {
-            sleepNanoseconds(50_000_000)
-            fail(queue.expired(now: monotonicNanoseconds()), with: APIError.poolTimeout(seconds: acquisitionTimeout))
+    // MARK: From the connections
+
+    /// A request's sync arrived: answer it, then give the freed slot to the oldest waiting request.
+    func answered(_ request: PGRequest, by pipeline: PGPipeline, now: UInt64) {
+        if pipeline.load == 0 { stats.busy.wrappingSubtract(1, ordering: .relaxed) }
+        request.finish()
+        while pipeline.isReady, pipeline.load < settings.depth, !waiting.isEmpty {
+            stats.waiting.wrappingSubtract(1, ordering: .relaxed)
+            dispatch(waiting.removeFirst(), to: pipeline, now: now)
+        }
+    }
+
+    /// A request handed to a connection that is not ready (it broke while sending): 503.
+    func bounce(_ request: PGRequest) {
+        request.completion(.failure(APIError.databaseUnavailable(message: stats.lastErrorMessage)))
+    }
+
+    func connected(_ pipeline: PGPipeline, again: Bool) {
+        openHere += 1
+        if again { GatewayMetrics.shared.databaseReconnected() }
+        if stats.open.wrappingAdd(1, ordering: .relaxed).oldValue == 0 {
+            Observation.log(.info, "\(stats.logPrefix)database connection established")
+        }
+        let now = monotonicNanoseconds()
+        while pipeline.isReady, pipeline.load < settings.depth, !waiting.isEmpty {
+            stats.waiting.wrappingSubtract(1, ordering: .relaxed)
+            dispatch(waiting.removeFirst(), to: pipeline, now: now)
+        }
+    }
+
+    func connectFailed(_ pipeline: PGPipeline, message: String) {
+        stats.noteError(message)
+        if pipeline === pipelines.first, stats.open.load(ordering: .relaxed) == 0 {
+            Observation.log(.error, "\(stats.logPrefix)database connection failed, retrying: \(message)")
+        }
+    }
+
+    /// A connection broke: its requests get 503; when it was this loop's last one, so do the waiting.
+    func lost(_ pipeline: PGPipeline, message: String, unanswered: [PGRequest]) {
+        stats.noteError(message)
+        Observation.log(.error, "\(stats.logPrefix)database connection lost: \(message)")
+        openHere -= 1
+        if !unanswered.isEmpty { stats.busy.wrappingSubtract(1, ordering: .relaxed) }
+        if stats.open.wrappingSubtract(1, ordering: .relaxed).oldValue == 1 {
+            Observation.log(.error, "\(stats.logPrefix)lost every database connection: \(message)")
+        }
+        let error = APIError.databaseUnavailable(message: message)
+        for request in unanswered { request.completion(.failure(error)) }
+        if openHere == 0 { failWaiting(error) }
+    }
+
+    private func failWaiting(_ error: any Error) {
+        let all = waiting.removeAll()
+        stats.waiting.wrappingSubtract(all.count, ordering: .relaxed)
+        for request in all { request.completion(.failure(error)) }
+    }
+
+    // MARK: The loop's side
+
+    func register(_ socket: Int32, _ pipeline: PGPipeline) { bySocket[socket] = pipeline }
+    func unregister(_ socket: Int32) { bySocket[socket] = nil }
+
+    /// Handles an epoll event when `socket` is one of this pool's; false otherwise.
+    func handle(socket: Int32, events: UInt32, now: UInt64) -> Bool {
+        guard let pipeline = bySocket[socket] else { return false }
+        pipeline.handle(events, now: now)
+        return true
+    }
+
+    /// Reconnects what is due and expires waiting requests; returns the next time it must run.
+    func tick(now: UInt64) -> UInt64 {
+        var next = UInt64.max
+        if !stopping {
+            for pipeline in pipelines {
+                guard let at = pipeline.retryAt else { continue }
+                if at <= now { pipeline.connect(now: now) } else { next = min(next, at) }
+                if let again = pipeline.retryAt { next = min(next, again) }
+            }
+        }
+        while let head = waiting.first, head.deadline <= now {
+            _ = waiting.removeFirst()
+            stats.waiting.wrappingSubtract(1, ordering: .relaxed)
+            head.completion(.failure(APIError.poolTimeout(seconds: settings.acquisitionTimeout)))
+        }
+        if let head = waiting.first { next = min(next, head.deadline) }
+        return next
+    }
+
+    /// Requests sent or waiting.
+    var pending: Int { waiting.count + pipelines.reduce(0) { $0 + $1.load } }
+
+    /// Stops: waiting requests get 503, new ones are refused; in-flight ones still finish.
+    func beginShutdown() {
+        stopping = true
+        failWaiting(APIError.shuttingDown)
+    }
+
+    /// Closes every connection (after the in-flight requests finished, or at the deadline).
+    func close() {
+        for pipeline in pipelines {
+            let wasOpen = pipeline.isReady
+            let unanswered = pipeline.close()
+            if wasOpen {
+                openHere -= 1
+                stats.open.wrappingSubtract(1, ordering: .relaxed)
+            }
+            if !unanswered.isEmpty { stats.busy.wrappingSubtract(1, ordering: .relaxed) }
+            for request in unanswered { request.completion(.failure(APIError.shuttingDown)) }
         }
     }
 }

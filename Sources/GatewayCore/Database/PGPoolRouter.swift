@@ -1,25 +1,26 @@
-import Dispatch
-import Prometheus
-import Synchronization
-
-/// Read scaling: the primary pool (`db-uri`) and an optional read pool on a standby (`db-uri-read`).
-/// Calls `PGPoolRole.forCall` sends to the read pool run there while it has an open connection;
-/// otherwise, or when its connection breaks during the call or the standby cancels the query
-/// (recovery conflict), they run on the primary instead of failing: such calls are READ ONLY, so
-/// running them again there is safe. The read pool's threads reconnect by themselves (as the
-/// primary's do); the first fallback and the recovery are logged once each.
-public final class PGPoolRouter: Sendable {
-    public let primary: PGPool
-    public let read: PGPool?
+/// Read scaling on one loop: the loop's share of the primary pool (`db-uri`) and of an optional read
+/// pool on a standby (`db-uri-read`). Calls `PGPoolRole.forCall` sends to the read pool run there
+/// while this loop has an open connection to it; otherwise, or when its connection breaks during the
+/// call or the standby cancels the query (recovery conflict), they run on the primary instead of
+/// failing: such calls are READ ONLY, so running them again there is safe. Runs on the loop's thread.
+public final class PGPoolRouter {
+    let primary: PGPool
+    let read: PGPool?
     let metrics: PGPoolMetrics
     /// True while reads are being sent to the primary (for one log line per change).
-    private let degraded = Atomic<Bool>(false)
+    private var degraded = false
 
-    public init(primary: PGPool, read: PGPool? = nil,
-                registry: PrometheusCollectorRegistry = GatewayMetrics.shared.registry) {
+    init(primary: PGPool, read: PGPool?, metrics: PGPoolMetrics) {
         self.primary = primary
         self.read = read
-        metrics = PGPoolMetrics(registry: registry, roles: read == nil ? [.primary] : [.primary, .read])
+        self.metrics = metrics
+    }
+
+    var pools: [PGPool] { read.map { [primary, $0] } ?? [primary] }
+
+    /// Samples this router's pools into the per-pool metrics (their figures are summed over all loops).
+    func sampleMetrics() {
+        for pool in pools { metrics.sample(pool.stats) }
     }
 
     /// The pool a planned call is meant for (`plan.routine` is nil only for direct responses).
@@ -27,70 +28,61 @@ public final class PGPoolRouter: Sendable {
         PGPoolRole.forCall(method: method, volatility: plan.routine?.volatility, hasReadPool: read != nil)
     }
 
-    public func start() {
-        primary.start()
-        read?.start()
+    /// Sends the call to the pool for `role`; `completion` gets the rows (or first error) and the
+    /// pool that actually answered. Throws what the pools' `submit` throw; refusals are counted.
+    func submit(_ statements: [Statement], role: PGPoolRole, now: UInt64,
+                completion: @escaping (Result<[[String?]], any Error>, PGPoolRole) -> Void) throws {
+        do {
+            try route(statements, role: role, now: now, completion: completion)
+        } catch APIError.overloaded(let waiting) {
+            metrics.rejected(role == .read && read?.isConnected == true ? .read : .primary)
+            throw APIError.overloaded(waiting: waiting)
+        }
     }
 
-    public func shutdown() {
-        primary.shutdown()
-        read?.shutdown()
-    }
-
-    /// Samples both pools into the per-pool metrics (on each scrape).
-    public func sampleMetrics() {
-        metrics.sample(.primary, primary)
-        if let read { metrics.sample(.read, read) }
-    }
-
-    /// Queues the call on the pool for `role`; `completion` gets the rows (or first error) and the
-    /// pool that actually answered. Throws only what the primary's `submit` throws.
-    public func submit(_ statements: [Statement], readOnly: Bool, role: PGPoolRole,
-                       completion: @escaping @Sendable (Result<[[String?]], any Error>, PGPoolRole) -> Void) throws {
+    private func route(_ statements: [Statement], role: PGPoolRole, now: UInt64,
+                       completion: @escaping (Result<[[String?]], any Error>, PGPoolRole) -> Void) throws {
         if role == .read, let read {
             if read.isConnected {
-                let primary = primary, metrics = metrics
                 do {
-                    try read.submit(statements, readOnly: readOnly) { result in
+                    try read.submit(statements, now: now) { [self] result in
                         guard case .failure(let error) = result, Self.primaryMayAnswer(error) else {
                             metrics.called(.read)
                             return completion(result, .read)
                         }
                         metrics.fellBack(.retried)
                         Observation.log(.warn, "read pool: \(Self.summary(error)); running the read on the primary")
-                        metrics.called(.primary)
-                        do { try primary.submit(statements, readOnly: readOnly) { completion($0, .primary) } }
-                        catch { completion(.failure(error), .primary) }
+                        onPrimary(statements, now: monotonicNanoseconds(), completion)
                     }
                     noteReadPool(available: true)
                     return
                 } catch APIError.shuttingDown {
                     throw APIError.shuttingDown
+                } catch APIError.overloaded(let waiting) {
+                    throw APIError.overloaded(waiting: waiting)
                 } catch {
-                    // lost its last connection between the check and the push: the primary answers
+                    // no open connection after all: the primary answers
                 }
             }
             noteReadPool(available: false)
             metrics.fellBack(.unavailable)
         }
-        let metrics = metrics
-        try primary.submit(statements, readOnly: readOnly) { result in
+        try primary.submit(statements, now: now) { [metrics] result in
             metrics.called(.primary)
             completion(result, .primary)
         }
     }
 
-    /// Blocking form of `submit` for tools and tests (never called on a server thread).
-    public func run(_ statements: [Statement], readOnly: Bool, role: PGPoolRole) throws -> (rows: [[String?]], servedBy: PGPoolRole) {
-        let done = DispatchSemaphore(value: 0)
-        let outcome = Mutex<(Result<[[String?]], any Error>, PGPoolRole)?>(nil)
-        try submit(statements, readOnly: readOnly, role: role) { result, servedBy in
-            outcome.withLock { $0 = (result, servedBy) }
-            done.signal()
+    private func onPrimary(_ statements: [Statement], now: UInt64,
+                           _ completion: @escaping (Result<[[String?]], any Error>, PGPoolRole) -> Void) {
+        do {
+            try primary.submit(statements, now: now) { [metrics] result in
+                metrics.called(.primary)
+                completion(result, .primary)
+            }
+        } catch {
+            completion(.failure(error), .primary)
         }
-        done.wait()
-        let (result, servedBy) = outcome.withLock { $0! }
-        return (try result.get(), servedBy)
     }
 
     /// Failures of the read pool after which the primary gives the real answer: the connection went
@@ -110,13 +102,14 @@ public final class PGPoolRouter: Sendable {
         return "\(error)"
     }
 
-    /// Logs the changes between "reads on the standby" and "reads on the primary", once each.
+    /// Logs the changes between "reads on the standby" and "reads on the primary", once each per loop.
     private func noteReadPool(available: Bool) {
-        guard degraded.exchange(!available, ordering: .relaxed) == available else { return }
+        guard degraded == available else { return }
+        degraded = !available
         if available {
             Observation.log(.info, "read pool connected: GET calls of STABLE functions are served by the standby again")
         } else {
-            Observation.log(.error, "read pool unavailable (\(read?.lastErrorMessage ?? "")): "
+            Observation.log(.error, "read pool unavailable (\(read?.stats.lastErrorMessage ?? "")): "
                 + "GET calls of STABLE functions are served by the primary until it reconnects")
         }
     }

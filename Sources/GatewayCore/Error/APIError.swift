@@ -13,6 +13,9 @@ public enum APIError: Error, Sendable, Equatable {
     case databaseUnavailable(message: String)
     /// PGRST003: no pool connection within db-pool-acquisition-timeout (504).
     case poolTimeout(seconds: Int)
+    /// PGRST003 at once (503 + Retry-After): every connection slot is taken and `waiting` requests
+    /// already wait for one (`db-pool-max-waiting`); admission control answers instead of queueing.
+    case overloaded(waiting: Int)
     /// PGRST202: no function matches; `hint` names the nearest candidate.
     case functionNotFound(message: String, hint: String?)
     /// PGRST203: several overloads match the argument names (300).

@@ -3,36 +3,50 @@ import Glibc
 #endif
 
 /// Everything `gateway serve` runs, wired together: the schema cache and its listener (on the
-/// primary), the pool (and the read pool on a standby, with `db-uri-read`), the request pipeline,
-/// the public and admin HTTP servers; then signals until SIGTERM/SIGINT.
+/// primary), the event loops with their shares of the pool (and of the read pool on a standby, with
+/// `db-uri-read`), the request pipeline, the admin server; then signals until SIGTERM/SIGINT.
 public final class GatewayService: Sendable {
     let config: GatewayConfig
     let catalogStore: CatalogStore
-    let pool: PGPool
-    let router: PGPoolRouter
+    let primaryStats: PGPoolStats
+    let readStats: PGPoolStats?
     let server: HTTPServer
     let admin: AdminServer?
 
-    public init(config: GatewayConfig) {
+    public init(config: GatewayConfig) throws {
         self.config = config
         catalogStore = CatalogStore(conninfo: config.dbURI, schemas: config.dbSchemas)
-        pool = PGPool(conninfo: config.dbURI, size: config.dbPool, acquisitionTimeout: config.dbPoolAcquisitionTimeout)
-        let readPool = config.dbURIRead.map {
-            PGPool(conninfo: $0, size: config.readPoolSize, acquisitionTimeout: config.dbPoolAcquisitionTimeout, name: "read")
+        let loops = min(config.dbPool, config.serverThreads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+        // Each loop opens its share of db-pool (at least one) and admits its share of the waiting line.
+        func share(_ total: Int, atLeast: Int) -> Int { max(atLeast, (total + loops - 1) / loops) }
+        let primary = PGPoolSettings(conninfo: config.dbURI, connections: share(config.dbPool, atLeast: 1),
+                                     depth: config.dbPoolPipelineDepth, maxWaiting: share(config.maxWaiting, atLeast: 0),
+                                     acquisitionTimeout: config.dbPoolAcquisitionTimeout)
+        let read = config.dbURIRead.map {
+            PGPoolSettings(conninfo: $0, connections: share(config.readPoolSize, atLeast: 1), depth: config.dbPoolPipelineDepth,
+                           maxWaiting: share(config.maxWaiting, atLeast: 0), acquisitionTimeout: config.dbPoolAcquisitionTimeout,
+                           applicationName: "gateway-read")
         }
-        router = PGPoolRouter(primary: pool, read: readPool)
-        let pipeline = Pipeline(config: config, catalogStore: catalogStore, router: router)
-        let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        server = HTTPServer(settings: .init(host: config.bindHost, port: config.serverPort, maxBodyBytes: config.dbMaxBodyBytes,
-                                            timeoutSeconds: config.serverTimeoutSeconds, threads: min(4, max(2, cores))),
-                            responder: pipeline)
-        let catalogStore = catalogStore, pool = pool, router = router
+        let primaryStats = PGPoolStats(role: .primary, size: primary.connections * loops)
+        let readStats = read.map { PGPoolStats(role: .read, size: $0.connections * loops) }
+        self.primaryStats = primaryStats
+        self.readStats = readStats
+        let metrics = PGPoolMetrics(roles: read == nil ? [.primary] : [.primary, .read])
+        let pipeline = Pipeline(config: config, catalogStore: catalogStore)
+        server = try HTTPServer(settings: .init(host: config.bindHost, port: config.serverPort, maxBodyBytes: config.dbMaxBodyBytes,
+                                                timeoutSeconds: config.serverTimeoutSeconds, loops: loops),
+                                pipeline: pipeline) { epoll in
+            PGPoolRouter(primary: PGPool(settings: primary, stats: primaryStats, epoll: epoll),
+                         read: read.map { PGPool(settings: $0, stats: readStats!, epoll: epoll) }, metrics: metrics)
+        }
+        let catalogStore = catalogStore
         admin = config.adminServerPort.map { port in
-            AdminServer(host: config.bindHost, port: port, readiness: { pool.isConnected && catalogStore.isLoaded },
+            AdminServer(host: config.bindHost, port: port, readiness: { primaryStats.isConnected && catalogStore.isLoaded },
                         metrics: {
-                            let usage = pool.usage
+                            let usage = primaryStats.usage
                             GatewayMetrics.shared.setPool(inUse: usage.inUse, waiting: usage.waiting)
-                            router.sampleMetrics()
+                            metrics.sample(primaryStats)
+                            if let readStats { metrics.sample(readStats) }
                             return GatewayMetrics.shared.exposition()
                         })
         }
@@ -49,11 +63,10 @@ public final class GatewayService: Sendable {
         Observation.configure(level: config.logLevel)
         Observation.redact(config.secrets)
 
-        router.start()
         PGListener(conninfo: config.dbURI, catalogStore: catalogStore).start()
         try server.start()
         try admin?.start()
-        Observation.writeLine("gateway listening on \(config.bindHost):\(config.serverPort)"
+        Observation.writeLine("gateway listening on \(config.bindHost):\(config.serverPort) with \(server.settings.loops) event loops"
             + (config.adminServerPort.map { ", admin on port \($0)" } ?? "")
             + (config.dbURIRead == nil ? "" : ", read pool of \(config.readPoolSize) on db-uri-read"))
 
@@ -69,7 +82,6 @@ public final class GatewayService: Sendable {
             case SIGTERM, SIGINT:
                 Observation.writeLine("gateway shutting down: finishing requests in flight")
                 server.shutdown()
-                router.shutdown()
                 admin?.stop()
                 return
             default:

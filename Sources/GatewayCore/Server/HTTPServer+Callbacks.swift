@@ -1,12 +1,13 @@
 import CMicroHTTPD
 
-// The C callbacks of the public daemon. `cls` is the unretained `HTTPServer`; `*con_cls` is the
+// The C callbacks of each loop's daemon. `cls` is the unretained `EventLoop`; `*con_cls` is the
 // retained `RequestContext` created by the URI log callback (MHD calls it before any other callback
-// of a request and always calls the completion callback afterwards).
+// of a request and always calls the completion callback afterwards). All run inside `MHD_run`, on
+// the loop's thread.
 
 let uriLogCallback: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>?, OpaquePointer?) -> UnsafeMutableRawPointer? = { cls, uri, _ in
-    let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
-    server.inFlight.wrappingAdd(1, ordering: .relaxed)
+    let loop = Unmanaged<EventLoop>.fromOpaque(cls!).takeUnretainedValue()
+    loop.requests += 1
     let context = RequestContext(target: uri.map(requestTarget) ?? "/")
     return Unmanaged.passRetained(context).toOpaque()
 }
@@ -30,8 +31,8 @@ let completedCallback: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
     guard let raw = conCls?.pointee else { return }
     conCls?.pointee = nil
     let context = Unmanaged<RequestContext>.fromOpaque(raw).takeRetainedValue()
-    let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
-    server.inFlight.wrappingSubtract(1, ordering: .relaxed)
+    let loop = Unmanaged<EventLoop>.fromOpaque(cls!).takeUnretainedValue()
+    loop.requests -= 1
     let elapsed = monotonicNanoseconds() - context.started
     Observation.access(method: context.method, path: String(context.path), status: context.status, nanoseconds: elapsed)
     GatewayMetrics.shared.requestFinished(function: GatewayMetrics.function(of: context.path, status: context.status), status: context.status,
@@ -40,39 +41,40 @@ let completedCallback: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
 
 let accessHandler: MHD_AccessHandlerCallback = { cls, connection, _, method, _, uploadData, uploadSize, conCls in
     guard let connection, let raw = conCls?.pointee, let uploadSize else { return MHD_Result.NO }
-    let server = Unmanaged<HTTPServer>.fromOpaque(cls!).takeUnretainedValue()
+    let loop = Unmanaged<EventLoop>.fromOpaque(cls!).takeUnretainedValue()
     let context = Unmanaged<RequestContext>.fromOpaque(raw).takeUnretainedValue()
-    return server.handle(connection, context, method, uploadData, uploadSize)
+    return loop.handle(connection, context, method, uploadData, uploadSize)
 }
 
-extension HTTPServer {
+extension EventLoop {
     /// One call of MHD's access handler for `context`'s request (see the phases of `RequestContext`).
     func handle(_ connection: OpaquePointer, _ context: RequestContext, _ method: UnsafePointer<CChar>?,
                 _ uploadData: UnsafePointer<CChar>?, _ uploadSize: UnsafeMutablePointer<Int>) -> MHD_Result {
+        let limit = server.settings.maxBodyBytes
         switch context.phase {
         case .fresh:
             context.method = method.map { String(cString: $0) } ?? ""
             context.phase = .receiving
             // Answering on the first call closes the connection: wanted for these two only.
-            if shuttingDown.load(ordering: .relaxed) {
-                return queue(responder.respond(to: APIError.shuttingDown), context, connection, close: true)
+            if stopping {
+                return queue(HTTPResponse(error: APIError.shuttingDown, authenticated: false), context, connection, close: true)
             }
             if let length = MHD_lookup_connection_value(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"),
-               let bytes = Int(String(cString: length)), bytes > settings.maxBodyBytes {
-                return queue(responder.respond(to: APIError.bodyTooLarge(limit: settings.maxBodyBytes)), context, connection, close: true)
+               let bytes = Int(String(cString: length)), bytes > limit {
+                return queue(HTTPResponse(error: APIError.bodyTooLarge(limit: limit), authenticated: false), context, connection, close: true)
             }
             return MHD_Result.YES
         case .receiving:
             let size = uploadSize.pointee
             if size > 0 {
                 uploadSize.pointee = 0
-                if context.tooLarge || context.body.count + size > settings.maxBodyBytes {
+                if context.tooLarge || context.body.count + size > limit {
                     // Chunked upload over the limit: drop the bytes, answer 413 at the end, and
                     // give up on clients that keep sending far beyond the limit.
                     context.tooLarge = true
                     context.body = []
                     context.discarded += size
-                    return context.discarded > 4 * settings.maxBodyBytes + 65_536 ? MHD_Result.NO : MHD_Result.YES
+                    return context.discarded > 4 * limit + 65_536 ? MHD_Result.NO : MHD_Result.YES
                 }
                 uploadData!.withMemoryRebound(to: UInt8.self, capacity: size) {
                     context.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: size))
@@ -81,35 +83,45 @@ extension HTTPServer {
             }
             context.phase = .dispatched
             if context.tooLarge {
-                return queue(responder.respond(to: APIError.bodyTooLarge(limit: settings.maxBodyBytes)), context, connection, close: true)
+                return queue(HTTPResponse(error: APIError.bodyTooLarge(limit: limit), authenticated: false), context, connection, close: true)
             }
-            if shuttingDown.load(ordering: .relaxed) {
-                return queue(responder.respond(to: APIError.shuttingDown), context, connection, close: true)
+            if stopping {
+                return queue(HTTPResponse(error: APIError.shuttingDown, authenticated: false), context, connection, close: true)
             }
             let request = HTTPRequest(method: context.method, path: String(context.path), query: String(context.query),
                                       headers: requestHeaders(connection), body: context.body)
             context.body = []
-            if let response = responder.respond(to: request, later: { context.deliver($0) }) {
+            let answer = pipeline.respond(to: request, database: router, now: monotonicNanoseconds()) { [unowned self] response in
+                deliver(response, to: context)
+            }
+            if let response = answer ?? context.early {
+                context.early = nil
                 return queue(response, context, connection)
             }
-            if let builder = context.suspendUnlessDelivered(connection) {
-                return queue(builder(), context, connection)
-            }
+            MHD_suspend_connection(connection)
+            context.suspended = connection
             return MHD_Result.YES
-        case .dispatched:
-            guard let builder = context.takeDelivered() else { return MHD_Result.YES }
-            return queue(builder(), context, connection)
-        case .answered:
+        case .dispatched, .answered:
             uploadSize.pointee = 0
             return MHD_Result.YES
         }
+    }
+
+    /// The database answered: queue the response on the suspended connection and resume it (MHD
+    /// sends it on the loop's next `MHD_run`), or keep it for the handler if it has not suspended yet.
+    func deliver(_ response: HTTPResponse, to context: RequestContext) {
+        guard let connection = context.suspended else { context.early = response; return }
+        context.suspended = nil
+        _ = queue(response, context, connection)
+        MHD_resume_connection(connection)
+        resumed = true
     }
 
     private func queue(_ response: HTTPResponse, _ context: RequestContext, _ connection: OpaquePointer,
                        close: Bool = false) -> MHD_Result {
         context.phase = .answered
         context.status = response.status
-        return queueResponse(response, on: connection, close: close || shuttingDown.load(ordering: .relaxed))
+        return queueResponse(response, on: connection, close: close || stopping)
     }
 }
 

@@ -1,16 +1,14 @@
-import CMHDShim
-import CMicroHTTPD
+import CEventLoop
+import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The public HTTP server: a libmicrohttpd daemon with a small internal epoll thread pool. Each
-/// request is read on an MHD thread (body accumulated up to the limit), handed to the responder,
-/// and its connection suspended until the database side delivers the answer; the response is then
-/// queued on an MHD thread after resume (never on the first handler call: MHD would close
-/// keep-alive connections).
-public final class HTTPServer: @unchecked Sendable {
+/// The public HTTP server: N event loops (`server-threads`, default the number of cores) sharing
+/// one listening socket, each owning the client connections it accepts and its share of the
+/// database pools for their whole life (see `EventLoop`).
+public final class HTTPServer: Sendable {
     /// Where and how to listen.
     public struct Settings: Sendable {
         public var host: String
@@ -18,70 +16,119 @@ public final class HTTPServer: @unchecked Sendable {
         public var maxBodyBytes: Int
         /// Seconds of inactivity after which MHD closes a client connection (slow clients).
         public var timeoutSeconds: Int
-        public var threads: Int
+        public var loops: Int
 
-        public init(host: String, port: Int, maxBodyBytes: Int, timeoutSeconds: Int, threads: Int = 2) {
+        public init(host: String, port: Int, maxBodyBytes: Int, timeoutSeconds: Int, loops: Int) {
             self.host = host
             self.port = port
             self.maxBodyBytes = maxBodyBytes
             self.timeoutSeconds = timeoutSeconds
-            self.threads = threads
+            self.loops = max(1, loops)
         }
     }
+
+    /// What each loop needs of the database: a fresh router over its own pools.
+    typealias RouterFactory = @Sendable (_ epoll: Epoll) -> PGPoolRouter
 
     let settings: Settings
-    let responder: any HTTPResponder
-    /// Requests begun and not yet completed (for the graceful-shutdown drain).
-    let inFlight = Atomic<Int>(0)
-    let shuttingDown = Atomic<Bool>(false)
-    private var daemon: OpaquePointer?
-    private var address: SocketAddress?
+    let pipeline: Pipeline
+    private let makeRouter: RouterFactory
+    private let shuttingDown = Atomic<Bool>(false)
+    private let drainSeconds = Atomic<Int>(30)
+    let isIPv6: Bool
+    private let wakeFDs: [Int32]
+    private let finished = Atomic<Int>(0)
+    private let started = Mutex<[Result<Void, ServerError>]>([])
+    /// The listening socket (non-blocking), watched by every loop; -1 until `start`.
+    private let listenFD = Atomic<Int32>(-1)
+    /// Round robin over the loops for accepted connections.
+    private let nextLoop = Atomic<Int>(0)
+    /// Connections accepted by one loop for another, per receiving loop (one hand-off per connection,
+    /// never per request).
+    private let inboxes: [Inbox]
+    private final class Inbox: Sendable { let sockets = Mutex<[AcceptedSocket]>([]) }
 
-    public init(settings: Settings, responder: any HTTPResponder) {
+    init(settings: Settings, pipeline: Pipeline, makeRouter: @escaping RouterFactory) throws {
         self.settings = settings
-        self.responder = responder
+        self.pipeline = pipeline
+        self.makeRouter = makeRouter
+        isIPv6 = try SocketAddress(host: settings.host, port: settings.port).isIPv6
+        wakeFDs = (0..<settings.loops).map { _ in eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) }
+        inboxes = (0..<settings.loops).map { _ in Inbox() }
     }
 
-    /// Binds and starts the MHD threads; throws when the address cannot be used.
+    var listener: Int32 { listenFD.load(ordering: .relaxed) }
+
+    /// The loop that gets the next accepted connection.
+    func chooseLoop() -> Int { nextLoop.wrappingAdd(1, ordering: .relaxed).oldValue % settings.loops }
+
+    /// Gives an accepted connection to loop `index` and wakes it.
+    func handOff(_ socket: AcceptedSocket, to index: Int) {
+        inboxes[index].sockets.withLock { $0.append(socket) }
+        var one: UInt64 = 1
+        _ = write(wakeFDs[index], &one, 8)
+    }
+
+    /// The connections handed to loop `index` since it last looked.
+    func takeInbox(_ index: Int) -> [AcceptedSocket] {
+        inboxes[index].sockets.withLock { inbox in
+            defer { inbox.removeAll(keepingCapacity: true) }
+            return inbox
+        }
+    }
+
+    var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+    var drainNanoseconds: UInt64 { UInt64(drainSeconds.load(ordering: .relaxed)) * 1_000_000_000 }
+
+    /// Binds, then starts the loops (each on its own thread); throws when the address cannot be used.
     public func start() throws {
         let address = try SocketAddress(host: settings.host, port: settings.port)
-        self.address = address
-        var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
-            | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_TURBO.rawValue
-        if address.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        var options: [MHD_OptionItem] = [
-            MHD_OptionItem(option: MHD_OPTION.THREAD_POOL_SIZE, value: max(1, settings.threads), ptr_value: nil),
-            MHD_OptionItem(option: MHD_OPTION.CONNECTION_TIMEOUT, value: max(1, settings.timeoutSeconds), ptr_value: nil),
-            MHD_OptionItem(option: MHD_OPTION.SOCK_ADDR, value: 0, ptr_value: address.pointer),
-            MHD_OptionItem(option: MHD_OPTION.LISTEN_BACKLOG_SIZE, value: 1024, ptr_value: nil),
-            MHD_OptionItem(option: MHD_OPTION.URI_LOG_CALLBACK, value: unsafeBitCast(uriLogCallback, to: Int.self), ptr_value: context),
-            MHD_OptionItem(option: MHD_OPTION.NOTIFY_COMPLETED, value: unsafeBitCast(completedCallback, to: Int.self), ptr_value: context),
-            MHD_OptionItem(option: MHD_OPTION.END, value: 0, ptr_value: nil),
-        ]
-        daemon = options.withUnsafeMutableBufferPointer { items in
-            gw_start_daemon(flags, 0, accessHandler, context, items.baseAddress)
+        do { listenFD.store(try address.listen(), ordering: .relaxed) } catch let error as ServerError {
+            throw ServerError(message: "cannot listen on \(settings.host):\(settings.port) (\(error.message))")
         }
-        guard daemon != nil else {
-            throw ServerError(message: "cannot listen on \(settings.host):\(settings.port) (address in use or not available)")
+        let ready = DispatchSemaphore(value: 0)
+        for index in 0..<settings.loops {
+            let wake = wakeFDs[index]
+            spawnThread(name: "gw-loop-\(index)") { [self] in
+                let epoll = Epoll()
+                let loop = EventLoop(server: self, index: index, pipeline: pipeline, router: makeRouter(epoll), epoll: epoll, wakeFD: wake)
+                do {
+                    try loop.start()
+                    started.withLock { $0.append(.success(())) }
+                    ready.signal()
+                    loop.run()
+                } catch {
+                    started.withLock { $0.append(.failure(error as? ServerError ?? ServerError(message: "\(error)"))) }
+                    ready.signal()
+                }
+                finished.wrappingAdd(1, ordering: .relaxed)
+            }
         }
+        for _ in 0..<settings.loops { ready.wait() }
+        for outcome in started.withLock({ $0 }) { try outcome.get() }
     }
 
-    /// Graceful shutdown: stop accepting, answer new requests on open connections with 503 and
-    /// `Connection: close`, wait up to `timeout` seconds for requests in flight, then stop MHD.
-    public func shutdown(timeout: Double = 30) {
-        guard let daemon else { return }
+    /// Graceful shutdown: every loop stops accepting, answers new requests on open connections with
+    /// 503 and `Connection: close`, finishes its requests in flight (up to `timeout` seconds), stops.
+    public func shutdown(timeout: Int = 30) {
+        drainSeconds.store(timeout, ordering: .relaxed)
         shuttingDown.store(true, ordering: .relaxed)
-        let listener = MHD_quiesce_daemon(daemon)
-        if listener >= 0 { close(listener) }
-        let until = monotonicNanoseconds() + UInt64(timeout * 1e9)
-        while inFlight.load(ordering: .relaxed) > 0 && monotonicNanoseconds() < until {
+        var one: UInt64 = 1
+        for fd in wakeFDs { _ = write(fd, &one, 8) }
+        let until = monotonicNanoseconds() + UInt64(timeout + 2) * 1_000_000_000
+        while finished.load(ordering: .relaxed) < settings.loops && monotonicNanoseconds() < until {
             sleepNanoseconds(5_000_000)
         }
-        // MHD aborts when stopped with suspended connections: past the deadline, leave them to exit().
-        if inFlight.load(ordering: .relaxed) == 0 { MHD_stop_daemon(daemon) }
-        self.daemon = nil
+        let fd = listenFD.exchange(-1, ordering: .relaxed)
+        if fd >= 0 { close(fd) }
     }
+}
+
+/// A client connection accepted by one loop, on its way to the loop that will own it.
+struct AcceptedSocket: Sendable {
+    var fd: Int32
+    var address: sockaddr_storage
+    var length: socklen_t
 }
 
 /// A failure to start a server (bad address, port in use).

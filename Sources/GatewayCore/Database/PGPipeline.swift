@@ -1,0 +1,219 @@
+/// One database connection of a loop's pool, non-blocking and in pipeline mode, driven by the loop's
+/// epoll: connects with backoff, sends each request's statements plus one sync as soon as it is
+/// handed over, reads results in order whenever the socket is readable, and answers each request
+/// on the loop's thread. Owns the connection's prepared-statement cache (SQL text -> name).
+final class PGPipeline {
+    enum State: Equatable { case waiting(retryAt: UInt64), connecting, ready }
+
+    private unowned let pool: PGPool
+    private let epoll: Epoll
+    private(set) var state: State = .waiting(retryAt: 0)
+    private var connection: PGConnection?
+    private var socket: Int32 = -1
+    private var watchingWrites = false
+    /// Requests sent and not yet answered, in pipeline order.
+    private(set) var inFlight = RequestQueue()
+    /// Where reading stands in the head request: its next step, and whether its NULL comes next.
+    private var step = 0
+    private var wantNull = false
+    private var statementNames: [String: String] = [:]
+    private var preparing: Set<String> = []
+    private var nextStatement = 0
+    private var backoff = PGPipeline.firstBackoff
+    private var everConnected = false
+    static let firstBackoff: UInt64 = 500_000_000
+    /// Capped at 1 s: a restarted or promoted database is in use again within about a second.
+    static let maxBackoff: UInt64 = 1_000_000_000
+    private static let maxCachedStatements = 2_000
+
+    init(pool: PGPool, epoll: Epoll) {
+        self.pool = pool
+        self.epoll = epoll
+    }
+
+    var isReady: Bool { state == .ready }
+    var load: Int { inFlight.count }
+
+    /// The next time this connection needs the loop without an event (a reconnect), if any.
+    var retryAt: UInt64? { if case .waiting(let at) = state { return at } else { return nil } }
+
+    // MARK: Connecting
+
+    /// Starts a connection attempt (non-blocking); failures schedule the next one.
+    func connect(now: UInt64) {
+        do {
+            let fresh = try PGConnection(starting: pool.conninfo)
+            connection = fresh
+            state = .connecting
+            watch(fresh.socket, writable: true)
+        } catch {
+            failed((error as? PGError)?.message ?? "\(error)", now: now)
+        }
+    }
+
+    private func continueConnecting(now: UInt64) {
+        guard let connection else { return }
+        let progress = connection.continueConnecting()
+        if connection.socket != socket { watch(connection.socket, writable: true) }
+        switch progress {
+        case .waitingToRead: setWritable(false)
+        case .waitingToWrite: setWritable(true)
+        case .failed(let message): failed(message, now: now)
+        case .connected:
+            guard connection.enterNonBlockingPipeline() else { return failed(connection.errorMessage, now: now) }
+            setWritable(false)
+            state = .ready
+            statementNames = [:]
+            preparing = []
+            backoff = Self.firstBackoff
+            pool.connected(self, again: everConnected)
+            everConnected = true
+        }
+    }
+
+    private func failed(_ message: String, now: UInt64) {
+        unwatch()
+        connection = nil
+        state = .waiting(retryAt: now + backoff)
+        backoff = min(backoff * 2, Self.maxBackoff)
+        pool.connectFailed(self, message: message)
+    }
+
+    // MARK: Events
+
+    /// The loop saw `events` on this connection's socket.
+    func handle(_ events: UInt32, now: UInt64) {
+        switch state {
+        case .waiting: return
+        case .connecting: continueConnecting(now: now)
+        case .ready:
+            guard let connection else { return }
+            if events & (Epoll.readable | Epoll.failed) != 0 {
+                guard connection.readInput() else { return lost(connection.errorMessage, now: now) }
+                readResults(connection, now: now)
+                guard state == .ready else { return }
+            }
+            flush(connection, now: now)
+        }
+    }
+
+    // MARK: Sending
+
+    /// Sends a request's statements and its sync; false (nothing kept) when the connection broke.
+    func send(_ request: PGRequest, now: UInt64) {
+        guard let connection, state == .ready else { return pool.bounce(request) }
+        var sent = true
+        request.steps.removeAll(keepingCapacity: true)
+        for (index, statement) in request.statements.enumerated() {
+            let last = index == request.statements.count - 1
+            if let name = statementNames[statement.sql] {
+                sent = sent && connection.sendQueryPrepared(name: name, parameters: statement.parameters)
+            } else if preparing.contains(statement.sql) || statementNames.count >= Self.maxCachedStatements {
+                sent = sent && connection.sendQuery(sql: statement.sql, parameters: statement.parameters)
+            } else {
+                // Parsed inside the request's own transaction, after its context statement switched
+                // the role (name lookups check the caller's privileges); cached once the Parse succeeds.
+                let name = "gw\(nextStatement)"
+                nextStatement += 1
+                preparing.insert(statement.sql)
+                request.steps.append(.parse(name: name, sql: statement.sql))
+                sent = sent && connection.sendPrepare(name: name, sql: statement.sql)
+                    && connection.sendQueryPrepared(name: name, parameters: statement.parameters)
+            }
+            request.steps.append(.execute(last: last))
+        }
+        sent = sent && connection.pipelineSync()
+        inFlight.append(request)
+        guard sent else { return lost(connection.errorMessage, now: now) }
+        flush(connection, now: now)
+    }
+
+    private func flush(_ connection: PGConnection, now: UInt64) {
+        switch connection.flushSome() {
+        case 0: setWritable(false)
+        case 1: setWritable(true)
+        default: lost(connection.errorMessage, now: now)
+        }
+    }
+
+    // MARK: Reading
+
+    /// Reads every complete result, answering requests as their syncs arrive (never blocks: a
+    /// result is only asked for when libpq holds it whole).
+    private func readResults(_ connection: PGConnection, now: UInt64) {
+        while let request = inFlight.first, !connection.isBusy {
+            let result = connection.nextResult()
+            if wantNull {
+                guard result == nil else { return lost("the result stream is out of step", now: now) }
+                wantNull = false
+                step += 1
+                continue
+            }
+            guard let result else {
+                // Between statements libpq answers NULL only once per statement (handled above).
+                return lost("the server closed the connection unexpectedly", now: now)
+            }
+            if step == request.steps.count {
+                let kind = consume(result, wantRows: false, connection: connection).kind
+                guard kind == .sync else { return lost("expected the end of a request, got another result", now: now) }
+                _ = inFlight.removeFirst()
+                step = 0
+                pool.answered(request, by: self, now: now)
+                continue
+            }
+            switch request.steps[step] {
+            case .parse(let name, let sql):
+                let (kind, _, error) = consume(result, wantRows: false, connection: connection)
+                preparing.remove(sql)
+                if kind == .command { statementNames[sql] = name }
+                if request.failure == nil { request.failure = error }
+            case .execute(let last):
+                let (kind, rows, error) = consume(result, wantRows: last, connection: connection)
+                if kind == .tuples, last { request.rows = rows }
+                if request.failure == nil { request.failure = error }
+            }
+            wantNull = true
+        }
+    }
+
+    /// The connection broke: requests in flight get 503 (a write's outcome is unknown), and the
+    /// connection is made again after the backoff.
+    private func lost(_ message: String, now: UInt64) {
+        unwatch()
+        connection = nil
+        state = .waiting(retryAt: now + backoff)
+        step = 0
+        wantNull = false
+        let unanswered = inFlight.removeAll()
+        pool.lost(self, message: message, unanswered: unanswered)
+    }
+
+    /// Closes the connection (shutdown); requests still in flight are failed by the pool.
+    func close() -> [PGRequest] {
+        unwatch()
+        connection = nil
+        state = .waiting(retryAt: UInt64.max)
+        return inFlight.removeAll()
+    }
+
+    // MARK: epoll registration
+
+    private func watch(_ descriptor: Int32, writable: Bool) {
+        unwatch()
+        socket = descriptor
+        watchingWrites = writable
+        if descriptor >= 0 { epoll.add(descriptor, writable: writable); pool.register(descriptor, self) }
+    }
+
+    private func unwatch() {
+        if socket >= 0 { epoll.remove(socket); pool.unregister(socket) }
+        socket = -1
+        watchingWrites = false
+    }
+
+    private func setWritable(_ writable: Bool) {
+        guard socket >= 0, writable != watchingWrites else { return }
+        watchingWrites = writable
+        epoll.modify(socket, writable: writable)
+    }
+}

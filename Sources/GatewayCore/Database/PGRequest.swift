@@ -1,0 +1,57 @@
+/// One request's statements on its way through a loop's pool: run in order in one implicit
+/// transaction that ends at its own pipeline sync. Lives on one loop thread from submit to answer.
+final class PGRequest {
+    /// What the connection expects back for one sent step, in order.
+    enum Step {
+        /// The Parse of a statement first prepared by this request (cached once it succeeds).
+        case parse(name: String, sql: String)
+        /// A statement's execution; `last` carries the rows the caller wants.
+        case execute(last: Bool)
+    }
+
+    let statements: [Statement]
+    /// Monotonic nanoseconds after which a request still waiting for a connection fails (PGRST003).
+    let deadline: UInt64
+    /// Called exactly once, on the loop: rows of the last statement, or the first error.
+    let completion: (Result<[[String?]], any Error>) -> Void
+    var steps: [Step] = []
+    var rows: [[String?]] = []
+    var failure: PGError?
+
+    init(statements: [Statement], deadline: UInt64, completion: @escaping (Result<[[String?]], any Error>) -> Void) {
+        self.statements = statements
+        self.deadline = deadline
+        self.completion = completion
+    }
+
+    func finish() {
+        if let failure { completion(.failure(failure)) } else { completion(.success(rows)) }
+    }
+}
+
+/// A FIFO of requests without per-pop copying (head index, compacted when drained).
+struct RequestQueue {
+    private var items: [PGRequest] = []
+    private var head = 0
+
+    var count: Int { items.count - head }
+    var isEmpty: Bool { head == items.count }
+    var first: PGRequest? { isEmpty ? nil : items[head] }
+
+    mutating func append(_ request: PGRequest) { items.append(request) }
+
+    mutating func removeFirst() -> PGRequest {
+        let request = items[head]
+        head += 1
+        if head == items.count { items.removeAll(keepingCapacity: true); head = 0 }
+        else if head > 256 && head * 2 > items.count { items.removeFirst(head); head = 0 }
+        return request
+    }
+
+    mutating func removeAll() -> [PGRequest] {
+        let all = Array(items[head...])
+        items.removeAll(keepingCapacity: true)
+        head = 0
+        return all
+    }
+}
