@@ -17,8 +17,8 @@ import Testing
     var image: String { "bqcc-\(run)" }
     var requester: String { "bqcc-user-\(run)" }
 
-    @Test func everyBuildIsClaimedAndCompletedExactlyOnce() throws {
-        let queue = try TestDatabase.hold("build-queue")   // no other test claims builds meanwhile
+    @Test func everyBuildIsClaimedAndCompletedExactlyOnce() async throws {
+        let queue = try await TestDatabase.hold("build-queue")   // no other test claims builds meanwhile
         defer { withExtendedLifetime(queue) {} }
         let admin = try TestDatabase.connect()
         // The project and image come from one scheduled build (as app_user), the rest in bulk.

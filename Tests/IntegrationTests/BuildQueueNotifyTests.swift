@@ -11,8 +11,8 @@ import Testing
     var image: String { "bqn-\(run)" }
     var requester: String { "bqn-user-\(run)" }
 
-    @Test func schedulingWakesWorkersAndCompletionWakesAnIdleMailerOnly() throws {
-        let queue = try TestDatabase.hold("build-queue")   // no other test claims builds meanwhile
+    @Test func schedulingWakesWorkersAndCompletionWakesAnIdleMailerOnly() async throws {
+        let queue = try await TestDatabase.hold("build-queue")   // no other test claims builds meanwhile
         defer { withExtendedLifetime(queue) {} }
         let admin = try TestDatabase.connect()
         let listener = try TestDatabase.connect()

@@ -8,8 +8,8 @@ import Testing
 struct BuildWorkerTests {
     static let secret = "build-worker-test-secret-at-least-32-chars"
 
-    @Test func claimsRunsAndReportsThroughTheGateway() throws {
-        let queue = try TestDatabase.hold("build-queue")   // no other test claims builds meanwhile
+    @Test func claimsRunsAndReportsThroughTheGateway() async throws {
+        let queue = try await TestDatabase.hold("build-queue")   // no other test claims builds meanwhile
         defer { withExtendedLifetime(queue) {} }
         let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(Self.secret)\""])
         try gateway.waitUntilReady()
@@ -38,8 +38,8 @@ struct BuildWorkerTests {
         #expect(rows.first?[3]?.contains("building \(image) change 12") == true)
     }
 
-    @Test func aCancelledBuildIsStoppedAndReportedCancelled() throws {
-        let queue = try TestDatabase.hold("build-queue")
+    @Test func aCancelledBuildIsStoppedAndReportedCancelled() async throws {
+        let queue = try await TestDatabase.hold("build-queue")
         defer { withExtendedLifetime(queue) {} }
         let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(Self.secret)\""])
         try gateway.waitUntilReady()
@@ -57,7 +57,7 @@ struct BuildWorkerTests {
         let started = Date()
         let status = "SELECT status::text FROM workspaces.builds WHERE id = $1"
         while try TestDatabase.connect().query(status, [String(build ?? 0)]).first?.first != "IN_PROGRESS",
-              Date().timeIntervalSince(started) < 10 { Thread.sleep(forTimeInterval: 0.05) }
+              Date().timeIntervalSince(started) < 10 { sleepHoldingThread(0.05) }
         let cancel = try gateway.send("POST", "/rpc/cancel_build", body: #"{"build_id":\#(build ?? 0)}"#, headers: json)
         #expect(cancel.status < 300, "\(cancel.text)")
         worker.waitUntilExit()
@@ -67,8 +67,8 @@ struct BuildWorkerTests {
 
     /// An idle worker with --listen-uri claims a newly scheduled build at once (woken by NOTIFY builds),
     /// not at its next poll, which is 60 s away here.
-    @Test func anIdleWorkerWakesOnNotify() throws {
-        let queue = try TestDatabase.hold("build-queue")
+    @Test func anIdleWorkerWakesOnNotify() async throws {
+        let queue = try await TestDatabase.hold("build-queue")
         defer { withExtendedLifetime(queue) {} }
         let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(Self.secret)\""])
         try gateway.waitUntilReady()
@@ -81,13 +81,13 @@ struct BuildWorkerTests {
         worker.standardError = errors
         try worker.run()
         defer { if worker.isRunning { worker.terminate() } }
-        Thread.sleep(forTimeInterval: 2)                 // it has polled once, found nothing, and waits
+        sleepHoldingThread(2)                 // it has polled once, found nothing, and waits
         let scheduled = Date()
         let answer = try gateway.send("POST", "/rpc/schedule_image_build",
                                       body: #"{"image_name":"\#(image)","project":"\#(image)","change":1,"priority":1000}"#,
                                       headers: [("Content-Type", "application/json"), ("Authorization", user)])
         #expect(answer.status < 300, "\(answer.text)")
-        while worker.isRunning, Date().timeIntervalSince(scheduled) < 30 { Thread.sleep(forTimeInterval: 0.05) }
+        while worker.isRunning, Date().timeIntervalSince(scheduled) < 30 { sleepHoldingThread(0.05) }
         let took = Date().timeIntervalSince(scheduled)
         if worker.isRunning { worker.terminate() }
         worker.waitUntilExit()

@@ -79,7 +79,11 @@ struct GatewayIdentityTests {
         #expect(response.header("WWW-Authenticate")?.hasPrefix("Bearer error=\"invalid_token\"") == true)
     }
 
-    @Test func userBCannotReadOrReleaseUserAsVM() throws {
+    @Test func userBCannotReadOrReleaseUserAsVM() async throws {
+        // allocate_vm places on any available server: while VMConcurrencyTests' storm runs, user A's VM
+        // could land on (and stay on) the storm's servers, or find every server full (503). They take turns.
+        let placement = try await TestDatabase.hold("vm-servers")
+        defer { withExtendedLifetime(placement) {} }
         let octet = Int.random(in: 1...250), name = "identity-\(UUID())"
         let registered = try post("register_server", #"{"name":"\#(name)","total_ram":8192,"total_cpu":4,"subnet":"10.\#(octet).\#(Int.random(in: 0...250)).0/24"}"#,
                                   [token(["role": "operator"])])

@@ -33,6 +33,11 @@ final class GatewayProcess: @unchecked Sendable {
         TestDatabase.uri().replacingOccurrences(of: "://postgres@", with: "://authenticator@")
     }
 
+    /// The authenticator's URI for another database of the local cluster (a `ScratchDatabase`).
+    static func authenticatorURI(database name: String) -> String {
+        TestDatabase.uri(database: name).replacingOccurrences(of: "://postgres@", with: "://authenticator@")
+    }
+
     /// Starts the binary; `settings` are extra or overriding config-file lines (`key = value`).
     init(settings: [String: String] = [:], environment: [String: String] = [:]) throws {
         port = Self.freePort()
@@ -114,8 +119,20 @@ final class GatewayProcess: @unchecked Sendable {
         return newest
     }
 
-    /// A port nobody listens on right now (bind to 0, read it, close).
+    /// Ports handed out in this process: the suites start gateways in parallel, and the kernel may offer
+    /// a port that was just closed again before the first gateway binds it.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port nobody listens on right now and no other gateway of this run was given.
     static func freePort() -> Int {
+        while true {
+            let port = unusedPort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+    }
+
+    /// A port nobody listens on right now (bind to 0, read it, close).
+    private static func unusedPort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()

@@ -155,16 +155,24 @@ struct GatewayTransportTests {
     }
 
     @Test func schemaReloadsOnNotifyAndSigusr1() throws {
-        let (gateway, _) = try isolatedGateway()
+        // NOTIFY pgrst reaches every gateway listening on the database: on the shared test database it
+        // would reload every other suite's gateway too (GatewayIdentityTests counts its reloads). This
+        // gateway serves a database of its own, so the NOTIFY reaches it alone.
+        let scratch = try ScratchDatabase(prefix: "reload")
+        defer { withExtendedLifetime(scratch) {} }
+        let database = try scratch.connect()
+        try database.execute("CREATE SCHEMA test_reload; GRANT USAGE ON SCHEMA test_reload TO web_anon")
+        let uri = GatewayProcess.authenticatorURI(database: scratch.name) + "&application_name=gw_test_\(UInt32.random(in: 0...UInt32.max))"
+        let gateway = try GatewayProcess(settings: ["db-uri": "\"\(uri)\"", "db-schemas": "\"test_reload\""])
+        defer { gateway.stop() }                          // before the database is dropped
+        try gateway.waitUntilReady()
         let suffix = UInt32.random(in: 0...UInt32.max)
-        let database = try TestDatabase.connect()
         for (index, reload) in ["notify", "signal"].enumerated() {
             let function = "reload_probe_\(suffix)_\(index)"
             try database.execute("""
-                CREATE FUNCTION test_rpc.\(function)() RETURNS text LANGUAGE sql AS $$ SELECT '\(reload)' $$;
-                GRANT EXECUTE ON FUNCTION test_rpc.\(function)() TO web_anon;
+                CREATE FUNCTION test_reload.\(function)() RETURNS text LANGUAGE sql AS $$ SELECT '\(reload)' $$;
+                GRANT EXECUTE ON FUNCTION test_reload.\(function)() TO web_anon;
                 """)
-            defer { _ = try? database.execute("DROP FUNCTION test_rpc.\(function)()") }
             #expect(try gateway.send("POST", "/rpc/\(function)").status == 404)
             if reload == "notify" {
                 try database.execute("NOTIFY pgrst, 'reload schema'")
@@ -180,6 +188,7 @@ struct GatewayTransportTests {
             }
             #expect(status == 200, "after \(reload)")
         }
+        #expect(try gateway.send("POST", "/rpc/reload_probe_\(suffix)_1").text == #""signal""#)
     }
 
     @Test func accessLogHasOneLinePerRequest() throws {

@@ -205,7 +205,7 @@ struct HostAgentContainerTests {
     /// The build worker builds a real image from the Dockerfile template through the engine, records it
     /// on the host and completes the build; a workspace is then created from that image.
     @Test func anImageBuiltFromTheTemplateBecomesAWorkspace() async throws {
-        let queue = try TestDatabase.hold("build-queue")   // no other test claims builds meanwhile
+        let queue = try await TestDatabase.hold("build-queue")   // no other test claims builds meanwhile
         defer { withExtendedLifetime(queue) {} }
         let rig = try Rig()
         defer { rig.stop() }
@@ -251,7 +251,7 @@ struct HostAgentContainerTests {
     /// A template step that fails (here the source sync) fails the build: FAILED through the fenced
     /// protocol with the engine's output, and the image is recorded on no host.
     @Test func aFailingTemplateStepFailsTheBuild() async throws {
-        let queue = try TestDatabase.hold("build-queue")
+        let queue = try await TestDatabase.hold("build-queue")
         defer { withExtendedLifetime(queue) {} }
         let rig = try Rig()
         defer { rig.stop() }
@@ -281,7 +281,7 @@ struct HostAgentContainerTests {
     /// A build cancelled while the engine runs it is abandoned and reported CANCELLED (not after the
     /// 30 s its sync step would take).
     @Test func aCancelledDockerBuildIsReportedCancelled() async throws {
-        let queue = try TestDatabase.hold("build-queue")
+        let queue = try await TestDatabase.hold("build-queue")
         defer { withExtendedLifetime(queue) {} }
         let rig = try Rig()
         defer { rig.stop() }

@@ -11,8 +11,8 @@ struct MailerTests {
     static let secret = "mailer-test-secret-at-least-32-characters"
     let run = UInt32.random(in: 0...UInt32.max)
 
-    @Test func deliversTheOutboxThroughTheCommandAndAcknowledges() throws {
-        let queue = try TestDatabase.hold("build-queue")   // no other test claims builds or mail meanwhile
+    @Test func deliversTheOutboxThroughTheCommandAndAcknowledges() async throws {
+        let queue = try await TestDatabase.hold("build-queue")   // no other test claims builds or mail meanwhile
         defer { withExtendedLifetime(queue) {} }
         let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(Self.secret)\""])
         try gateway.waitUntilReady()
@@ -54,8 +54,8 @@ struct MailerTests {
                 "non-ASCII subjects are RFC 2047 encoded: \(second)")
     }
 
-    @Test func anIdleMailerIsWokenByACompletion() throws {
-        let queue = try TestDatabase.hold("build-queue")
+    @Test func anIdleMailerIsWokenByACompletion() async throws {
+        let queue = try await TestDatabase.hold("build-queue")
         defer { withExtendedLifetime(queue) {} }
         let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(Self.secret)\""])
         try gateway.waitUntilReady()
@@ -69,7 +69,7 @@ struct MailerTests {
         mailer.standardError = errors
         try mailer.run()
         defer { if mailer.isRunning { mailer.terminate() } }
-        Thread.sleep(forTimeInterval: 2)                  // it found nothing and waits on LISTEN
+        sleepHoldingThread(2)                  // it found nothing and waits on LISTEN
 
         // A build is scheduled, claimed and completed: its e-mail lands in the empty outbox.
         let user = "Bearer " + JWTSigner.sign(claims: ["role": "app_user", "sub": image], secret: Self.secret)
@@ -88,7 +88,7 @@ struct MailerTests {
         #expect(done.status == 200, "\(done.text)")
         let sent = "SELECT sent_at IS NOT NULL FROM workspaces.notifications WHERE recipient = $1"
         while try admin.query(sent, [image]).first?.first != "t", Date().timeIntervalSince(completed) < 20 {
-            Thread.sleep(forTimeInterval: 0.05)
+            sleepHoldingThread(0.05)
         }
         let took = Date().timeIntervalSince(completed)
         mailer.terminate()

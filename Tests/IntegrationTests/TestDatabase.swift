@@ -25,11 +25,24 @@ enum TestDatabase {
         try PGConnection(uri(database: name))
     }
 
-    /// Holds a session advisory lock named `name` until the returned connection is released: tests
-    /// that drain a shared queue (the build queue) take it so they never claim each other's work.
-    static func hold(_ name: String) throws -> PGConnection {
+    /// Holds a session advisory lock named `name` until the returned connection is released. The
+    /// suites run in parallel on one database; where they must share something that no name of their
+    /// own can scope, they take one of these locks for as long as they use it:
+    ///   * "build-queue": the build queue and the e-mail outbox. Workers claim any due build and mailers
+    ///     any unsent mail; a completion writes mail and may NOTIFY `notifications`, scheduling NOTIFYs
+    ///     `builds`. Every test that schedules, claims or completes a build, or claims, marks or counts
+    ///     the outbox's mail or its NOTIFYs, holds it.
+    ///   * "vm-servers": VM placement. allocate_vm picks the best fit among all available servers, so
+    ///     a test that registers servers and allocates on them holds it.
+    /// It waits without blocking its thread (pg_try_advisory_lock, polled): swift-testing runs the tests
+    /// on the cooperative pool, one thread per core, and a holder that awaits (the container tests) must
+    /// find a thread to resume on; waiters blocked in pg_advisory_lock on every thread would wait for it
+    /// for ever.
+    static func hold(_ name: String) async throws -> PGConnection {
         let connection = try connect()
-        try connection.query("SELECT pg_advisory_lock(hashtext($1))", [name])
+        while try connection.query("SELECT pg_try_advisory_lock(hashtext($1))::text", [name]) != [["true"]] {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         return connection
     }
 
@@ -44,4 +57,12 @@ enum TestDatabase {
         _ = try? connect().query("DELETE FROM workspaces.images WHERE name = $1", [image])
         _ = try? connect().query("DELETE FROM workspaces.projects WHERE name = $1", [image])
     }
+}
+
+/// Thread.sleep, for the tests that are async only to wait for a `TestDatabase.hold` lock without
+/// blocking a thread (Thread.sleep cannot be called in an async function). Their timed waits keep their
+/// thread as before: a `Task.sleep` could resume late on a busy cooperative pool and stretch what they
+/// measure.
+func sleepHoldingThread(_ seconds: Double) {
+    Thread.sleep(forTimeInterval: seconds)
 }

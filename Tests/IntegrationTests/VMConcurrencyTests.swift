@@ -9,7 +9,8 @@ import Testing
 /// (each check is one statement, one snapshot). Afterwards SQL proves that for every server available
 /// plus the running VMs' share equals the total, nothing went negative, no address was handed out
 /// twice, and no call failed with a deadlock or any error other than "no capacity" (503) or, for a
-/// release of someone else's VM, 404.
+/// release of someone else's VM, 404. Placement is global (any available server), so the test holds the
+/// "vm-servers" lock while its servers are available.
 @Suite struct VMConcurrencyTests {
     static let threads = 16
     static let callsPerThread = 80
@@ -22,7 +23,12 @@ import Testing
 
     func sub(_ thread: Int) -> String { "u\(thread)-\(run)" }
 
-    @Test func capacityAndAddressesStayConsistentUnderConcurrentAllocations() throws {
+    @Test func capacityAndAddressesStayConsistentUnderConcurrentAllocations() async throws {
+        // allocate_vm places on the best fit among ALL available servers: another test's server
+        // (GatewayIdentityTests registers one) would take this storm's VMs, and its VMs would land on
+        // these servers. VM placement is shared, so the tests that use it take turns.
+        let placement = try await TestDatabase.hold("vm-servers")
+        defer { withExtendedLifetime(placement) {} }
         let admin = try TestDatabase.connect()
         for index in 0..<Self.servers {
             try admin.query("SELECT api.register_server($1, 8192, 8, $2::cidr)",
