@@ -20,7 +20,7 @@ extension GatewayConfig {
         "db-uri", "db-schemas", "db-anon-role", "db-pool", "db-pool-acquisition-timeout", "db-pre-request",
         "db-max-body-bytes", "server-host", "server-port", "admin-server-port", "server-timeout-seconds",
         "log-level", "openapi-mode", "jwt-secret", "jwt-aud", "jwt-role-claim-key",
-        "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-pipeline-depth", "server-threads",
+        "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-max-wait-ms", "db-pool-pipeline-depth", "server-threads",
     ]
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -60,6 +60,7 @@ extension GatewayConfig {
         case "db-pool-read": dbPoolRead = try optionalString() == nil ? nil : integer(1...10_000)
         case "db-pool-acquisition-timeout": dbPoolAcquisitionTimeout = try integer(1...86_400)
         case "db-pool-max-waiting": dbPoolMaxWaiting = try optionalString() == nil ? nil : integer(0...1_000_000)
+        case "db-pool-max-wait-ms": dbPoolMaxWaitMs = try integer(0...86_400_000)
         case "db-pool-pipeline-depth": dbPoolPipelineDepth = try integer(1...1_000)
         case "server-threads": serverThreads = try optionalString() == nil ? nil : integer(1...256)
         case "db-pre-request": dbPreRequest = try optionalString()

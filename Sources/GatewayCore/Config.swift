@@ -29,6 +29,9 @@ public struct GatewayConfig: Sendable, Equatable {
     /// Admission control (ours): requests that may wait for a connection slot, over the whole
     /// gateway; one more is answered 503 + Retry-After at once. nil: 4 x `db-pool`.
     public var dbPoolMaxWaiting: Int?
+    /// Admission by time (ours): while the oldest waiting request has waited longer than this many
+    /// milliseconds, new requests get 503 + Retry-After at once. 0 turns it off.
+    public var dbPoolMaxWaitMs = 20
     /// Requests in flight on one database connection at once (ours; pipelined, each its own
     /// transaction). 1 keeps PostgREST's meaning of `db-pool`: a slow call holds up only itself.
     public var dbPoolPipelineDepth = 1

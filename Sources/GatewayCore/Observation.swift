@@ -45,7 +45,7 @@ public enum Observation {
     /// Writes one line to stderr with a single system call (secrets redacted).
     public static func writeLine(_ line: String) {
         var text = line
-        for secret in secrets.withLock({ $0 }) where text.contains(secret) {
+        for secret in secrets.withLock({ $0 }) where contains(text, secret) {
             text = text.replacingOccurrences(of: secret, with: "[REDACTED]")
         }
         text.append("\n")
@@ -59,23 +59,56 @@ public enum Observation {
         }
     }
 
+    /// Byte search (memchr + memcmp): the check runs on every line, the replacement almost never.
+    static func contains(_ text: String, _ secret: String) -> Bool {
+        var text = text, secret = secret
+        return text.withUTF8 { haystack in
+            secret.withUTF8 { needle in
+                guard let base = haystack.baseAddress, let first = needle.first, haystack.count >= needle.count else {
+                    return needle.isEmpty
+                }
+                var at = 0
+                let last = haystack.count - needle.count
+                while at <= last {
+                    guard let found = memchr(base + at, Int32(first), last - at + 1) else { return false }
+                    at = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
+                    if memcmp(base + at, needle.baseAddress!, needle.count) == 0 { return true }
+                    at += 1
+                }
+                return false
+            }
+        }
+    }
+
     private static func levelRank(_ level: GatewayConfig.LogLevel) -> Int {
         GatewayConfig.LogLevel.allCases.firstIndex(of: level)!
     }
 
-    /// UTC time as `2026-11-24T05:00:00.123Z`.
+    /// UTC time as `2026-11-24T05:00:00.123Z`, written digit by digit (one small allocation).
     private static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int = 2) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        let fields: [(Int, Int, UInt8)] = [(Int(parts.tm_year) + 1900, 4, 0x2D), (Int(parts.tm_mon) + 1, 2, 0x2D),
+                                           (Int(parts.tm_mday), 2, 0x54), (Int(parts.tm_hour), 2, 0x3A),
+                                           (Int(parts.tm_min), 2, 0x3A), (Int(parts.tm_sec), 2, 0x2E),
+                                           (now.tv_nsec / 1_000_000, 3, 0x5A)]
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            var at = 0
+            for (value, width, separator) in fields {
+                var rest = value
+                for position in stride(from: width - 1, through: 0, by: -1) {
+                    buffer[at + position] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+                at += width
+                buffer[at] = separator
+                at += 1
+            }
+            return at
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T"
-            + "\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
     }
 }
 

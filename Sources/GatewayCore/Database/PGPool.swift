@@ -40,11 +40,19 @@ public final class PGPool {
         if waiting.isEmpty, let pipeline = leastLoaded(), pipeline.load < settings.depth {
             return dispatch(request, to: pipeline, now: now)
         }
-        guard waiting.count < settings.maxWaiting else {
+        guard waiting.count < settings.maxWaiting, !lineIsStuck(now: now) else {
             throw APIError.overloaded(waiting: waiting.count)
         }
+        request.queuedAt = now
         waiting.append(request)
         stats.waiting.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// The oldest waiting request has waited past `db-pool-max-wait-ms`: the database is not keeping
+    /// up, and a newcomer would wait at least as long (refused now rather than answered late).
+    private func lineIsStuck(now: UInt64) -> Bool {
+        guard settings.maxWaitNanoseconds > 0, let head = waiting.first, now > head.queuedAt else { return false }
+        return now - head.queuedAt > settings.maxWaitNanoseconds
     }
 
     private func leastLoaded() -> PGPipeline? {

@@ -10,9 +10,13 @@ public struct PGPoolSettings: Sendable {
     public var maxWaiting: Int
     /// Seconds a request may wait for a slot (`db-pool-acquisition-timeout`), then 504 PGRST003.
     public var acquisitionTimeout: Int
+    /// Admission by time (`db-pool-max-wait-ms`): while the oldest waiting request has waited
+    /// longer than this, new ones get 503 at once (the line is not draining). 0: off.
+    public var maxWaitNanoseconds: UInt64
 
     public init(conninfo: String, connections: Int, depth: Int, maxWaiting: Int, acquisitionTimeout: Int,
-                applicationName: String = "gateway") {
+                maxWaitMilliseconds: Int = 0, applicationName: String = "gateway") {
+        self.maxWaitNanoseconds = UInt64(max(0, maxWaitMilliseconds)) * 1_000_000
         self.conninfo = gatewayConnInfo(conninfo, applicationName: applicationName)
         self.connections = max(1, connections)
         self.depth = max(1, depth)

@@ -14,6 +14,8 @@ final class PGRequest {
     let deadline: UInt64
     /// Called exactly once, on the loop: rows of the last statement, or the first error.
     let completion: (Result<[[String?]], any Error>) -> Void
+    /// When it joined the waiting line (admission by time looks at the oldest one's wait).
+    var queuedAt: UInt64 = 0
     var steps: [Step] = []
     var rows: [[String?]] = []
     var failure: PGError?

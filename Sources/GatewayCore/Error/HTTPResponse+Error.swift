@@ -61,7 +61,7 @@ extension HTTPResponse {
             return errorBody(status: 504, code: "PGRST003", message: "Timed out acquiring connection from connection pool.")
         case .overloaded(let waiting):
             return errorBody(status: 503, code: "PGRST003", message: "Too many requests are waiting for a database connection.",
-                             details: "every connection is busy and \(waiting) requests are already waiting (db-pool-max-waiting)",
+                             details: "every connection is busy and \(waiting) requests are already waiting (db-pool-max-waiting, db-pool-max-wait-ms)",
                              hint: "Retry after the number of seconds in Retry-After.", headers: [("Retry-After", "1")])
         case .functionNotFound(let message, let hint):
             return errorBody(status: 404, code: "PGRST202", message: message, hint: hint)

@@ -21,11 +21,11 @@ public final class GatewayService: Sendable {
         func share(_ total: Int, atLeast: Int) -> Int { max(atLeast, (total + loops - 1) / loops) }
         let primary = PGPoolSettings(conninfo: config.dbURI, connections: share(config.dbPool, atLeast: 1),
                                      depth: config.dbPoolPipelineDepth, maxWaiting: share(config.maxWaiting, atLeast: 0),
-                                     acquisitionTimeout: config.dbPoolAcquisitionTimeout)
+                                     acquisitionTimeout: config.dbPoolAcquisitionTimeout, maxWaitMilliseconds: config.dbPoolMaxWaitMs)
         let read = config.dbURIRead.map {
             PGPoolSettings(conninfo: $0, connections: share(config.readPoolSize, atLeast: 1), depth: config.dbPoolPipelineDepth,
                            maxWaiting: share(config.maxWaiting, atLeast: 0), acquisitionTimeout: config.dbPoolAcquisitionTimeout,
-                           applicationName: "gateway-read")
+                           maxWaitMilliseconds: config.dbPoolMaxWaitMs, applicationName: "gateway-read")
         }
         let primaryStats = PGPoolStats(role: .primary, size: primary.connections * loops)
         let readStats = read.map { PGPoolStats(role: .read, size: $0.connections * loops) }
