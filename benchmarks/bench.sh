@@ -17,7 +17,7 @@
 # Prints one table of figures (ratios within this run, medians where repeated) against their targets,
 # writes benchmarks/results/<timestamp>.json and HTML reports of the sustainable-rate and 2x runs.
 # Runs only against 127.0.0.1 and the local cluster's socket.
-# Settings (environment): BENCH_DURATION (10 s per closed-loop run), BENCH_REPEAT (3), BENCH_CONNECTIONS
+# Settings (environment): BENCH_OPEN_CONNECTIONS (256, open-loop runs), BENCH_DURATION (10 s per closed-loop run), BENCH_REPEAT (3), BENCH_CONNECTIONS
 # (64), BENCH_STEP_DURATION (8 s per step), BENCH_STEPS (6), BENCH_STEP_START (0.5: first step at this
 # fraction of the mixed ceiling; BENCH_RATE=<req/s> starts there instead), BENCH_P99_MS (20),
 # BENCH_RATE_DURATION (20 s at twice the sustainable rate), BENCH_SEED (200000: widgets seeded when the
@@ -29,6 +29,9 @@ cd "$ROOT"
 DURATION=${BENCH_DURATION:-10}
 REPEAT=${BENCH_REPEAT:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
+# Open-loop runs (step search, 2x) model independent arrivals: enough connections that the loader is
+# never the queue (with 64, requests past the gateways' capacity would wait in the loader, not be shed).
+OPEN_CONNECTIONS=${BENCH_OPEN_CONNECTIONS:-256}
 STEP_DURATION=${BENCH_STEP_DURATION:-8}
 STEPS=${BENCH_STEPS:-6}
 STEP_START=${BENCH_STEP_START:-0.5}
@@ -218,7 +221,7 @@ rate=${START_RATE:-$(awk -v c="$ceiling" -v f="$STEP_START" 'BEGIN { printf "%d"
 best=0; lowest_fail=0; lowest_tried=$rate
 log "mixed step search via nginx: p99 < ${P99_MS} ms, $STEPS steps of ${STEP_DURATION}s, from $rate req/s (mixed ceiling $ceiling tps)"
 for i in $(seq "$STEPS"); do
-    run_loader "mixed-step-$i" --url "$NGINX_URL" --scenario widgets-mixed --rate "$rate" -c "$CONNECTIONS" \
+    run_loader "mixed-step-$i" --url "$NGINX_URL" --scenario widgets-mixed --rate "$rate" -c "$OPEN_CONNECTIONS" \
         -d "$STEP_DURATION" --warmup 1 --html "$WORK/mixed-step-$i.html"
     verdict=$(python3 "$ROOT/benchmarks/summarize.py" --verdict "$WORK/mixed-step-$i.json" --p99-ms "$P99_MS")
     echo "    step $i at $rate req/s: $verdict"
@@ -250,7 +253,7 @@ if command -v perf >/dev/null && [ -f "$SOCKET_DIR/gateway-1.pid" ]; then
         >/dev/null 2>&1) &
     profiler=$!
 fi
-run_loader "mixed-2x" --url "$NGINX_URL" --scenario widgets-mixed --rate "$overload" -c "$CONNECTIONS" \
+run_loader "mixed-2x" --url "$NGINX_URL" --scenario widgets-mixed --rate "$overload" -c "$OPEN_CONNECTIONS" \
     -d "$RATE_DURATION" --warmup 2 --html "$RESULTS/$STAMP-mixed-2x.html"
 if [ -n "$profiler" ] && wait "$profiler" && [ -s "$WORK/gateway-1.perf" ]; then
     {

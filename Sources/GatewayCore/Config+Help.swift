@@ -25,7 +25,7 @@ extension GatewayConfig {
       db-pool-max-waiting          requests that may wait for a free slot; one more gets 503 +
                                    Retry-After at once (default 4 x db-pool; gateway-specific). PGRST_DB_POOL_MAX_WAITING
       db-pool-max-wait-ms          while the oldest waiting request has waited longer, new ones get
-                                   503 + Retry-After at once; 0 = off (default 20; gateway-specific). PGRST_DB_POOL_MAX_WAIT_MS
+                                   503 + Retry-After at once; 0 = off (default 50; gateway-specific). PGRST_DB_POOL_MAX_WAIT_MS
       server-threads               event loops, each owning its clients and its share of db-pool
                                    (default: the number of cores, at most db-pool; gateway-specific). PGRST_SERVER_THREADS
       db-pre-request               function (schema.fn) called before every RPC call, after the

@@ -31,7 +31,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public var dbPoolMaxWaiting: Int?
     /// Admission by time (ours): while the oldest waiting request has waited longer than this many
     /// milliseconds, new requests get 503 + Retry-After at once. 0 turns it off.
-    public var dbPoolMaxWaitMs = 20
+    public var dbPoolMaxWaitMs = 50
     /// Requests in flight on one database connection at once (ours; pipelined, each its own
     /// transaction). 1 keeps PostgREST's meaning of `db-pool`: a slow call holds up only itself.
     public var dbPoolPipelineDepth = 1
