@@ -46,6 +46,9 @@ failed=0
 log "pgTAP: pg_prove Tests/pgtap/*.sql"
 pg_prove -h "$SOCKET_DIR" -p "$DB_PORT" -U postgres -d "$TEST_DB_NAME" Tests/pgtap/*.sql || failed=1
 
+log "layers: GatewayCore's folders depend only downwards; libpq only in Database/, libmicrohttpd only in Server/"
+python3 scripts/layers.py || failed=1
+
 log "OpenAPI: gateway openapi | openapi-spec-validator"
 if "$ROOT/.build/debug/gateway" openapi --db-uri "$(admin_uri "$TEST_DB_NAME")" >"$LOG_DIR/openapi.json" \
     && python3 -m openapi_spec_validator "$LOG_DIR/openapi.json"; then

@@ -2,13 +2,7 @@
 /// same `PGRST_<KEY>` environment variables (`db-pool` -> `PGRST_DB_POOL`), environment winning.
 public struct GatewayConfig: Sendable, Equatable {
     /// Severity threshold of the log (PostgREST's `log-level`).
-    public enum LogLevel: String, Sendable, CaseIterable, Comparable {
-        case crit, error, warn, info, debug
-
-        public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool {
-            allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-        }
-    }
+    public typealias LogLevel = GatewayLogLevel
 
     /// libpq connection string or URI the gateway logs in with (the authenticator role).
     public var dbURI = "postgresql://"

@@ -10,17 +10,17 @@ public enum Observation {
     private static let threshold = Atomic<Int>(levelRank(.error))
 
     /// Sets the threshold (PostgREST's `log-level`).
-    public static func configure(level: GatewayConfig.LogLevel) {
+    public static func configure(level: GatewayLogLevel) {
         threshold.store(levelRank(level), ordering: .relaxed)
     }
 
     /// True when messages of `level` are written.
-    public static func enabled(_ level: GatewayConfig.LogLevel) -> Bool {
+    public static func enabled(_ level: GatewayLogLevel) -> Bool {
         levelRank(level) <= threshold.load(ordering: .relaxed)
     }
 
     /// Writes `message` when `level` passes the threshold.
-    public static func log(_ level: GatewayConfig.LogLevel, _ message: @autoclosure () -> String) {
+    public static func log(_ level: GatewayLogLevel, _ message: @autoclosure () -> String) {
         guard enabled(level) else { return }
         writeLine("\(timestamp()) \(level.rawValue): \(message())")
     }
@@ -28,7 +28,7 @@ public enum Observation {
     /// One access-log line per request, filtered like PostgREST: `error` logs 5xx, `warn` adds 4xx,
     /// `info` and `debug` log every request.
     public static func access(method: String, path: String, status: Int, nanoseconds: UInt64) {
-        let level: GatewayConfig.LogLevel = status >= 500 ? .error : status >= 400 ? .warn : .info
+        let level: GatewayLogLevel = status >= 500 ? .error : status >= 400 ? .warn : .info
         guard enabled(level) else { return }
         let tenths = (nanoseconds + 50_000) / 100_000
         writeLine("\(timestamp()) \(method) \(path) \(status) \(tenths / 10).\(tenths % 10)ms")
@@ -80,8 +80,8 @@ public enum Observation {
         }
     }
 
-    private static func levelRank(_ level: GatewayConfig.LogLevel) -> Int {
-        GatewayConfig.LogLevel.allCases.firstIndex(of: level)!
+    private static func levelRank(_ level: GatewayLogLevel) -> Int {
+        GatewayLogLevel.allCases.firstIndex(of: level)!
     }
 
     /// UTC time as `2026-11-24T05:00:00.123Z`, written digit by digit (one small allocation).
@@ -118,4 +118,13 @@ func monotonicNanoseconds() -> UInt64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// Severity threshold of the log (PostgREST's `log-level`), lowest first.
+public enum GatewayLogLevel: String, Sendable, CaseIterable, Comparable {
+    case crit, error, warn, info, debug
+
+    public static func < (lhs: GatewayLogLevel, rhs: GatewayLogLevel) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
 }

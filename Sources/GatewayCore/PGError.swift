@@ -1,5 +1,3 @@
-import CLibPQ
-
 /// An error reported by libpq or by the server, with the fields PostgreSQL attaches to it.
 public struct PGError: Error, CustomStringConvertible, Sendable {
     /// Five-character SQLSTATE; `08006` when the connection itself failed.
@@ -13,21 +11,6 @@ public struct PGError: Error, CustomStringConvertible, Sendable {
         self.message = message
         self.detail = detail
         self.hint = hint
-    }
-
-    /// Reads the diagnostic fields of a failed result (`PG_DIAG_*` macros are not imported into Swift).
-    init(result: OpaquePointer, connection: OpaquePointer?) {
-        func field(_ code: Character) -> String? {
-            guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
-            return String(cString: value)
-        }
-        let fallback = connection.flatMap { PQerrorMessage($0) }.map { String(cString: $0) } ?? "unknown error"
-        self.init(
-            sqlState: field("C") ?? "08006",
-            message: field("M") ?? fallback.trimmingTrailingNewlines(),
-            detail: field("D"),
-            hint: field("H")
-        )
     }
 
     public var description: String {
