@@ -28,10 +28,16 @@ public enum Observation {
     /// One access-log line per request, filtered like PostgREST: `error` logs 5xx, `warn` adds 4xx,
     /// `info` and `debug` log every request.
     public static func access(method: String, path: String, status: Int, nanoseconds: UInt64) {
+        accessLine(method: method, path: path, status: status, nanoseconds: nanoseconds).map(write)
+    }
+
+    /// The access-log line (redacted, newline-terminated), nil when the level filters it out: an
+    /// event loop gathers a pass's lines and writes them with one system call (`write`).
+    static func accessLine(method: String, path: String, status: Int, nanoseconds: UInt64) -> String? {
         let level: GatewayLogLevel = status >= 500 ? .error : status >= 400 ? .warn : .info
-        guard enabled(level) else { return }
+        guard enabled(level) else { return nil }
         let tenths = (nanoseconds + 50_000) / 100_000
-        writeLine("\(timestamp()) \(method) \(path) \(status) \(tenths / 10).\(tenths % 10)ms")
+        return redacted("\(timestamp()) \(method) \(path) \(status) \(tenths / 10).\(tenths % 10)ms") + "\n"
     }
 
     private static let secrets = Mutex<[String]>([])
@@ -44,15 +50,25 @@ public enum Observation {
 
     /// Writes one line to stderr with a single system call (secrets redacted).
     public static func writeLine(_ line: String) {
+        write(redacted(line) + "\n")
+    }
+
+    /// `line` with every secret replaced by `[REDACTED]`.
+    static func redacted(_ line: String) -> String {
         var text = line
         for secret in secrets.withLock({ $0 }) where contains(text, secret) {
             text = text.replacingOccurrences(of: secret, with: "[REDACTED]")
         }
-        text.append("\n")
+        return text
+    }
+
+    /// Writes whole, already redacted lines to stderr with one system call.
+    static func write(_ lines: String) {
+        var text = lines
         text.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {
-                let written = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                let written = Glibc.write(2, bytes.baseAddress! + offset, bytes.count - offset)
                 if written <= 0 { return }
                 offset += written
             }

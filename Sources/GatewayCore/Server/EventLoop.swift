@@ -23,6 +23,8 @@ final class EventLoop {
     let wakeFD: Int32
     /// Requests begun and not yet completed on this loop (for the shutdown drain).
     var requests = 0
+    /// Access-log lines of this pass, written with one system call after `MHD_run`.
+    var accessLog = ""
     /// A suspended connection was resumed: MHD must run again before the loop waits.
     var resumed = false
     /// Set once shutdown began: new requests are answered 503 with `Connection: close`.
@@ -102,7 +104,8 @@ final class EventLoop {
         self.daemon = nil
     }
 
-    /// `MHD_run`, again while answers were resumed during it (a resume wakes nothing by itself).
+    /// `MHD_run`, again while answers were resumed during it (a resume wakes nothing by itself);
+    /// then the pass's access-log lines.
     private func runDaemon(_ daemon: OpaquePointer) {
         var passes = 0
         repeat {
@@ -110,6 +113,10 @@ final class EventLoop {
             MHD_run(daemon)
             passes += 1
         } while resumed && passes < 4
+        if !accessLog.isEmpty {
+            Observation.write(accessLog)
+            accessLog.removeAll(keepingCapacity: true)
+        }
     }
 
     /// Milliseconds epoll may sleep: until MHD's next timeout, the pools' next deadline, or 0

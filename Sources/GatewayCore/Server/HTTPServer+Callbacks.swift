@@ -34,7 +34,10 @@ let completedCallback: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
     let loop = Unmanaged<EventLoop>.fromOpaque(cls!).takeUnretainedValue()
     loop.requests -= 1
     let elapsed = monotonicNanoseconds() - context.started
-    Observation.access(method: context.method, path: String(context.path), status: context.status, nanoseconds: elapsed)
+    if let line = Observation.accessLine(method: context.method, path: String(context.path), status: context.status,
+                                         nanoseconds: elapsed) {
+        loop.accessLog += line
+    }
     GatewayMetrics.shared.requestFinished(function: GatewayMetrics.function(of: context.path, status: context.status), status: context.status,
                                           nanoseconds: Int64(elapsed))
 }
