@@ -35,7 +35,7 @@ build:          ## release build of the gateway
 seed-widgets:   ## fill the local database with N widgets (default 10 million), set-based
 	@bash scripts/seed-widgets.sh $(N)
 
-bench:          ## benchmarks: pgbench ceilings, loader vs gateway / nginx, loader vs wrk (~6 min, needs make up)
+bench:          ## benchmarks: pgbench ceilings, loader vs gateway / nginx, p99 step search, 2x overload (~7 min, needs make up)
 	@bash benchmarks/bench.sh
 
 faults:         ## fault suite under load: kill a gateway, restart PostgreSQL, fail over to a sync standby (~2 min, own clusters/ports)
