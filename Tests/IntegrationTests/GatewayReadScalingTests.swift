@@ -211,4 +211,28 @@ import Testing
         #expect(try Self.metric(gateway, #"gateway_db_pool_connections_open{pool="read"}"#) == 2)
         #expect(try fallbacks() - fallbacksBefore == Double(servedByPrimary))
     }
+
+    /// A multi-host `db-uri` whose first host is the standby: libpq connects there, finds it read-only
+    /// (target_session_attrs=read-write), closes that socket and opens one to the primary mid-handshake,
+    /// usually with the same descriptor number. The event loop must watch the new socket (regression:
+    /// it waited forever on the closed one, so the gateway never became ready; make faults' restarts too).
+    @Test func multiHostURIFindsThePrimaryBehindAStandby() throws {
+        func parts(_ uri: String) throws -> (host: String, port: String, database: String) {
+            let components = try #require(URLComponents(string: uri))
+            let items = components.queryItems ?? []
+            return (try #require(items.first { $0.name == "host" }?.value), try #require(items.first { $0.name == "port" }?.value),
+                    String(components.path.dropFirst()))
+        }
+        _ = try Self.connectStandby()
+        let standby = try parts(try Self.standbyURI()), primary = try parts(TestDatabase.uri())
+        let uri = "postgresql://authenticator@/\(primary.database)?host=\(standby.host),\(primary.host)"
+            + "&port=\(standby.port),\(primary.port)&target_session_attrs=read-write"
+        let gateway = try GatewayProcess(settings: ["db-uri": "\"\(uri)\"", "db-schemas": "\"api\"", "db-pool": "4"])
+        try gateway.waitUntilReady()
+        let sn = "multihost-\(UInt32.random(in: 0...UInt32.max))"
+        let added = try gateway.send("POST", "/rpc/add_widget", body: #"{"widget_sn": "\#(sn)", "widget_name": "m", "slots": ["P"]}"#,
+                                     headers: [("Content-Type", "application/json")])
+        #expect(added.status == 204, "\(added.status) \(added.text)")
+        #expect(try TestDatabase.connect().query("SELECT count(*)::text FROM widgets.widgets WHERE serial_number = $1", [sn]) == [["1"]])
+    }
 }

@@ -21,6 +21,10 @@ final class PGPipeline {
     private var nextStatement = 0
     private var backoff = PGPipeline.firstBackoff
     private var everConnected = false
+    /// A connection attempt still under way at this time is given up (libpq's non-blocking connect
+    /// has no timeout of its own).
+    private var connectDeadline = UInt64.max
+    static let connectTimeout: UInt64 = 5_000_000_000
     static let firstBackoff: UInt64 = 500_000_000
     /// Capped at 1 s: a restarted or promoted database is in use again within about a second.
     static let maxBackoff: UInt64 = 1_000_000_000
@@ -34,8 +38,24 @@ final class PGPipeline {
     var isReady: Bool { state == .ready }
     var load: Int { inFlight.count }
 
-    /// The next time this connection needs the loop without an event (a reconnect), if any.
-    var retryAt: UInt64? { if case .waiting(let at) = state { return at } else { return nil } }
+    /// The next time this connection needs the loop without an event (a reconnect, or giving up a
+    /// connection attempt), if any.
+    var retryAt: UInt64? {
+        switch state {
+        case .waiting(let at): return at
+        case .connecting: return connectDeadline
+        case .ready: return nil
+        }
+    }
+
+    /// Called by the pool when `retryAt` has come: connects, or gives up an attempt that hangs.
+    func due(now: UInt64) {
+        switch state {
+        case .waiting: connect(now: now)
+        case .connecting: failed("timeout expired while connecting", now: now)
+        case .ready: return
+        }
+    }
 
     // MARK: Connecting
 
@@ -45,6 +65,7 @@ final class PGPipeline {
             let fresh = try PGConnection(starting: pool.conninfo)
             connection = fresh
             state = .connecting
+            connectDeadline = now + Self.connectTimeout
             watch(fresh.socket, writable: true)
         } catch {
             failed((error as? PGError)?.message ?? "\(error)", now: now)
@@ -54,14 +75,15 @@ final class PGPipeline {
     private func continueConnecting(now: UInt64) {
         guard let connection else { return }
         let progress = connection.continueConnecting()
-        if connection.socket != socket { watch(connection.socket, writable: true) }
+        // libpq may have closed the socket and opened another (the next host of a multi-host URI, or
+        // a retry) that got the same number: closing removed it from epoll, so register it afresh.
         switch progress {
-        case .waitingToRead: setWritable(false)
-        case .waitingToWrite: setWritable(true)
+        case .waitingToRead: watch(connection.socket, writable: false)
+        case .waitingToWrite: watch(connection.socket, writable: true)
         case .failed(let message): failed(message, now: now)
         case .connected:
             guard connection.enterNonBlockingPipeline() else { return failed(connection.errorMessage, now: now) }
-            setWritable(false)
+            watch(connection.socket, writable: false)
             state = .ready
             statementNames = [:]
             preparing = []

@@ -144,7 +144,7 @@ public final class PGPool {
         if !stopping {
             for pipeline in pipelines {
                 guard let at = pipeline.retryAt else { continue }
-                if at <= now { pipeline.connect(now: now) } else { next = min(next, at) }
+                if at <= now { pipeline.due(now: now) } else { next = min(next, at) }
                 if let again = pipeline.retryAt { next = min(next, again) }
             }
         }
