@@ -75,6 +75,11 @@ public final class PGPool {
     func answered(_ request: PGRequest, by pipeline: PGPipeline, now: UInt64) {
         if pipeline.load == 0 { stats.busy.wrappingSubtract(1, ordering: .relaxed) }
         request.finish()
+        fill(pipeline, now: now)
+    }
+
+    /// Gives a connection's free slots to the oldest waiting requests.
+    private func fill(_ pipeline: PGPipeline, now: UInt64) {
         while pipeline.isReady, pipeline.load < settings.depth, !waiting.isEmpty {
             stats.waiting.wrappingSubtract(1, ordering: .relaxed)
             dispatch(waiting.removeFirst(), to: pipeline, now: now)
@@ -92,11 +97,7 @@ public final class PGPool {
         if stats.open.wrappingAdd(1, ordering: .relaxed).oldValue == 0 {
             Observation.log(.info, "\(stats.logPrefix)database connection established")
         }
-        let now = monotonicNanoseconds()
-        while pipeline.isReady, pipeline.load < settings.depth, !waiting.isEmpty {
-            stats.waiting.wrappingSubtract(1, ordering: .relaxed)
-            dispatch(waiting.removeFirst(), to: pipeline, now: now)
-        }
+        fill(pipeline, now: monotonicNanoseconds())
     }
 
     func connectFailed(_ pipeline: PGPipeline, message: String) {

@@ -67,6 +67,11 @@ public final class PGPoolRouter {
             noteReadPool(available: false)
             metrics.fellBack(.unavailable)
         }
+        try submitToPrimary(statements, now: now, completion)
+    }
+
+    private func submitToPrimary(_ statements: [Statement], now: UInt64,
+                                 _ completion: @escaping (Result<[[String?]], any Error>, PGPoolRole) -> Void) throws {
         try primary.submit(statements, now: now) { [metrics] result in
             metrics.called(.primary)
             completion(result, .primary)
@@ -76,10 +81,7 @@ public final class PGPoolRouter {
     private func onPrimary(_ statements: [Statement], now: UInt64,
                            _ completion: @escaping (Result<[[String?]], any Error>, PGPoolRole) -> Void) {
         do {
-            try primary.submit(statements, now: now) { [metrics] result in
-                metrics.called(.primary)
-                completion(result, .primary)
-            }
+            try submitToPrimary(statements, now: now, completion)
         } catch {
             completion(.failure(error), .primary)
         }
