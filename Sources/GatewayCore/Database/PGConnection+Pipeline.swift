@@ -1,13 +1,8 @@
 import CLibPQ
 
-/// libpq's pipeline mode on an existing connection: the asynchronous send/receive calls the pool's
-/// connection threads use (prepared statements, one sync per request, results read in order).
+/// libpq's pipeline mode on an existing connection: the send/receive calls the event loops' pool
+/// connections use (prepared statements, one sync per request, results read in order).
 extension PGConnection {
-    /// Switches the connection to pipeline mode (no blocking `PQexec*` calls from then on).
-    func enterPipelineMode() throws {
-        guard PQenterPipelineMode(raw) == 1 else { throw connectionError() }
-    }
-
     /// The socket, for `poll(2)` while idle.
     var socket: Int32 { PQsocket(raw) }
 
@@ -52,9 +47,6 @@ extension PGConnection {
     /// Ends the current request's statements: its implicit transaction commits here, and an error
     /// inside it aborts only the statements up to this point.
     func pipelineSync() -> Bool { PQpipelineSync(raw) == 1 }
-
-    /// Sends everything queued (blocking mode: returns once written).
-    func flush() -> Bool { PQflush(raw) == 0 }
 
     /// The next result in pipeline order (NULL between statements); the caller clears it.
     func nextResult() -> OpaquePointer? { PQgetResult(raw) }

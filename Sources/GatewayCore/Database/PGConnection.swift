@@ -26,9 +26,6 @@ public final class PGConnection {
 
     deinit { PQfinish(raw) }
 
-    /// True while the socket is usable.
-    public var isHealthy: Bool { PQstatus(raw) == CONNECTION_OK }
-
     /// Runs one or more statements with the simple query protocol (no parameters) and returns the
     /// rows of the last one. Used for scripts such as migrations.
     @discardableResult

@@ -121,7 +121,8 @@ final class PGPipeline {
 
     // MARK: Sending
 
-    /// Sends a request's statements and its sync; false (nothing kept) when the connection broke.
+    /// Sends a request's statements and its sync; when the connection breaks meanwhile, the request
+    /// is answered 503 with the others in flight (`lost`).
     func send(_ request: PGRequest, now: UInt64) {
         guard let connection, state == .ready else { return pool.bounce(request) }
         var sent = true

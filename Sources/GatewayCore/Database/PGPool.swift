@@ -10,11 +10,9 @@ public final class PGPool {
     private(set) var pipelines: [PGPipeline] = []
     private var waiting = RequestQueue()
     private var bySocket: [Int32: PGPipeline] = [:]
-    private var openHere = 0
     private var stopping = false
 
     var conninfo: String { settings.conninfo }
-    var role: PGPoolRole { stats.role }
 
     init(settings: PGPoolSettings, stats: PGPoolStats, epoll: Epoll) {
         self.settings = settings
@@ -24,7 +22,7 @@ public final class PGPool {
     }
 
     /// True while this loop has an open connection to this pool's database.
-    var isConnected: Bool { openHere > 0 }
+    var isConnected: Bool { pipelines.contains { $0.isReady } }
 
     // MARK: Requests
 
@@ -34,9 +32,8 @@ public final class PGPool {
     func submit(_ statements: [Statement], now: UInt64,
                 completion: @escaping (Result<[[String?]], any Error>) -> Void) throws {
         guard !stopping else { throw APIError.shuttingDown }
-        guard openHere > 0 else { throw APIError.databaseUnavailable(message: stats.lastErrorMessage) }
-        let request = PGRequest(statements: statements, deadline: now + UInt64(settings.acquisitionTimeout) * 1_000_000_000,
-                                completion: completion)
+        guard isConnected else { throw APIError.databaseUnavailable(message: stats.lastErrorMessage) }
+        let request = PGRequest(statements: statements, completion: completion)
         if waiting.isEmpty, let pipeline = leastLoaded(), pipeline.load < settings.depth {
             return dispatch(request, to: pipeline, now: now)
         }
@@ -92,7 +89,6 @@ public final class PGPool {
     }
 
     func connected(_ pipeline: PGPipeline, again: Bool) {
-        openHere += 1
         if again { GatewayMetrics.shared.databaseReconnected() }
         if stats.open.wrappingAdd(1, ordering: .relaxed).oldValue == 0 {
             Observation.log(.info, "\(stats.logPrefix)database connection established")
@@ -111,14 +107,13 @@ public final class PGPool {
     func lost(_ pipeline: PGPipeline, message: String, unanswered: [PGRequest]) {
         stats.noteError(message)
         Observation.log(.error, "\(stats.logPrefix)database connection lost: \(message)")
-        openHere -= 1
         if !unanswered.isEmpty { stats.busy.wrappingSubtract(1, ordering: .relaxed) }
         if stats.open.wrappingSubtract(1, ordering: .relaxed).oldValue == 1 {
             Observation.log(.error, "\(stats.logPrefix)lost every database connection: \(message)")
         }
         let error = APIError.databaseUnavailable(message: message)
         for request in unanswered { request.completion(.failure(error)) }
-        if openHere == 0 { failWaiting(error) }
+        if !isConnected { failWaiting(error) }
     }
 
     private func failWaiting(_ error: any Error) {
@@ -149,17 +144,15 @@ public final class PGPool {
                 if let again = pipeline.retryAt { next = min(next, again) }
             }
         }
-        while let head = waiting.first, head.deadline <= now {
+        let timeout = UInt64(settings.acquisitionTimeout) * 1_000_000_000
+        while let head = waiting.first, head.queuedAt + timeout <= now {
             _ = waiting.removeFirst()
             stats.waiting.wrappingSubtract(1, ordering: .relaxed)
             head.completion(.failure(APIError.poolTimeout(seconds: settings.acquisitionTimeout)))
         }
-        if let head = waiting.first { next = min(next, head.deadline) }
+        if let head = waiting.first { next = min(next, head.queuedAt + timeout) }
         return next
     }
-
-    /// Requests sent or waiting.
-    var pending: Int { waiting.count + pipelines.reduce(0) { $0 + $1.load } }
 
     /// Stops: waiting requests get 503, new ones are refused; in-flight ones still finish.
     func beginShutdown() {
@@ -172,10 +165,7 @@ public final class PGPool {
         for pipeline in pipelines {
             let wasOpen = pipeline.isReady
             let unanswered = pipeline.close()
-            if wasOpen {
-                openHere -= 1
-                stats.open.wrappingSubtract(1, ordering: .relaxed)
-            }
+            if wasOpen { stats.open.wrappingSubtract(1, ordering: .relaxed) }
             if !unanswered.isEmpty { stats.busy.wrappingSubtract(1, ordering: .relaxed) }
             for request in unanswered { request.completion(.failure(APIError.shuttingDown)) }
         }

@@ -10,19 +10,17 @@ final class PGRequest {
     }
 
     let statements: [Statement]
-    /// Monotonic nanoseconds after which a request still waiting for a connection fails (PGRST003).
-    let deadline: UInt64
     /// Called exactly once, on the loop: rows of the last statement, or the first error.
     let completion: (Result<[[String?]], any Error>) -> Void
-    /// When it joined the waiting line (admission by time looks at the oldest one's wait).
+    /// When it joined the waiting line: admission by time looks at the oldest one's wait, and past
+    /// `db-pool-acquisition-timeout` it fails with PGRST003.
     var queuedAt: UInt64 = 0
     var steps: [Step] = []
     var rows: [[String?]] = []
     var failure: PGError?
 
-    init(statements: [Statement], deadline: UInt64, completion: @escaping (Result<[[String?]], any Error>) -> Void) {
+    init(statements: [Statement], completion: @escaping (Result<[[String?]], any Error>) -> Void) {
         self.statements = statements
-        self.deadline = deadline
         self.completion = completion
     }
 
