@@ -24,3 +24,79 @@ REVOKE ALL ON FUNCTION auth.current_user_id() FROM PUBLIC;
 -- SECURITY INVOKER readers (list_my_vms, list_workspaces) call it as app_user.
 GRANT EXECUTE ON FUNCTION auth.current_user_id() TO app_user;
 COMMENT ON FUNCTION auth.current_user_id() IS 'The token''s sub (the user id); PT401 (401) when missing.';
+
+-- Input bounds. Every text, array and JSON parameter of an api function passes through one of these
+-- before use (Tests/pgtap/95_input_bounds.sql walks api's functions and fails on one that does not), so
+-- an oversized value is a 400 naming the argument and its maximum, never a slow call, a bloated row or
+-- a 500 from a btree index's row-size limit. The maxima are listed in docs/limits.md. NULL passes: whether
+-- an argument may be missing is the calling function's own rule.
+CREATE OR REPLACE FUNCTION auth.check_text(p_value text, p_argument text, p_max integer)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = ''
+AS $$
+BEGIN
+    IF length(p_value) > p_max THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('%s must be at most %s characters', p_argument, p_max),
+            DETAIL = format('Got %s characters.', length(p_value)),
+            HINT = format('Send a shorter "%s".', p_argument);
+    END IF;
+    RETURN p_value;
+END
+$$;
+REVOKE ALL ON FUNCTION auth.check_text(text, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION auth.check_text(text, text, integer) IS
+    'Input bound: the value, or 22023 (400) naming the argument when it has more than p_max characters.';
+
+-- An array: at most p_max_elements elements, each (when text) at most p_max_length characters.
+CREATE OR REPLACE FUNCTION auth.check_array(p_value anyarray, p_argument text, p_max_elements integer,
+                                            p_max_length integer DEFAULT NULL)
+RETURNS anyarray
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_longest integer;
+BEGIN
+    IF cardinality(p_value) > p_max_elements THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('%s must have at most %s elements', p_argument, p_max_elements),
+            DETAIL = format('Got %s elements.', cardinality(p_value)),
+            HINT = format('Send a shorter "%s" array (or split the call).', p_argument);
+    END IF;
+    IF p_max_length IS NOT NULL THEN
+        SELECT max(length(e::text)) INTO v_longest FROM unnest(p_value) AS e;
+        IF v_longest > p_max_length THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = format('each element of %s must be at most %s characters', p_argument, p_max_length),
+                DETAIL = format('The longest has %s characters.', v_longest),
+                HINT = format('Send shorter elements in "%s".', p_argument);
+        END IF;
+    END IF;
+    RETURN p_value;
+END
+$$;
+REVOKE ALL ON FUNCTION auth.check_array(anyarray, text, integer, integer) FROM PUBLIC;
+COMMENT ON FUNCTION auth.check_array(anyarray, text, integer, integer) IS
+    'Input bound: the array, or 22023 (400) when it has more than p_max_elements elements or an element longer than p_max_length characters.';
+
+-- A JSON document: at most p_max_bytes bytes as text.
+CREATE OR REPLACE FUNCTION auth.check_json(p_value jsonb, p_argument text, p_max_bytes integer)
+RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = ''
+AS $$
+BEGIN
+    IF octet_length(p_value::text) > p_max_bytes THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('%s must be at most %s bytes of JSON', p_argument, p_max_bytes),
+            DETAIL = format('Got %s bytes.', octet_length(p_value::text)),
+            HINT = format('Send a smaller "%s".', p_argument);
+    END IF;
+    RETURN p_value;
+END
+$$;
+REVOKE ALL ON FUNCTION auth.check_json(jsonb, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION auth.check_json(jsonb, text, integer) IS
+    'Input bound: the document, or 22023 (400) naming the argument when it is larger than p_max_bytes bytes.';
