@@ -100,3 +100,35 @@ $$;
 REVOKE ALL ON FUNCTION auth.check_json(jsonb, text, integer) FROM PUBLIC;
 COMMENT ON FUNCTION auth.check_json(jsonb, text, integer) IS
     'Input bound: the document, or 22023 (400) naming the argument when it is larger than p_max_bytes bytes.';
+
+-- Agents' identities. A worker token names the one agent it is: a `host` claim (the host agent of that
+-- workspace host), a `node` claim (the node agent of that compute node) or a `mailer` claim (the mail
+-- sender); `gateway token --host/--node/--mailer` mints them. A call that acts for an agent passes the
+-- kind and the name it acts for: PT403 (403) unless the token names exactly that agent. Operators act
+-- for any agent (they register and repair them by hand).
+CREATE OR REPLACE FUNCTION auth.require_agent(p_kind text, p_name text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_claims json := nullif(current_setting('request.jwt.claims', true), '')::json;
+    v_named text := v_claims ->> p_kind;
+BEGIN
+    -- Every call through the gateway carries claims (at least the role); none at all is a DBA in psql.
+    -- Inside these SECURITY DEFINER functions current_user is the owner, so only the claims tell.
+    IF v_claims IS NULL OR v_claims ->> 'role' = 'operator' THEN
+        RETURN;
+    END IF;
+    IF v_named IS NULL OR v_named IS DISTINCT FROM p_name THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT403',
+            MESSAGE = format('this token may not act for %s %s', p_kind, coalesce(quote_literal(p_name), 'null')),
+            DETAIL = CASE WHEN v_named IS NULL THEN format('The token has no "%s" claim naming the %s.', p_kind, p_kind)
+                          ELSE format('The token is the agent of %s %s.', p_kind, quote_literal(v_named)) END,
+            HINT = format('Use the token minted for this %s: gateway token --role worker --%s %s.', p_kind, p_kind, coalesce(p_name, '<name>'));
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION auth.require_agent(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION auth.require_agent(text, text) IS
+    'PT403 (403) unless the token names the agent p_kind (host, node, mailer) = p_name; operators and DBA sessions without claims (psql) pass.';

@@ -9,6 +9,10 @@ struct Token: ParsableCommand {
         discussion: """
             The secret comes from --secret-file, else $PGRST_JWT_SECRET, else .data/secrets/jwt.secret (written by
             make up). Example: gateway token --role app_user --sub 42 --expires 1h
+            An agent's token names the one agent it is (the SQL lets it act only for that one):
+              gateway token --role worker --host host-1     a workspace host's agent (its tasks only)
+              gateway token --role worker --node node-7     a compute node's agent (its heartbeats only)
+              gateway token --role worker --mailer mailer-1 the mail sender (the only reader of mail)
             """
     )
 
@@ -24,12 +28,27 @@ struct Token: ParsableCommand {
     @Option(help: "Audience (the `aud` claim), when the gateways set jwt-aud.")
     var aud: String?
 
+    @Option(help: "The workspace host this agent token acts for (the `host` claim).")
+    var host: String?
+
+    @Option(help: "The compute node this agent token acts for (the `node` claim).")
+    var node: String?
+
+    @Option(help: "The mail sender this token is (the `mailer` claim).")
+    var mailer: String?
+
     @Option(name: .customLong("secret-file"), help: "File holding the jwt-secret.")
     var secretFile: String?
 
     func validate() throws {
         guard Self.seconds(expires) != nil else { throw ValidationError("--expires must look like 90s, 30m, 1h or 7d") }
         guard !role.isEmpty else { throw ValidationError("--role must not be empty") }
+        for (flag, value) in [("--host", host), ("--node", node), ("--mailer", mailer)] where value?.isEmpty == true {
+            throw ValidationError("\(flag) must not be empty")
+        }
+        guard [host, node, mailer].compactMap({ $0 }).count <= 1 else {
+            throw ValidationError("a token names one agent: give at most one of --host, --node, --mailer")
+        }
     }
 
     func run() throws {
@@ -39,6 +58,9 @@ struct Token: ParsableCommand {
         var claims: [String: Any] = ["role": role, "iat": now, "exp": now + Self.seconds(expires)!]
         if let sub { claims["sub"] = sub }
         if let aud { claims["aud"] = aud }
+        if let host { claims["host"] = host }
+        if let node { claims["node"] = node }
+        if let mailer { claims["mailer"] = mailer }
         print(JWTSigner.sign(claims: claims, secret: secret))
     }
 
