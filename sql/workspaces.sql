@@ -433,7 +433,9 @@ DECLARE
 BEGIN
     UPDATE workspaces.workspaces w
     SET state = 'DELETING', updated_at = now(),
-        task_claimed_at = CASE WHEN w.state = 'DELETING' THEN w.task_claimed_at END
+        task_claimed_at = CASE WHEN w.state = 'DELETING' THEN w.task_claimed_at END,
+        -- A claim of the workspace's earlier task (a provision under way) ends here: its report is stale.
+        task_token = CASE WHEN w.state = 'DELETING' THEN w.task_token END
     WHERE w.id = delete_workspace.workspace_id AND w.owner = v_user
     RETURNING * INTO v_ws;
     IF NOT FOUND THEN
@@ -455,9 +457,10 @@ COMMENT ON FUNCTION api.delete_workspace(bigint) IS
 -- worker: host agents
 ------------------------------------------------------------------------------------------------------
 
--- The next task for the host's agent (oldest first), or null: {workspace_id, task: provision | cleanup
--- | delete, container_name, image, arch, change, attempts}. The task is not handed out again for 5
--- minutes unless reported.
+-- The next task for the host's agent (oldest first), or null: {workspace_id, task_token, task: provision
+-- | cleanup | delete, container_name, image, arch, change, attempts}. The task is not handed out again
+-- for 5 minutes unless reported; its report must carry task_token (a later claim or a deletion makes it
+-- stale: 409).
 CREATE OR REPLACE FUNCTION api.claim_host_task(host text)
 RETURNS json
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -476,7 +479,7 @@ BEGIN
         LIMIT 1
         FOR UPDATE SKIP LOCKED
     )
-    UPDATE workspaces.workspaces w SET task_claimed_at = now(), updated_at = now()
+    UPDATE workspaces.workspaces w SET task_claimed_at = now(), task_token = gen_random_uuid(), updated_at = now()
     FROM next WHERE w.id = next.id
     RETURNING w.* INTO v_ws;
     IF v_ws.id IS NULL THEN
@@ -484,7 +487,7 @@ BEGIN
     END IF;
     SELECT i.* INTO v_img FROM workspaces.images i WHERE i.id = v_ws.image_id;
     RETURN json_build_object(
-        'workspace_id', v_ws.id,
+        'workspace_id', v_ws.id, 'task_token', v_ws.task_token,
         'task', CASE v_ws.state WHEN 'PROVISIONING' THEN 'provision' WHEN 'CLEANING' THEN 'cleanup' ELSE 'delete' END,
         'container_name', v_ws.container_name, 'image', v_img.name, 'arch', v_img.arch,
         'change', v_img.change_number, 'owner', v_ws.owner, 'attempts', v_ws.attempts);
@@ -495,81 +498,109 @@ GRANT EXECUTE ON FUNCTION api.claim_host_task(text) TO worker;
 COMMENT ON FUNCTION api.claim_host_task(text) IS
     'Host agent: the next provision / cleanup / delete task of the host (SKIP LOCKED), or null. 404 unknown host.';
 
--- The agent finished the workspace's task: provision -> READY (hostname and ip required); cleanup ->
--- PROVISIONING again (the retry, with a fresh state); delete -> the row goes and its disk returns.
-CREATE OR REPLACE FUNCTION api.report_task_success(workspace_id bigint, hostname text DEFAULT NULL, ip inet DEFAULT NULL)
-RETURNS json
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+-- The workspace whose task the caller reports, row locked, if `p_token` holds its current claim: PT404
+-- unknown workspace; PT409 when it has no open task or the token is not the current claim's (the task
+-- was claimed again after 5 minutes, or the workspace was deleted meanwhile): nothing may change then,
+-- as a build's stale lease token changes nothing.
+CREATE OR REPLACE FUNCTION workspaces._lock_task(p_workspace_id bigint, p_token uuid)
+RETURNS workspaces.workspaces
+LANGUAGE plpgsql VOLATILE
 SET search_path = ''
 AS $$
 DECLARE
     v_ws workspaces.workspaces;
 BEGIN
-    SELECT w.* INTO v_ws FROM workspaces.workspaces w WHERE w.id = report_task_success.workspace_id FOR UPDATE;
+    IF p_token IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'task_token is required',
+            HINT = 'Send the task_token that claim_host_task returned with the task.';
+    END IF;
+    SELECT w.* INTO v_ws FROM workspaces.workspaces w WHERE w.id = p_workspace_id FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'PT404',
-            MESSAGE = format('workspace %s does not exist', coalesce(report_task_success.workspace_id::text, 'null'));
+            MESSAGE = format('workspace %s does not exist', coalesce(p_workspace_id::text, 'null'));
     END IF;
+    IF v_ws.state NOT IN ('PROVISIONING', 'CLEANING', 'DELETING') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('workspace %s has no task to report (it is %s)', v_ws.id, v_ws.state),
+            HINT = 'Do not report this task again; claim the next one.';
+    END IF;
+    IF v_ws.task_token IS DISTINCT FROM p_token THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('workspace %s''s task is not claimed with token %s', v_ws.id, p_token),
+            DETAIL = format('The workspace is %s now: it was deleted, or its task was claimed again after your claim expired.', v_ws.state),
+            HINT = 'Stop working on this task and do not report it; claim the next one (a delete task removes what you made).';
+    END IF;
+    RETURN v_ws;
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._lock_task(bigint, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._lock_task(bigint, uuid) IS
+    'Private: the workspace whose task is reported, row locked; 400 no token, 404 unknown, 409 no open task or stale token.';
+
+DROP FUNCTION IF EXISTS api.report_task_success(bigint, text, inet);
+DROP FUNCTION IF EXISTS api.report_task_failure(bigint, text);
+
+-- The agent finished the workspace's task: provision -> READY (hostname and ip required); cleanup ->
+-- PROVISIONING again (the retry, with a fresh state); delete -> the row goes and its disk returns.
+-- Fenced by the claim's task_token (stale: 409, nothing changes).
+CREATE OR REPLACE FUNCTION api.report_task_success(workspace_id bigint, task_token uuid, hostname text DEFAULT NULL,
+                                                   ip inet DEFAULT NULL)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_ws workspaces.workspaces := workspaces._lock_task(report_task_success.workspace_id, report_task_success.task_token);
+BEGIN
     CASE v_ws.state
     WHEN 'PROVISIONING' THEN
         IF report_task_success.hostname IS NULL OR report_task_success.ip IS NULL
            OR length(report_task_success.hostname) NOT BETWEEN 1 AND 253 THEN
             RAISE EXCEPTION USING ERRCODE = '22023',
-                MESSAGE = 'a provisioned workspace needs its hostname and ip',
-                HINT = 'Send {"workspace_id": ..., "hostname": "...", "ip": "..."}.';
+                MESSAGE = 'a provisioned workspace needs its hostname (1 to 253 characters) and ip',
+                HINT = 'Send {"workspace_id": ..., "task_token": "...", "hostname": "...", "ip": "..."}.';
         END IF;
         UPDATE workspaces.workspaces w
         SET state = 'READY', hostname = report_task_success.hostname, ip = report_task_success.ip,
-            task_claimed_at = NULL, last_error = NULL, updated_at = now()
+            task_claimed_at = NULL, task_token = NULL, last_error = NULL, updated_at = now()
         WHERE w.id = v_ws.id RETURNING * INTO v_ws;
     WHEN 'CLEANING' THEN
         UPDATE workspaces.workspaces w
-        SET state = 'PROVISIONING', hostname = NULL, ip = NULL, task_claimed_at = NULL, updated_at = now()
+        SET state = 'PROVISIONING', hostname = NULL, ip = NULL, task_claimed_at = NULL, task_token = NULL,
+            updated_at = now()
         WHERE w.id = v_ws.id RETURNING * INTO v_ws;
         PERFORM pg_notify('host_tasks', v_ws.host_name);
-    WHEN 'DELETING' THEN
+    ELSE   -- DELETING
         DELETE FROM workspaces.workspaces w WHERE w.id = v_ws.id;
         UPDATE workspaces.hosts h SET disk_used = h.disk_used - v_ws.disk_gb WHERE h.id = v_ws.host_id;
         RETURN json_build_object('workspace_id', v_ws.id, 'state', 'DELETED');
-    ELSE
-        RAISE EXCEPTION USING ERRCODE = 'PT409',
-            MESSAGE = format('workspace %s has no task to report (it is %s)', v_ws.id, v_ws.state);
     END CASE;
     RETURN workspaces._workspace_json(v_ws);
 END
 $$;
-REVOKE ALL ON FUNCTION api.report_task_success(bigint, text, inet) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION api.report_task_success(bigint, text, inet) TO worker;
-COMMENT ON FUNCTION api.report_task_success(bigint, text, inet) IS
-    'Host agent: the task succeeded. provision -> READY (hostname, ip required: 400), cleanup -> PROVISIONING, delete -> row removed. 404 unknown; 409 no open task.';
+REVOKE ALL ON FUNCTION api.report_task_success(bigint, uuid, text, inet) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.report_task_success(bigint, uuid, text, inet) TO worker;
+COMMENT ON FUNCTION api.report_task_success(bigint, uuid, text, inet) IS
+    'Host agent: the claimed task (task_token) succeeded. provision -> READY (hostname, ip required: 400), cleanup -> PROVISIONING, delete -> row removed. 404 unknown; 409 no open task or stale task_token (nothing changes).';
 
 -- The agent's task failed. provision: the attempt counts; below max_attempts the workspace goes to
 -- CLEANING (its stale container is removed before the retry), else FAILED. cleanup and delete: tried
--- again (claimable at once).
-CREATE OR REPLACE FUNCTION api.report_task_failure(workspace_id bigint, reason text)
+-- again (claimable at once). Fenced by the claim's task_token like report_task_success.
+CREATE OR REPLACE FUNCTION api.report_task_failure(workspace_id bigint, task_token uuid, reason text DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_ws workspaces.workspaces;
+    v_ws workspaces.workspaces := workspaces._lock_task(report_task_failure.workspace_id, report_task_failure.task_token);
 BEGIN
-    SELECT w.* INTO v_ws FROM workspaces.workspaces w WHERE w.id = report_task_failure.workspace_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT404',
-            MESSAGE = format('workspace %s does not exist', coalesce(report_task_failure.workspace_id::text, 'null'));
-    END IF;
-    IF v_ws.state NOT IN ('PROVISIONING', 'CLEANING', 'DELETING') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT409',
-            MESSAGE = format('workspace %s has no task to report (it is %s)', v_ws.id, v_ws.state);
-    END IF;
     UPDATE workspaces.workspaces w
     SET attempts = CASE WHEN w.state = 'PROVISIONING' THEN w.attempts + 1 ELSE w.attempts END,
         state = CASE WHEN w.state <> 'PROVISIONING' THEN w.state
                      WHEN w.attempts + 1 >= w.max_attempts THEN 'FAILED'
                      ELSE 'CLEANING' END::workspaces.workspace_state,
         last_error = left(coalesce(report_task_failure.reason, 'no reason given'), 2000),
-        task_claimed_at = NULL, updated_at = now()
+        task_claimed_at = NULL, task_token = NULL, updated_at = now()
     WHERE w.id = v_ws.id RETURNING * INTO v_ws;
     IF v_ws.state <> 'FAILED' THEN
         PERFORM pg_notify('host_tasks', v_ws.host_name);
@@ -577,10 +608,10 @@ BEGIN
     RETURN workspaces._workspace_json(v_ws);
 END
 $$;
-REVOKE ALL ON FUNCTION api.report_task_failure(bigint, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION api.report_task_failure(bigint, text) TO worker;
-COMMENT ON FUNCTION api.report_task_failure(bigint, text) IS
-    'Host agent: the task failed. provision -> CLEANING (stale container removed before the retry) or FAILED after max_attempts; cleanup/delete retried. 404 unknown; 409 no open task.';
+REVOKE ALL ON FUNCTION api.report_task_failure(bigint, uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.report_task_failure(bigint, uuid, text) TO worker;
+COMMENT ON FUNCTION api.report_task_failure(bigint, uuid, text) IS
+    'Host agent: the claimed task (task_token) failed. provision -> CLEANING (stale container removed before the retry) or FAILED after max_attempts; cleanup/delete retried. 404 unknown; 409 no open task or stale task_token.';
 
 -- The seed's cleanup daemon: the agent sends the names of the containers present on its host.
 -- READY workspaces whose container is missing (and unchanged for a minute, so a listing taken just

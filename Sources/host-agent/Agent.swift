@@ -29,12 +29,14 @@ struct Agent {
     let hostAddress: String
     let log: (String) -> Void
 
-    /// Carries out one claimed task and reports it. A failure is reported (report_task_failure): for a
-    /// provision the database then hands out a cleanup task (the stale container is removed) before the
-    /// retry; a cleanup or delete is retried.
+    /// Carries out one claimed task and reports it with the claim's task_token. A failure is reported
+    /// (report_task_failure): for a provision the database then hands out a cleanup task (the stale
+    /// container is removed) before the retry; a cleanup or delete is retried. A report whose claim went
+    /// stale (the workspace was deleted meanwhile, or the task was claimed again) gets 409 and changes
+    /// nothing: the delete task that follows removes what this one made.
     func carryOut(_ task: [String: Any]) {
         guard let id = integer(task["workspace_id"]), let kind = task["task"] as? String,
-              let name = task["container_name"] as? String else {
+              let name = task["container_name"] as? String, let claim = task["task_token"] as? String else {
             log("claim_host_task answered something unexpected: \(task)")
             return
         }
@@ -42,11 +44,11 @@ struct Agent {
             switch kind {
             case "provision":
                 let (hostname, address) = try provision(id: id, name: name, task: task)
-                _ = try client.call("report_task_success", ["workspace_id": id, "hostname": hostname, "ip": address])
+                _ = try client.call("report_task_success", ["workspace_id": id, "task_token": claim, "hostname": hostname, "ip": address])
                 log("workspace \(id): container \(name) running (hostname \(hostname), address \(address))")
             case "cleanup", "delete":
                 let existed = try blocking { [engine] in try await engine.removeContainer(name) }
-                _ = try client.call("report_task_success", ["workspace_id": id])
+                _ = try client.call("report_task_success", ["workspace_id": id, "task_token": claim])
                 log("workspace \(id): \(kind): container \(name) \(existed ? "removed" : "was already gone")")
             default:
                 throw DockerEngine.Failure(status: 0, message: "unknown task \(kind)", operation: "task")
@@ -54,7 +56,7 @@ struct Agent {
         } catch {
             log("workspace \(id): \(kind) failed: \(error)")
             do {
-                _ = try client.call("report_task_failure", ["workspace_id": id, "reason": "\(kind) on \(host): \(error)"])
+                _ = try client.call("report_task_failure", ["workspace_id": id, "task_token": claim, "reason": "\(kind) on \(host): \(error)"])
             } catch {
                 log("workspace \(id): reporting the failure failed too (the task is handed out again later): \(error)")
             }

@@ -4,7 +4,7 @@
 -- Time is moved by editing lease_expires_at / run_at / updated_at, never by sleeping.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(191);
+SELECT plan(203);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -91,8 +91,8 @@ SELECT results_eq(
           'api.reconcile_host(text,text[]) host,container_ids',
           'api.register_host(text,integer) name,disk_capacity',
           'api.report_host_disk(text,bigint,bigint) host,used_bytes,free_bytes',
-          'api.report_task_failure(bigint,text) workspace_id,reason',
-          'api.report_task_success(bigint,text,inet) workspace_id,hostname,ip',
+          'api.report_task_failure(bigint,uuid,text) workspace_id,task_token,reason',
+          'api.report_task_success(bigint,uuid,text,inet) workspace_id,task_token,hostname,ip',
           'api.requeue_expired_builds() ',
           'api.retry_build(bigint) build_id',
           'api.schedule_image_build(text,text,bigint,integer,timestamp with time zone,text,text) image_name,project,change,priority,run_at,idempotency_key,arch',
@@ -459,23 +459,37 @@ SELECT api.claim_host_task('h2') AS task \gset
 SELECT results_eq(format($$SELECT %L::json ->> 'workspace_id', %L::json ->> 'task', %L::json ->> 'container_name', %L::json ->> 'image'$$,
                          :'task', :'task', :'task', :'task'),
                   format($$VALUES (%L, 'provision', %L, 'img')$$, :'w1id', 'ws-' || :'w1id'), 'h2''s agent gets the provision task of w1');
-SELECT is(api.claim_host_task('h2') ->> 'workspace_id', :'w2id', 'the next claim gets w2 (w1 is claimed)');
+SELECT :'task'::json ->> 'task_token' AS t1 \gset
+SELECT api.claim_host_task('h2') AS task2 \gset
+SELECT is(:'task2'::json ->> 'workspace_id', :'w2id', 'the next claim gets w2 (w1 is claimed)');
+SELECT :'task2'::json ->> 'task_token' AS t2 \gset
 SELECT is(api.claim_host_task('h2')::text, NULL, 'then nothing');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s)', :w1id)) ->> 'code', '22023',
+SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L)', :w1id, :'t1')) ->> 'code', '22023',
           'provision success without hostname and ip -> 400');
-SELECT results_eq(format($$SELECT r ->> 'state', r ->> 'hostname', r ->> 'ip' FROM api.report_task_success(%s, 'ws1.example', '10.0.0.5') r$$, :w1id),
+SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, NULL, %L, %L)', :w1id, 'ws1.example', '10.0.0.5')) ->> 'code', '22023',
+          'a report without the claim''s task_token -> 400');
+SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', :w1id, :'t2', 'ws1.example', '10.0.0.5')) ->> 'code', 'PT409',
+          'a report with another claim''s token -> 409');
+SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', 0, :'t1', 'x', '10.0.0.5')) ->> 'code', 'PT404',
+          'a report of an unknown workspace -> 404');
+SELECT results_eq(format($$SELECT r ->> 'state', r ->> 'hostname', r ->> 'ip' FROM api.report_task_success(%s, %L, 'ws1.example', '10.0.0.5') r$$, :w1id, :'t1'),
                   $$VALUES ('READY', 'ws1.example', '10.0.0.5')$$, 'provision success: READY with hostname and ip');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L, %L)', :w1id, 'x', '10.0.0.6')) ->> 'code', 'PT409',
-          'a READY workspace has no task to report (409)');
-SELECT is(api.report_task_failure(:w2id, 'docker: setup failed') ->> 'state', 'CLEANING',
+SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', :w1id, :'t1', 'x', '10.0.0.6')) ->> 'code', 'PT409',
+          'a READY workspace has no task to report (409), not even with the token of its finished task');
+SELECT is(api.report_task_failure(:w2id, :'t2', 'docker: setup failed') ->> 'state', 'CLEANING',
           'provision failure: CLEANING (stale container removed before the retry)');
-SELECT is(api.claim_host_task('h2') ->> 'task', 'cleanup', 'the agent gets the cleanup task');
-SELECT is(api.report_task_success(:w2id) ->> 'state', 'PROVISIONING', 'cleanup done: PROVISIONING again, fresh state');
-SELECT is(api.claim_host_task('h2') ->> 'task', 'provision', 'the retry is a provision task');
-SELECT is(api.report_task_failure(:w2id, 'again') ->> 'state', 'CLEANING', 'second failure: CLEANING');
-SELECT is(api.report_task_failure(:w2id, 'cleanup failed') ->> 'state', 'CLEANING', 'a failed cleanup is tried again');
-SELECT api.report_task_success(:w2id);
-SELECT is(api.report_task_failure(:w2id, 'third') ->> 'state', 'FAILED', 'third provision failure (max_attempts 3): FAILED');
+SELECT is(pg_temp.error_of(format('SELECT api.report_task_failure(%s, %L, %L)', :w2id, :'t2', 'again')) ->> 'code', 'PT409',
+          'the reported task''s token is spent: reporting it again -> 409');
+SELECT api.claim_host_task('h2') AS task \gset
+SELECT is(:'task'::json ->> 'task', 'cleanup', 'the agent gets the cleanup task');
+SELECT is(api.report_task_success(:w2id, (:'task'::json ->> 'task_token')::uuid) ->> 'state', 'PROVISIONING', 'cleanup done: PROVISIONING again, fresh state');
+SELECT api.claim_host_task('h2') AS task \gset
+SELECT is(:'task'::json ->> 'task', 'provision', 'the retry is a provision task');
+SELECT is(api.report_task_failure(:w2id, (:'task'::json ->> 'task_token')::uuid, 'again') ->> 'state', 'CLEANING', 'second failure: CLEANING');
+SELECT api.claim_host_task('h2') AS task \gset
+SELECT is(api.report_task_failure(:w2id, (:'task'::json ->> 'task_token')::uuid, 'cleanup failed') ->> 'state', 'CLEANING', 'a failed cleanup is tried again');
+SELECT api.report_task_success(:w2id, (api.claim_host_task('h2') ->> 'task_token')::uuid);
+SELECT is(api.report_task_failure(:w2id, (api.claim_host_task('h2') ->> 'task_token')::uuid, 'third') ->> 'state', 'FAILED', 'third provision failure (max_attempts 3): FAILED');
 RESET ROLE;
 SELECT is((SELECT attempts FROM workspaces.workspaces WHERE id = :w2id), 3, '... after 3 attempts');
 -- a claimed task is handed out again after 5 minutes (the agent may have died)
@@ -484,24 +498,56 @@ SELECT api.delete_workspace(:w1id) ->> 'state' AS st \gset
 SELECT is(:'st'::text, 'DELETING', 'delete_workspace: DELETING');
 SELECT is(api.delete_workspace(:w1id) ->> 'state', 'DELETING', 'deleting again changes nothing');
 SELECT pg_temp.as_role('worker');
-SELECT is(api.claim_host_task('h2') ->> 'task', 'delete', 'the agent gets the delete task');
+SELECT api.claim_host_task('h2') AS task \gset
+SELECT is(:'task'::json ->> 'task', 'delete', 'the agent gets the delete task');
+SELECT :'task'::json ->> 'task_token' AS t_old \gset
 SELECT is(api.claim_host_task('h2')::text, NULL, 'not again while claimed');
 RESET ROLE;
 UPDATE workspaces.workspaces SET task_claimed_at = now() - interval '6 minutes' WHERE id = :w1id;
 SELECT pg_temp.as_role('worker');
-SELECT is(api.claim_host_task('h2') ->> 'workspace_id', :'w1id', 'handed out again after 5 minutes');
-SELECT is(api.report_task_failure(:w1id, 'busy') ->> 'state', 'DELETING', 'a failed delete stays DELETING');
-SELECT is(api.report_task_success(:w1id)::jsonb, jsonb_build_object('workspace_id', :w1id, 'state', 'DELETED'),
+SELECT api.claim_host_task('h2') AS task \gset
+SELECT is(:'task'::json ->> 'workspace_id', :'w1id', 'handed out again after 5 minutes');
+SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L)', :w1id, :'t_old')) ->> 'code', 'PT409',
+          'the first agent''s late report (its claim expired and the task was claimed again) -> 409');
+SELECT is(api.report_task_failure(:w1id, (:'task'::json ->> 'task_token')::uuid, 'busy') ->> 'state', 'DELETING', 'a failed delete stays DELETING');
+SELECT is(api.report_task_success(:w1id, (api.claim_host_task('h2') ->> 'task_token')::uuid)::jsonb, jsonb_build_object('workspace_id', :w1id, 'state', 'DELETED'),
           'delete success: DELETED');
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM workspaces.workspaces WHERE id = :w1id), 0, 'the row is gone');
 SELECT is((SELECT disk_used FROM workspaces.hosts WHERE name = 'h2'), 10, 'its 10 GB went back to h2 (w2, FAILED, keeps its 10)');
 
+-- Issue 16 item 3: a workspace deleted while its provision is under way. The late provision report is
+-- stale (409): it neither makes the workspace READY nor deletes the row and returns the disk while the
+-- container it made runs on; the delete task that follows removes the container, then the row goes.
+UPDATE workspaces.hosts SET is_available = (name = 'h2');   -- so the new workspace goes to h2
+SELECT pg_temp.as_user('alice');
+SELECT api.create_workspace('proj') ->> 'workspace_id' AS w4id \gset
+RESET ROLE;
+UPDATE workspaces.hosts SET is_available = true;
+SELECT pg_temp.as_role('worker');
+SELECT api.claim_host_task('h2') AS task \gset
+SELECT is(:'task'::json ->> 'workspace_id', :'w4id', 'h2''s agent claims the provision of a new workspace');
+SELECT pg_temp.as_user('alice');
+SELECT api.delete_workspace(:w4id);
+SELECT pg_temp.as_role('worker');
+SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', :w4id, :'task'::json ->> 'task_token', 'ws4', '10.0.0.8')) ->> 'code',
+          'PT409', 'the provision report of a workspace deleted meanwhile is stale -> 409');
+SELECT is(pg_temp.error_of(format('SELECT api.report_task_failure(%s, %L, %L)', :w4id, :'task'::json ->> 'task_token', 'x')) ->> 'code',
+          'PT409', 'its failure report too');
+RESET ROLE;
+SELECT results_eq(format('SELECT state::text, disk_gb FROM workspaces.workspaces WHERE id = %s', :w4id),
+                  $$VALUES ('DELETING', 10)$$, 'the workspace is still DELETING and holds its disk');
+SELECT pg_temp.as_role('worker');
+SELECT api.claim_host_task('h2') AS task \gset
+SELECT is(:'task'::json ->> 'task', 'delete', 'the delete task is handed out at once (the old claim ended with the deletion)');
+SELECT is(api.report_task_success(:w4id, (:'task'::json ->> 'task_token')::uuid) ->> 'state', 'DELETED', 'the container removed, the row goes');
+RESET ROLE;
+SELECT is((SELECT disk_used FROM workspaces.hosts WHERE name = 'h2'), 10, 'h2''s disk is back to w2''s 10 GB');
+
 -- reconcile: h3 has alice's third workspace; make it READY, then its container vanishes
 SELECT id AS w3id FROM workspaces.workspaces WHERE host_name = 'h3' AND owner = 'alice' \gset
 SELECT pg_temp.as_role('worker');
-SELECT api.claim_host_task('h3');
-SELECT api.report_task_success(:w3id, 'ws3', '10.0.0.7');
+SELECT api.report_task_success(:w3id, (api.claim_host_task('h3') ->> 'task_token')::uuid, 'ws3', '10.0.0.7');
 SELECT is(api.reconcile_host('h3', ARRAY['stray-1'])::jsonb, '{"failed": [], "deleted": [], "remove": ["stray-1"]}',
           'reconcile: a READY workspace changed within the last minute is not judged yet; unknown containers are returned');
 RESET ROLE;
