@@ -6,10 +6,10 @@
 --   worker    register_node, node_heartbeat, leave_node   (the node agents)
 --   operator  drain_node, release_idle_projects, surplus_idle_nodes, list_compute_nodes,
 --             compute_settings, set_compute_settings
---   nobody    compute._test_advance_clock (owner / superuser only: pgTAP moves the database clock)
 --
--- Time: every decision uses compute._now() = now() + compute.clock.offset_by, the database's clock
--- (never a caller's). Tests move it with compute._test_advance_clock(interval); nothing sleeps.
+-- Time: every decision uses compute._now(), the database's clock (never a caller's). Tests install a
+-- movable one (Tests/fixtures/compute_clock.sql: compute._test_advance_clock(interval)); nothing sleeps.
+-- No test hook ships with the product (migration 0013).
 --
 -- acquire_node(project_id), in one transaction:
 --   1. upserts the project row, which locks it: concurrent calls for one project queue here and the
@@ -59,28 +59,16 @@ SET LOCAL ROLE platform_owner;
 -- Private helpers
 ------------------------------------------------------------------------------------------------------
 
--- The database clock: now() plus the test-only offset of compute.clock (0 in production).
+-- The database clock every decision uses (never a caller's). Tests replace it by one they can move
+-- (Tests/fixtures/compute_clock.sql, with compute._test_advance_clock); a product database has no hook.
 CREATE OR REPLACE FUNCTION compute._now()
 RETURNS timestamptz
 LANGUAGE sql STABLE
 SET search_path = ''
-AS $$ SELECT now() + c.offset_by FROM compute.clock c $$;
+AS $$ SELECT now() $$;
 REVOKE ALL ON FUNCTION compute._now() FROM PUBLIC;
 COMMENT ON FUNCTION compute._now() IS
-    'Private: the database clock every decision uses, now() + compute.clock.offset_by (moved only by tests).';
-
--- Test-only hook: moves the database clock of compute by an interval (negative moves it back).
--- Executable by the owner and superusers only (pgTAP); no API role.
-CREATE OR REPLACE FUNCTION compute._test_advance_clock(p_by interval)
-RETURNS timestamptz
-LANGUAGE sql VOLATILE
-SET search_path = ''
-AS $$
-    UPDATE compute.clock c SET offset_by = c.offset_by + p_by RETURNING now() + c.offset_by
-$$;
-REVOKE ALL ON FUNCTION compute._test_advance_clock(interval) FROM PUBLIC;
-COMMENT ON FUNCTION compute._test_advance_clock(interval) IS
-    'Test-only (owner/superuser): moves compute._now() by an interval; returns the new time. Never granted to an API role.';
+    'Private: the database clock every decision uses (now(); tests install a movable one from Tests/fixtures).';
 
 -- The settings row.
 CREATE OR REPLACE FUNCTION compute._settings()

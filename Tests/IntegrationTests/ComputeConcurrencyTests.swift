@@ -29,13 +29,13 @@ import Testing
         case other(String)
     }
 
-    /// Empties the compute tables and restores the default settings and clock (test database only).
+    /// Empties the compute tables and restores the default settings (test database only; the clock is
+    /// the database's: these tests never move it).
     static func reset(_ admin: PGConnection) throws {
         try admin.execute("""
             DELETE FROM compute.assignments; DELETE FROM compute.assignment_history; DELETE FROM compute.projects;
             DELETE FROM compute.node_leases; DELETE FROM compute.nodes;
             DELETE FROM compute.settings; INSERT INTO compute.settings DEFAULT VALUES;
-            UPDATE compute.clock SET offset_by = '0';
             """)
     }
 

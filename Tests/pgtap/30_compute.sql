@@ -1,12 +1,29 @@
 -- Compute nodes: the specification a DBA reads. Every rule of the API called as the roles the gateway
 -- switches to (app_user, worker, operator), on the database clock moved by the test-only hook
 -- compute._test_advance_clock (nothing sleeps), then the constraints straight against the tables.
+-- The hook is not part of the product: `gateway migrate` never installs it (checked first, below);
+-- this file installs it from Tests/fixtures/compute_clock.sql inside its own transaction (rolled back).
 -- Each problem of the Notes list of seeds/basic-cluster.md has a test whose description starts with
 -- `seed note:` and says what this design does about it (the concurrent ones also run for real in
 -- Tests/IntegrationTests/ComputeConcurrencyTests.swift).
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(100);
+SELECT plan(102);
+
+-- What `gateway migrate` alone gives (production): no test hooks, compute._now() is the real clock.
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+      AND n.nspname NOT LIKE 'test\_%' AND p.proname LIKE '\_test\_%'
+      AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT 'table compute.clock' WHERE to_regclass('compute.clock') IS NOT NULL
+$$, 'a migrated database has no test hooks: no _test_ function, no compute.clock (tests install them: Tests/fixtures)');
+SELECT ok((SELECT prosrc !~ 'clock' FROM pg_proc WHERE oid = 'compute._now()'::regprocedure),
+          'in production compute._now() is the database''s now(), with no offset to read');
+
+-- The test-only clock: compute.clock and compute._test_advance_clock, rolled back with this file.
+\ir ../fixtures/compute_clock.sql
 
 -- call(role, expression): evaluates the expression as that role with a token's claims, as the gateway
 -- would, and returns its value as jsonb, or the error as {error, message, detail, hint}.
