@@ -6,10 +6,12 @@
 --   app_user  create_workspace, list_workspaces, delete_workspace, schedule_image_build,
 --             cancel_build, retry_build (own builds)
 --   worker    host agents: claim_host_task, report_task_success, report_task_failure, reconcile_host,
---             report_host_disk
+--             report_host_disk, each only for the host its token's `host` claim names (gateway token
+--             --role worker --host H; auth.require_agent)
 --             build workers: claim_build, claim_builds, heartbeat_build, complete_build, complete_builds,
 --             requeue_expired_builds
---             the mailer: claim_notifications, ack_notifications, fail_notification
+--             the mailer: claim_notifications, ack_notifications, fail_notification, only with a token
+--             whose `mailer` claim names it (--mailer M), and only for the mail it claimed
 --   operator  register_host, add_host_image, set_host_availability, list_hosts,
 --             requeue_expired_builds, cancel_build, retry_build (any build)
 --
@@ -467,10 +469,13 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_host bigint := workspaces._host_id(claim_host_task.host);
+    v_host bigint;
     v_ws   workspaces.workspaces;
     v_img  workspaces.images;
 BEGIN
+    -- Only the host's own agent (its token's host claim) takes the host's tasks (issue 16 item 9).
+    PERFORM auth.require_agent('host', claim_host_task.host);
+    v_host := workspaces._host_id(claim_host_task.host);
     WITH next AS MATERIALIZED (
         SELECT w.id FROM workspaces.workspaces w
         WHERE w.host_id = v_host AND w.state IN ('PROVISIONING', 'CLEANING', 'DELETING')
@@ -496,7 +501,7 @@ $$;
 REVOKE ALL ON FUNCTION api.claim_host_task(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.claim_host_task(text) TO worker;
 COMMENT ON FUNCTION api.claim_host_task(text) IS
-    'Host agent: the next provision / cleanup / delete task of the host (SKIP LOCKED), or null. 404 unknown host.';
+    'Host agent: the next provision / cleanup / delete task of the host (SKIP LOCKED) with its task_token, or null. 403 the token is not this host''s agent; 404 unknown host.';
 
 -- The workspace whose task the caller reports, row locked, if `p_token` holds its current claim: PT404
 -- unknown workspace; PT409 when it has no open task or the token is not the current claim's (the task
@@ -519,6 +524,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'PT404',
             MESSAGE = format('workspace %s does not exist', coalesce(p_workspace_id::text, 'null'));
     END IF;
+    PERFORM auth.require_agent('host', v_ws.host_name);    -- only its host's agent reports on it
     IF v_ws.state NOT IN ('PROVISIONING', 'CLEANING', 'DELETING') THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('workspace %s has no task to report (it is %s)', v_ws.id, v_ws.state),
@@ -535,7 +541,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION workspaces._lock_task(bigint, uuid) FROM PUBLIC;
 COMMENT ON FUNCTION workspaces._lock_task(bigint, uuid) IS
-    'Private: the workspace whose task is reported, row locked; 400 no token, 404 unknown, 409 no open task or stale token.';
+    'Private: the workspace whose task is reported, row locked; 400 no token, 404 unknown, 403 not its host''s agent, 409 no open task or stale token.';
 
 DROP FUNCTION IF EXISTS api.report_task_success(bigint, text, inet);
 DROP FUNCTION IF EXISTS api.report_task_failure(bigint, text);
@@ -624,13 +630,15 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_host    bigint := workspaces._host_id(reconcile_host.host);
+    v_host    bigint;
     v_present text[] := coalesce(reconcile_host.container_ids, '{}');
     v_failed  bigint[];
     v_deleted bigint[];
     v_freed   integer;
     v_remove  text[];
 BEGIN
+    PERFORM auth.require_agent('host', reconcile_host.host);
+    v_host := workspaces._host_id(reconcile_host.host);
     WITH gone AS (
         UPDATE workspaces.workspaces w
         SET state = 'FAILED', last_error = 'the container vanished from the host', task_claimed_at = NULL,
@@ -675,6 +683,7 @@ DECLARE
     v_id   bigint;
     v_host workspaces.hosts;
 BEGIN
+    PERFORM auth.require_agent('host', report_host_disk.host);
     IF report_host_disk.used_bytes IS NULL OR report_host_disk.used_bytes < 0
        OR report_host_disk.free_bytes < 0 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
@@ -1152,6 +1161,27 @@ COMMENT ON FUNCTION api.requeue_expired_builds() IS
 -- worker: the mailer (delivers the outbox)
 ------------------------------------------------------------------------------------------------------
 
+-- The mailer the caller's token names (its mailer claim), whose mail it may acknowledge or fail; null for
+-- operators and claim-less DBA sessions (they may act on any). PT403 for any other token.
+CREATE OR REPLACE FUNCTION workspaces._caller_mailer()
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_claims json := nullif(current_setting('request.jwt.claims', true), '')::json;
+BEGIN
+    IF v_claims IS NULL OR v_claims ->> 'role' = 'operator' THEN
+        RETURN NULL;
+    END IF;
+    PERFORM auth.require_agent('mailer', v_claims ->> 'mailer');   -- 403 without a mailer claim
+    RETURN v_claims ->> 'mailer';
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._caller_mailer() FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._caller_mailer() IS
+    'Private: the mailer named by the token''s mailer claim; null for operators and DBA sessions; PT403 (403) for other tokens.';
+
 -- Claims up to max_notifications unsent e-mails for `mailer` (recorded on them), oldest first: each
 -- gets a 60 s lease and its attempt counted; mail leased to another mailer, or tried 10 times, is
 -- skipped. The mailer sends them, then acknowledges with ack_notifications. Returns [{id, recipient, kind, subject, body, payload,
@@ -1164,6 +1194,8 @@ AS $$
 DECLARE
     v_mail json;
 BEGIN
+    -- Mail is personal: only a mailer's token (its mailer claim) reads it (issue 16 item 9).
+    PERFORM auth.require_agent('mailer', claim_notifications.mailer);
     IF claim_notifications.max_notifications IS NULL OR claim_notifications.max_notifications NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('max_notifications must be between 1 and 1000, got %s',
@@ -1192,7 +1224,7 @@ $$;
 REVOKE ALL ON FUNCTION api.claim_notifications(text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.claim_notifications(text, integer) TO worker;
 COMMENT ON FUNCTION api.claim_notifications(text, integer) IS
-    'Mailer: claims up to max_notifications (1..1000, default 50) unsent e-mails, oldest first, each leased 60 s; [] when none. 400 bad max_notifications.';
+    'Mailer: claims up to max_notifications (1..1000, default 50) unsent e-mails, oldest first, each leased 60 s; [] when none. 400 bad max_notifications; 403 the token is not this mailer''s.';
 
 -- Marks e-mails as sent: {acknowledged: how many were unsent until now}. Ids already sent or unknown
 -- are ignored (a retried acknowledgement is harmless).
@@ -1202,13 +1234,15 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_count integer;
+    v_mailer text := workspaces._caller_mailer();
+    v_count  integer;
 BEGIN
     IF ack_notifications.ids IS NULL OR cardinality(ack_notifications.ids) NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'ids must be an array of 1 to 1000 notification ids';
     END IF;
     UPDATE workspaces.notifications n SET sent_at = now(), lease_expires_at = NULL, last_error = NULL
-    WHERE n.id = ANY (ack_notifications.ids) AND n.sent_at IS NULL;
+    WHERE n.id = ANY (ack_notifications.ids) AND n.sent_at IS NULL
+      AND (v_mailer IS NULL OR n.mailer = v_mailer);     -- only mail this mailer claimed
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN json_build_object('acknowledged', v_count);
 END
@@ -1216,7 +1250,7 @@ $$;
 REVOKE ALL ON FUNCTION api.ack_notifications(bigint[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.ack_notifications(bigint[]) TO worker;
 COMMENT ON FUNCTION api.ack_notifications(bigint[]) IS
-    'Mailer: marks the e-mails sent; {acknowledged}. Already sent or unknown ids are ignored. 400 no ids or more than 1000.';
+    'Mailer: marks the e-mails it claimed sent; {acknowledged}. Already sent, unknown or other mailers'' ids are ignored. 400 no ids or more than 1000; 403 not a mailer''s token.';
 
 -- A delivery failed: the e-mail keeps its error and becomes claimable again after a backoff (10 s *
 -- 2^(attempts-1) with jitter) instead of at the end of its lease. 404 unknown, 409 already sent.
@@ -1226,7 +1260,8 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_mail workspaces.notifications;
+    v_mailer text := workspaces._caller_mailer();
+    v_mail   workspaces.notifications;
 BEGIN
     SELECT n.* INTO v_mail FROM workspaces.notifications n WHERE n.id = fail_notification.id FOR UPDATE;
     IF NOT FOUND THEN
@@ -1235,6 +1270,11 @@ BEGIN
     END IF;
     IF v_mail.sent_at IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('notification %s was already sent', v_mail.id);
+    END IF;
+    IF v_mailer IS NOT NULL AND v_mail.mailer IS DISTINCT FROM v_mailer THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT403',
+            MESSAGE = format('mailer %s did not claim notification %s', quote_literal(v_mailer), v_mail.id),
+            HINT = 'Report failures only of the mail your claim_notifications returned.';
     END IF;
     UPDATE workspaces.notifications n
     SET last_error = left(fail_notification.error, 2000),
@@ -1247,7 +1287,7 @@ $$;
 REVOKE ALL ON FUNCTION api.fail_notification(bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.fail_notification(bigint, text) TO worker;
 COMMENT ON FUNCTION api.fail_notification(bigint, text) IS
-    'Mailer: a delivery failed; keeps the error, claimable again after a backoff (none after 10 attempts). 404 unknown; 409 already sent.';
+    'Mailer: a delivery failed; keeps the error, claimable again after a backoff (none after 10 attempts). 404 unknown; 409 already sent; 403 not claimed by this mailer.';
 
 ------------------------------------------------------------------------------------------------------
 -- operator

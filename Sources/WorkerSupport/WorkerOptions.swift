@@ -9,7 +9,7 @@ public struct WorkerOptions: ParsableArguments {
     @Option(help: "Gateway or nginx base URL.")
     public var gateway: String = "http://127.0.0.1:8080"
 
-    @Option(help: "A token with role worker (default: $<COMMAND>_TOKEN, e.g. $BUILD_WORKER_TOKEN). Mint one: gateway token --role worker.")
+    @Option(help: "A token with role worker (default: $<COMMAND>_TOKEN, e.g. $BUILD_WORKER_TOKEN). Mint one: gateway token --role worker; a host agent's names its host (--host NAME), a mailer's its name (--mailer NAME).")
     public var token: String?
 
     @Option(help: "Seconds between polls while there is no work.")

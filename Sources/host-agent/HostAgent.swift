@@ -4,7 +4,8 @@ import Foundation
 import WorkerSupport
 
 /// `host-agent`: runs one host's workspace containers (seeds/a4c-workspace-service.md). It claims the
-/// host's tasks through the gateway with a `worker` token (claim_host_task: provision, cleanup, delete),
+/// host's tasks through the gateway with a `worker` token naming the host (`gateway token --role worker
+/// --host <--host>`: an agent acts only for its own host) (claim_host_task: provision, cleanup, delete),
 /// carries them out against the Docker Engine API on the host's unix socket (a Docker daemon, or
 /// podman's compatible service), and reports them (report_task_success / report_task_failure). Every
 /// --reconcile-seconds it compares the containers it labelled with the database (reconcile_host):
@@ -20,7 +21,7 @@ struct HostAgent: ParsableCommand {
 
     @OptionGroup var worker: WorkerOptions
 
-    @Option(help: "The host's name, as registered (register_host).")
+    @Option(help: "The host's name, as registered (register_host); the `host` claim of the token (gateway token --role worker --host NAME).")
     var host: String = ProcessInfo.processInfo.hostName
 
     @Option(help: "The Docker Engine API's unix socket (default: $DOCKER_HOST's unix:// path, else /var/run/docker.sock).")

@@ -7,7 +7,9 @@ import WorkerSupport
 /// to the delivery command on its standard input (`sendmail -t` in production), acknowledges what was
 /// delivered in one call, and reports failures (the mail is retried after a backoff). At least once: a
 /// mailer that dies before acknowledging leaves its mail to be claimed again when the lease ends.
-/// Idle, it waits for NOTIFY notifications on --listen-uri and polls as a backstop.
+/// Idle, it waits for NOTIFY notifications on --listen-uri and polls as a backstop. Its token must name
+/// it (`gateway token --role worker --mailer <--name>`): only a mailer reads mail, and only the mail it
+/// claimed may it acknowledge or fail.
 @main
 struct Mailer: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +19,7 @@ struct Mailer: ParsableCommand {
 
     @OptionGroup var worker: WorkerOptions
 
-    @Option(help: "This mailer's name, for the logs.")
+    @Option(help: "This mailer's name: the `mailer` claim of its token (gateway token --role worker --mailer NAME), recorded on the mail it claims and in the logs.")
     var name: String = ProcessInfo.processInfo.hostName
 
     @Option(help: "Delivery command, run with /bin/sh -c per message, the RFC 5322 message on its standard input (MAIL_ID, MAIL_TO, MAIL_SUBJECT in its environment); exit 0 = delivered.")

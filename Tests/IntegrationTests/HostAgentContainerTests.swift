@@ -33,7 +33,7 @@ struct HostAgentContainerTests {
             agentLog = NSTemporaryDirectory() + "\(host).log"
             _ = FileManager.default.createFile(atPath: agentLog, contents: nil)
             agent.executableURL = try HostAgentContainerTests.executable("host-agent")
-            agent.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)", "--token", token("worker"),
+            agent.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)", "--token", token("worker", agent: ["host": host]),
                                "--host", host, "--docker-socket", engine.socketPath,
                                "--register-disk-gb", "100", "--operator-token", token("operator"),
                                "--memory-mb", "256", "--cpus", "0.5", "--reconcile-seconds", "1", "--poll-seconds", "0.2",
@@ -67,9 +67,12 @@ struct HostAgentContainerTests {
             return (worker, output)
         }
 
-        func token(_ role: String, sub: String? = nil) -> String {
+        /// A token of `role`; `agent` names the agent a worker token acts for (["host": h], as
+        /// `gateway token --role worker --host h` mints it).
+        func token(_ role: String, sub: String? = nil, agent: [String: String] = [:]) -> String {
             var claims: [String: Any] = ["role": role]
             if let sub { claims["sub"] = sub }
+            for (kind, name) in agent { claims[kind] = name }
             return JWTSigner.sign(claims: claims, secret: HostAgentContainerTests.secret)
         }
 

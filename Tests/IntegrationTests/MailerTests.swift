@@ -103,7 +103,7 @@ struct MailerTests {
         mailer.executableURL = URL(fileURLWithPath: try GatewayProcess.binary()).deletingLastPathComponent()
             .appendingPathComponent("mailer")
         mailer.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)",
-                            "--token", JWTSigner.sign(claims: ["role": "worker"], secret: Self.secret),
+                            "--token", JWTSigner.sign(claims: ["role": "worker", "mailer": "test-\(run)"], secret: Self.secret),
                             "--name", "test-\(run)"] + arguments
         return mailer
     }

@@ -4,7 +4,7 @@
 -- Time is moved by editing lease_expires_at / run_at / updated_at, never by sleeping.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(203);
+SELECT plan(218);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -28,6 +28,12 @@ CREATE FUNCTION pg_temp.as_role(p_role text) RETURNS void LANGUAGE sql AS $$
     SELECT set_config('request.jwt.claims', json_build_object('role', p_role)::text, true),
            set_config('role', p_role, true);
 $$;
+-- as_agent(kind, name): a worker token naming its agent, as `gateway token --role worker --host h1` (or
+-- --mailer m) mints it.
+CREATE FUNCTION pg_temp.as_agent(p_kind text, p_name text) RETURNS void LANGUAGE sql AS $$
+    SELECT set_config('request.jwt.claims', json_build_object('role', 'worker', p_kind, p_name)::text, true),
+           set_config('role', 'worker', true);
+$$;
 -- explain_claim() / explain_list(): the plans of claim_build's CTE and list_workspaces' query, with
 -- sequential scans off (the tables are tiny here; the point is that the index matches without a Sort).
 CREATE FUNCTION pg_temp.explain_claim() RETURNS SETOF text LANGUAGE plpgsql AS $$
@@ -46,7 +52,7 @@ BEGIN
     RESET enable_seqscan;
 END $$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO app_user, operator, worker, web_anon, platform_owner;
-GRANT EXECUTE ON FUNCTION pg_temp.error_of(text), pg_temp.as_user(text), pg_temp.as_role(text)
+GRANT EXECUTE ON FUNCTION pg_temp.error_of(text), pg_temp.as_user(text), pg_temp.as_role(text), pg_temp.as_agent(text, text)
     TO app_user, operator, worker, web_anon;
 
 -- Start from empty tables (whatever other tests left; rolled back at the end).
@@ -453,8 +459,9 @@ SELECT ok((SELECT string_agg(line, E'\n') FROM pg_temp.explain_list() line) LIKE
 -- delete -> gone, reconcile
 ------------------------------------------------------------------------------------------------------
 SELECT (:'w1'::json ->> 'workspace_id') AS w1id, (:'w2'::json ->> 'workspace_id') AS w2id \gset
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('host', 'nope');
 SELECT is(pg_temp.error_of($$SELECT api.claim_host_task('nope')$$) ->> 'code', 'PT404', 'claim for an unknown host -> 404');
+SELECT pg_temp.as_agent('host', 'h2');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT results_eq(format($$SELECT %L::json ->> 'workspace_id', %L::json ->> 'task', %L::json ->> 'container_name', %L::json ->> 'image'$$,
                          :'task', :'task', :'task', :'task'),
@@ -497,14 +504,14 @@ SELECT pg_temp.as_user('alice');
 SELECT api.delete_workspace(:w1id) ->> 'state' AS st \gset
 SELECT is(:'st'::text, 'DELETING', 'delete_workspace: DELETING');
 SELECT is(api.delete_workspace(:w1id) ->> 'state', 'DELETING', 'deleting again changes nothing');
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('host', 'h2');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT is(:'task'::json ->> 'task', 'delete', 'the agent gets the delete task');
 SELECT :'task'::json ->> 'task_token' AS t_old \gset
 SELECT is(api.claim_host_task('h2')::text, NULL, 'not again while claimed');
 RESET ROLE;
 UPDATE workspaces.workspaces SET task_claimed_at = now() - interval '6 minutes' WHERE id = :w1id;
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('host', 'h2');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT is(:'task'::json ->> 'workspace_id', :'w1id', 'handed out again after 5 minutes');
 SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L)', :w1id, :'t_old')) ->> 'code', 'PT409',
@@ -524,12 +531,12 @@ SELECT pg_temp.as_user('alice');
 SELECT api.create_workspace('proj') ->> 'workspace_id' AS w4id \gset
 RESET ROLE;
 UPDATE workspaces.hosts SET is_available = true;
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('host', 'h2');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT is(:'task'::json ->> 'workspace_id', :'w4id', 'h2''s agent claims the provision of a new workspace');
 SELECT pg_temp.as_user('alice');
 SELECT api.delete_workspace(:w4id);
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('host', 'h2');
 SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', :w4id, :'task'::json ->> 'task_token', 'ws4', '10.0.0.8')) ->> 'code',
           'PT409', 'the provision report of a workspace deleted meanwhile is stale -> 409');
 SELECT is(pg_temp.error_of(format('SELECT api.report_task_failure(%s, %L, %L)', :w4id, :'task'::json ->> 'task_token', 'x')) ->> 'code',
@@ -537,7 +544,7 @@ SELECT is(pg_temp.error_of(format('SELECT api.report_task_failure(%s, %L, %L)', 
 RESET ROLE;
 SELECT results_eq(format('SELECT state::text, disk_gb FROM workspaces.workspaces WHERE id = %s', :w4id),
                   $$VALUES ('DELETING', 10)$$, 'the workspace is still DELETING and holds its disk');
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('host', 'h2');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT is(:'task'::json ->> 'task', 'delete', 'the delete task is handed out at once (the old claim ended with the deletion)');
 SELECT is(api.report_task_success(:w4id, (:'task'::json ->> 'task_token')::uuid) ->> 'state', 'DELETED', 'the container removed, the row goes');
@@ -546,23 +553,24 @@ SELECT is((SELECT disk_used FROM workspaces.hosts WHERE name = 'h2'), 10, 'h2''s
 
 -- reconcile: h3 has alice's third workspace; make it READY, then its container vanishes
 SELECT id AS w3id FROM workspaces.workspaces WHERE host_name = 'h3' AND owner = 'alice' \gset
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('host', 'h3');
 SELECT api.report_task_success(:w3id, (api.claim_host_task('h3') ->> 'task_token')::uuid, 'ws3', '10.0.0.7');
 SELECT is(api.reconcile_host('h3', ARRAY['stray-1'])::jsonb, '{"failed": [], "deleted": [], "remove": ["stray-1"]}',
           'reconcile: a READY workspace changed within the last minute is not judged yet; unknown containers are returned');
 RESET ROLE;
 UPDATE workspaces.workspaces SET updated_at = now() - interval '2 minutes' WHERE id = :w3id;
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('host', 'h3');
 SELECT is(api.reconcile_host('h3', ARRAY['ws-' || :w3id, 'stray-1'])::jsonb, '{"failed": [], "deleted": [], "remove": ["stray-1"]}',
           'reconcile: the container is there, the workspace stays READY');
 SELECT is(api.reconcile_host('h3', ARRAY[]::text[])::jsonb, jsonb_build_object('failed', ARRAY[:w3id], 'deleted', '[]'::jsonb, 'remove', '[]'::jsonb),
           'reconcile: a READY workspace whose container vanished -> FAILED');
+SELECT pg_temp.as_agent('host', 'h2');
 SELECT is(api.reconcile_host('h2', ARRAY['ws-' || :w2id])::jsonb, jsonb_build_object('failed', '[]'::jsonb, 'deleted', '[]'::jsonb, 'remove', ARRAY['ws-' || :w2id]),
           'reconcile: the container of a FAILED workspace is returned for removal');
 RESET ROLE;
 SELECT pg_temp.as_user('alice');
 SELECT api.delete_workspace(:w3id);
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('host', 'h3');
 SELECT is(api.reconcile_host('h3', ARRAY[]::text[])::jsonb, jsonb_build_object('failed', '[]'::jsonb, 'deleted', ARRAY[:w3id], 'remove', '[]'::jsonb),
           'reconcile: a DELETING workspace whose container is gone is deleted');
 RESET ROLE;
@@ -574,11 +582,13 @@ SELECT results_eq($$SELECT state FROM api.list_workspaces()$$, ARRAY['FAILED'], 
 RESET ROLE;
 
 -- report_host_disk: the agent's measurement of its host, shown to operators by list_hosts
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('host', 'h3');
 SELECT is((api.report_host_disk('h3', 5368709120, 1073741824) ->> 'disk_measured_bytes')::bigint, 5368709120::bigint,
           'report_host_disk records the bytes the engine uses');
 SELECT is((api.report_host_disk('h3', 6442450944) ->> 'disk_free_bytes'), NULL, 'free_bytes is optional (unknown: null)');
+SELECT pg_temp.as_agent('host', 'nope');
 SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('nope', 1)$$) ->> 'code', 'PT404', 'report_host_disk: unknown host -> 404');
+SELECT pg_temp.as_agent('host', 'h3');
 SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h3', -1)$$) ->> 'code', '22023', 'report_host_disk: negative bytes -> 400');
 SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h3', NULL)$$) ->> 'code', '22023', 'report_host_disk: used_bytes is required');
 SELECT is(pg_temp.error_of($$SELECT api.list_hosts()$$) ->> 'code', '42501', 'worker cannot list hosts');
@@ -589,6 +599,31 @@ SELECT is((SELECT (j ->> 'disk_measured_bytes')::bigint FROM api.list_hosts() j 
 SELECT ok((SELECT (j ->> 'disk_measured_at') IS NOT NULL AND (j ->> 'disk_used')::int = 0 FROM api.list_hosts() j WHERE j ->> 'name' = 'h3'),
           'list_hosts keeps the reservation (disk_used) apart from the measurement');
 SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h3', 1)$$) ->> 'code', '42501', 'operator cannot report a host''s disk');
+RESET ROLE;
+
+-- Issue 16 item 9: a host agent's token names its host (gateway token --role worker --host h2); it
+-- claims, reports, reconciles and reports disk only for that host. A worker token naming no host acts
+-- for none.
+SELECT id AS wh1 FROM workspaces.workspaces WHERE host_name = 'h1' ORDER BY id LIMIT 1 \gset
+SELECT pg_temp.as_agent('host', 'h2');
+SELECT is(pg_temp.error_of($$SELECT api.claim_host_task('h1')$$) ->> 'code', 'PT403', 'the agent of h2 cannot claim h1''s tasks (403)');
+SELECT is(pg_temp.error_of($$SELECT api.reconcile_host('h1', ARRAY[]::text[])$$) ->> 'code', 'PT403', '... nor reconcile h1 (403)');
+SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h1', 1)$$) ->> 'code', 'PT403', '... nor report h1''s disk (403)');
+SELECT is(pg_temp.error_of(format('SELECT api.report_task_failure(%s, gen_random_uuid(), %L)', :wh1, 'x')) ->> 'code', 'PT403',
+          '... nor report a task of a workspace on h1 (403)');
+SELECT pg_temp.as_agent('host', 'h1');
+SELECT is(api.claim_host_task('h1') ->> 'workspace_id', :'wh1', 'h1''s own agent claims h1''s task');
+SELECT pg_temp.as_role('worker');
+SELECT is(pg_temp.error_of($$SELECT api.claim_host_task('h1')$$) ->> 'code', 'PT403', 'a worker token naming no host claims nothing (403)');
+SELECT is(pg_temp.error_of($$SELECT api.reconcile_host('h1', ARRAY[]::text[])$$) ->> 'code', 'PT403', '... reconciles nothing (403)');
+SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h1', 1)$$) ->> 'code', 'PT403', '... reports no disk (403)');
+SELECT is(pg_temp.error_of($$SELECT api.claim_notifications('m')$$) ->> 'code', 'PT403', '... and reads no mail (403)');
+SELECT is(pg_temp.error_of($$SELECT api.ack_notifications(ARRAY[1]::bigint[])$$) ->> 'code', 'PT403', '... nor acknowledges any (403)');
+SELECT pg_temp.as_agent('host', 'h1');
+SELECT is(pg_temp.error_of($$SELECT api.claim_notifications('h1')$$) ->> 'code', 'PT403', 'a host agent reads no mail (403)');
+SELECT pg_temp.as_agent('mailer', 'm');
+SELECT is(pg_temp.error_of($$SELECT api.claim_host_task('h1')$$) ->> 'code', 'PT403', 'a mailer claims no host task (403)');
+SELECT is(pg_temp.error_of($$SELECT api.claim_notifications('m9')$$) ->> 'code', 'PT403', 'a mailer claims only under its own name (403)');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------------
@@ -625,7 +660,7 @@ DELETE FROM workspaces.notifications;
 INSERT INTO workspaces.notifications (recipient, kind, subject, body)
 SELECT 'm' || g, 'build_finished', 'subject ' || g, 'body ' || g FROM generate_series(1, 3) g;
 SELECT min(id) AS n1 FROM workspaces.notifications \gset
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('mailer', 'm');
 SELECT is(pg_temp.error_of($$SELECT api.claim_notifications('m', 0)$$) ->> 'code', '22023', 'claim_notifications(0) -> 400');
 SELECT api.claim_notifications('m', 2) AS mc \gset
 SELECT is((SELECT array_agg(c ->> 'recipient' ORDER BY (c ->> 'id')::bigint) FROM json_array_elements(:'mc') c),
@@ -634,14 +669,22 @@ SELECT is((SELECT array_agg((c ->> 'attempts')::int) FROM json_array_elements(:'
 RESET ROLE;
 SELECT is((SELECT array_agg(mailer ORDER BY id) FROM workspaces.notifications WHERE id IN (:n1, :n1 + 1)), ARRAY['m', 'm'],
           '... each marked with the mailer holding its lease');
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('mailer', 'm');
+SELECT pg_temp.as_agent('mailer', 'm2');
 SELECT is((SELECT array_agg(c ->> 'recipient') FROM json_array_elements(api.claim_notifications('m2', 10)) c),
           ARRAY['m3'], 'a second mailer gets only what is not leased');
+SELECT pg_temp.as_agent('mailer', 'm3');
 SELECT is(api.claim_notifications('m3', 10)::text, '[]', 'everything leased -> []');
+SELECT is(api.ack_notifications(ARRAY[:n1, :n1 + 1]::bigint[]) ->> 'acknowledged', '0',
+          'a mailer cannot acknowledge mail another mailer claimed (ignored)');
+SELECT is(pg_temp.error_of(format('SELECT api.fail_notification(%s, %L)', :n1, 'x')) ->> 'code', 'PT403',
+          '... nor fail it (403)');
+SELECT pg_temp.as_agent('mailer', 'm');
 SELECT is(api.ack_notifications(ARRAY[:n1, :n1 + 1, 0]::bigint[]) ->> 'acknowledged', '2',
           'ack_notifications marks the delivered ones sent (unknown ids ignored)');
 SELECT is(api.ack_notifications(ARRAY[:n1]::bigint[]) ->> 'acknowledged', '0', 'acknowledging again is harmless');
 SELECT is(pg_temp.error_of($$SELECT api.ack_notifications('{}')$$) ->> 'code', '22023', 'ack_notifications of no ids -> 400');
+SELECT pg_temp.as_agent('mailer', 'm2');   -- m3's e-mail is leased to mailer m2
 SELECT is((api.fail_notification(:n1 + 2, 'mailbox full') ->> 'gives_up')::boolean, false,
           'fail_notification keeps the e-mail for another try');
 SELECT is(pg_temp.error_of(format('SELECT api.fail_notification(%s, %L)', :n1, 'x')) ->> 'code', 'PT409', 'failing a sent e-mail -> 409');
@@ -652,13 +695,13 @@ SELECT results_eq(format($$SELECT last_error, lease_expires_at BETWEEN now() + i
                   $$VALUES ('mailbox full', true, true)$$, '... with its error, retried after a 5-10 s backoff');
 SELECT is((SELECT count(*)::int FROM workspaces.notifications WHERE sent_at IS NOT NULL), 2, 'two e-mails are sent');
 UPDATE workspaces.notifications SET lease_expires_at = now() - interval '1 second', attempts = 9 WHERE id = :n1 + 2;
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('mailer', 'm');
 SELECT is((SELECT (c ->> 'attempts')::int FROM json_array_elements(api.claim_notifications('m', 10)) c), 10,
           'after the backoff it is claimed again (attempt 10)');
 SELECT is((api.fail_notification(:n1 + 2, 'still full') ->> 'gives_up')::boolean, true, '... and after 10 failures the mailer gives up');
 RESET ROLE;
 UPDATE workspaces.notifications SET lease_expires_at = now() - interval '1 second' WHERE id = :n1 + 2;
-SELECT pg_temp.as_role('worker');
+SELECT pg_temp.as_agent('mailer', 'm');
 SELECT is(api.claim_notifications('m', 10)::text, '[]', 'a dead letter is never claimed again');
 RESET ROLE;
 
