@@ -3,9 +3,16 @@
 --
 -- Who may call what (nothing is executable by PUBLIC):
 --   app_user  acquire_node                          (the control plane, computing for a user's project)
---   worker    register_node, node_heartbeat, leave_node   (the node agents)
+--   worker    register_node, node_heartbeat, leave_node   (the node agents; each only for its own node:
+--             the token's "node" claim must name it, auth.require_agent, else 403. One shared worker
+--             role would otherwise let any agent re-register, and so empty, any node.)
 --   operator  drain_node, release_idle_projects, surplus_idle_nodes, list_compute_nodes,
 --             compute_settings, set_compute_settings
+--             Not node agents, even for their own node: draining is the fleet owner's decision (a node
+--             that wants out calls leave_node, which hands its project back at once); the idle release
+--             ends other users' assignments on every node, and surplus_idle_nodes is the autoscaler's
+--             view of the whole fleet. A node agent needs neither, and a stolen agent token must not
+--             reach beyond its one node.
 --
 -- Time: every decision uses compute._now(), the database's clock (never a caller's). Tests install a
 -- movable one (Tests/fixtures/compute_clock.sql: compute._test_advance_clock(interval)); nothing sleeps.
@@ -466,6 +473,7 @@ DECLARE
     v_ended    text[];
 BEGIN
     PERFORM compute._check_name(register_node.name, 'name');
+    PERFORM auth.require_agent('node', register_node.name);   -- only the node's own agent (or an operator)
     IF register_node.memory_mb IS NULL OR register_node.memory_mb <= 0 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('memory_mb must be a positive integer, got %s', coalesce(register_node.memory_mb::text, 'null')),
@@ -522,6 +530,7 @@ DECLARE
     v_over     json;
 BEGIN
     PERFORM compute._check_name(node_heartbeat.node, 'node');
+    PERFORM auth.require_agent('node', node_heartbeat.node);
     IF node_heartbeat.usage IS NULL OR jsonb_typeof(node_heartbeat.usage) <> 'object' THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'usage must be a JSON object {project_id: memory_mb}',
             HINT = 'For example {"project-1": 1200}; {} when the node runs no project.';
@@ -589,6 +598,7 @@ DECLARE
     v_ended text[];
 BEGIN
     PERFORM compute._check_name(leave_node.node, 'node');
+    PERFORM auth.require_agent('node', leave_node.node);
     v_node := compute._lock_node(leave_node.node);
     -- Only the current registration may leave (an expired lease may: leaving is always safe).
     DELETE FROM compute.node_leases l WHERE l.node_id = v_node.id AND l.epoch = leave_node.epoch;

@@ -39,13 +39,20 @@ import Testing
             """)
     }
 
-    /// Registers nodes as a node agent would (role worker); returns their epochs by name.
+    /// Acts as the node agent of `node` on a connection switched to role worker: the claims of the
+    /// token `gateway token --role worker --node <node>` mints (each agent acts for its own node only).
+    static func actAsAgent(of node: String, on connection: PGConnection) throws {
+        try connection.query("SELECT set_config('request.jwt.claims', json_build_object('role', 'worker', 'node', $1::text)::text, false)", [node])
+    }
+
+    /// Registers nodes as their node agents would (role worker, each with its node's claim); returns
+    /// their epochs by name.
     func register(_ names: [String]) throws -> [String: Int] {
         let agent = try TestDatabase.connect()
         try agent.execute("SET ROLE worker")
-        try agent.query("SELECT set_config('request.jwt.claims', $1, false)", ["{\"role\":\"worker\"}"])
         var epochs: [String: Int] = [:]
         for name in names {
+            try Self.actAsAgent(of: name, on: agent)
             let row = try agent.query("SELECT api.register_node($1, 8192) ->> 'epoch'", [name])
             epochs[name] = row.first?.first.flatMap { $0 }.flatMap { Int($0) }
         }
@@ -126,6 +133,7 @@ import Testing
                 let agent = try PGConnection(uri)
                 try agent.execute("SET ROLE worker")
                 for name in names {
+                    try Self.actAsAgent(of: name, on: agent)
                     try agent.query("SELECT api.node_heartbeat($1, $2::bigint, '{}')", [name, String(nodeEpochs[name] ?? 0)])
                 }
             } catch {
@@ -217,6 +225,7 @@ import Testing
                 let agent = try PGConnection(uri)
                 try agent.execute("SET ROLE worker")
                 for name in leaving {
+                    try Self.actAsAgent(of: name, on: agent)
                     try agent.query("SELECT api.leave_node($1, $2::bigint)", [name, String(epochs[name] ?? 0)])
                 }
             } catch {

@@ -8,7 +8,7 @@
 -- Tests/IntegrationTests/ComputeConcurrencyTests.swift).
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(102);
+SELECT plan(111);
 
 -- What `gateway migrate` alone gives (production): no test hooks, compute._now() is the real clock.
 SELECT is_empty($$
@@ -27,10 +27,11 @@ SELECT ok((SELECT prosrc !~ 'clock' FROM pg_proc WHERE oid = 'compute._now()'::r
 
 -- call(role, expression): evaluates the expression as that role with a token's claims, as the gateway
 -- would, and returns its value as jsonb, or the error as {error, message, detail, hint}.
-CREATE FUNCTION pg_temp.call(p_role text, p_expression text) RETURNS jsonb LANGUAGE plpgsql AS $$
+-- p_claims adds to or replaces the token's claims (a node agent's `node`, another user's `sub`).
+CREATE FUNCTION pg_temp.call(p_role text, p_expression text, p_claims jsonb DEFAULT '{}') RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE v_result jsonb; v_code text; v_message text; v_detail text; v_hint text;
 BEGIN
-    PERFORM set_config('request.jwt.claims', json_build_object('role', p_role, 'sub', 'tester')::text, true);
+    PERFORM set_config('request.jwt.claims', (jsonb_build_object('role', p_role, 'sub', 'tester') || p_claims)::text, true);
     PERFORM set_config('role', p_role, true);
     BEGIN
         EXECUTE format('SELECT to_jsonb(%s)', p_expression) INTO v_result;
@@ -46,11 +47,14 @@ END $$;
 -- Shorthands for the three callers; epoch(node): the node's current registration epoch.
 CREATE FUNCTION pg_temp.app(p text) RETURNS jsonb LANGUAGE sql AS $$ SELECT pg_temp.call('app_user', p) $$;
 CREATE FUNCTION pg_temp.worker(p text) RETURNS jsonb LANGUAGE sql AS $$ SELECT pg_temp.call('worker', p) $$;
+-- agent(node, p): the node agent of that node (a worker token with the claim "node": node).
+CREATE FUNCTION pg_temp.agent(p_node text, p text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT pg_temp.call('worker', p, jsonb_build_object('node', p_node)) $$;
 CREATE FUNCTION pg_temp.op(p text) RETURNS jsonb LANGUAGE sql AS $$ SELECT pg_temp.call('operator', p) $$;
 CREATE FUNCTION pg_temp.epoch(p_node text) RETURNS bigint LANGUAGE sql AS $$
     SELECT l.epoch FROM compute.node_leases l JOIN compute.nodes n ON n.id = l.node_id WHERE n.name = p_node $$;
 CREATE FUNCTION pg_temp.beat(p_node text, p_usage text DEFAULT '{}') RETURNS jsonb LANGUAGE sql AS $$
-    SELECT pg_temp.worker(format('api.node_heartbeat(%L, %s, %L)', p_node, coalesce(pg_temp.epoch(p_node), 0), p_usage)) $$;
+    SELECT pg_temp.agent(p_node, format('api.node_heartbeat(%L, %s, %L)', p_node, coalesce(pg_temp.epoch(p_node), 0), p_usage)) $$;
 
 -- Start from an empty cluster, default settings, clock offset 0 (whatever other tests left; rolled back).
 DELETE FROM compute.assignments; DELETE FROM compute.assignment_history; DELETE FROM compute.projects;
@@ -142,8 +146,8 @@ SELECT is(pg_temp.op($$api.node_heartbeat('x', 1, '{}')$$) ->> 'error', '42501',
 SELECT is(pg_temp.call('web_anon', $$api.acquire_node('p')$$) ->> 'error', '42501', 'web_anon cannot acquire nodes');
 SELECT is(pg_temp.app($$api.acquire_node('')$$) ->> 'error', '22023', 'an empty project id is 400');
 SELECT is(pg_temp.app($$api.acquire_node(NULL)$$) ->> 'error', '22023', 'a null project id is 400');
-SELECT is(pg_temp.worker($$api.register_node('n0', 0)$$) ->> 'error', '22023', 'memory_mb 0 is 400');
-SELECT is(pg_temp.worker($$api.node_heartbeat('nobody', 1, '{}')$$) ->> 'error', 'PT404', 'a heartbeat of an unknown node is 404');
+SELECT is(pg_temp.agent('n0', $$api.register_node('n0', 0)$$) ->> 'error', '22023', 'memory_mb 0 is 400');
+SELECT is(pg_temp.agent('nobody', $$api.node_heartbeat('nobody', 1, '{}')$$) ->> 'error', 'PT404', 'a heartbeat of an unknown node is 404');
 SELECT is(pg_temp.op($$api.set_compute_settings(heartbeat_timeout_seconds => 0)$$) ->> 'error', '22023',
           'a zero heartbeat timeout is refused (400)');
 
@@ -152,12 +156,38 @@ SELECT is(pg_temp.op($$api.set_compute_settings(heartbeat_timeout_seconds => 0)$
 ------------------------------------------------------------------------------------------------------
 SELECT is(pg_temp.app($$api.acquire_node('p1')$$) ->> 'error', 'PGRST', 'no node at all: 503 (come back later)');
 
-SELECT is(pg_temp.worker($$api.register_node('n1', 8192)$$) - 'node_id' - 'epoch' - 'registered_at',
+SELECT is(pg_temp.agent('n1', $$api.register_node('n1', 8192)$$) - 'node_id' - 'epoch' - 'registered_at',
           '{"node": "n1", "state": "live", "memory_mb": 8192, "heartbeat_timeout_seconds": 60, "released_projects": []}'::jsonb,
           'register_node returns the node, live, with its epoch');
-DO $do$ BEGIN PERFORM pg_temp.worker($$api.register_node('n2', 8192)$$), pg_temp.worker($$api.register_node('n3', 8192)$$); END $do$;
+DO $do$ BEGIN PERFORM pg_temp.agent('n2', $$api.register_node('n2', 8192)$$), pg_temp.agent('n3', $$api.register_node('n3', 8192)$$); END $do$;
 SELECT ok(pg_temp.epoch('n1') < pg_temp.epoch('n2') AND pg_temp.epoch('n2') < pg_temp.epoch('n3'),
           'each registration gets a greater epoch');
+
+-- Agents' identities: a node agent's token names its node ("node" claim); it acts for that node only.
+CREATE TEMP TABLE n2_before AS SELECT l.* FROM compute.node_leases l JOIN compute.nodes n ON n.id = l.node_id WHERE n.name = 'n2';
+SELECT is(pg_temp.agent('n1', format('api.node_heartbeat(%L, %s, %L)', 'n2', pg_temp.epoch('n2'), '{}')) ->> 'error', 'PT403',
+          'the agent of n1 cannot send n2''s heartbeat (403)');
+SELECT is(pg_temp.agent('n1', $$api.register_node('n2', 8192)$$) ->> 'error', 'PT403',
+          'the agent of n1 cannot register n2 again (which would end n2''s assignments): 403');
+SELECT is(pg_temp.agent('n1', format('api.leave_node(%L, %s)', 'n2', pg_temp.epoch('n2'))) ->> 'error', 'PT403',
+          'the agent of n1 cannot make n2 leave: 403');
+SELECT is(pg_temp.agent('n1', $$api.register_node('n9', 8192)$$) ->> 'error', 'PT403',
+          'nor register a node of another name');
+SELECT is(pg_temp.worker(format('api.node_heartbeat(%L, %s, %L)', 'n2', pg_temp.epoch('n2'), '{}')) ->> 'error', 'PT403',
+          'a worker token naming no node acts for none (403)');
+SELECT is(pg_temp.call('worker', format('api.leave_node(%L, %s)', 'n2', pg_temp.epoch('n2')), '{"host": "n2"}') ->> 'error', 'PT403',
+          'a host agent''s token naming "n2" is not the node agent of n2 (403)');
+SELECT ok((SELECT l.epoch = b.epoch AND l.last_heartbeat_at = b.last_heartbeat_at
+           FROM compute.node_leases l JOIN n2_before b USING (node_id))
+          AND NOT EXISTS (SELECT FROM compute.nodes WHERE name = 'n9'),
+          '... and the refused calls changed nothing');
+SELECT is(pg_temp.agent('n2', format('api.node_heartbeat(%L, %s, %L)', 'n2', pg_temp.epoch('n2'), '{}')) ->> 'node', 'n2',
+          'the agent of n2 sends n2''s heartbeat');
+SELECT is(ARRAY[pg_temp.agent('n1', $$api.drain_node('n1')$$) ->> 'error',
+                pg_temp.agent('n1', $$(SELECT count(*) FROM api.release_idle_projects())$$) ->> 'error',
+                pg_temp.agent('n1', $$(SELECT count(*) FROM api.surplus_idle_nodes())$$) ->> 'error'],
+          ARRAY['42501', '42501', '42501'],
+          'drain_node, release_idle_projects and surplus_idle_nodes are the operator''s, not even a node''s own (42501)');
 
 SELECT is(pg_temp.app($$api.acquire_node('p1')$$) - 'node_id' - 'epoch' - 'assigned_at',
           '{"project_id": "p1", "node": "n1", "new": true, "previous_epoch": null}'::jsonb,
@@ -202,7 +232,7 @@ SELECT is(pg_temp.beat('n1') -> 'projects' -> 0 ->> 'epoch',
           'the heartbeat answer lists the node''s projects with their assignment epochs (fencing tokens)');
 SELECT is((SELECT memory_mb FROM compute.projects WHERE id = 'p1'), 1000, 'the heartbeat recorded p1''s memory');
 SELECT ok(NOT EXISTS (SELECT FROM compute.projects WHERE id = 'ghost'), 'a project that is not the node''s is not recorded');
-SELECT is(pg_temp.worker(format('api.node_heartbeat(%L, %s, %L)', 'n1', pg_temp.epoch('n1'), '{"p1": -1}')) ->> 'error',
+SELECT is(pg_temp.agent('n1', format('api.node_heartbeat(%L, %s, %L)', 'n1', pg_temp.epoch('n1'), '{"p1": -1}')) ->> 'error',
           '22023', 'a negative usage is 400');
 
 DO $do$ BEGIN PERFORM compute._test_advance_clock('45 s'); END $do$;
@@ -217,7 +247,7 @@ SELECT is(pg_temp.app($$api.acquire_node('p2')$$) ->> 'error', 'PGRST',
           'after 61 s n2 is dead; with no free node p2 gets 503 (come back later)');
 SELECT is((SELECT epoch FROM compute.assignments WHERE project_id = 'p2'), (SELECT epoch FROM p2_old),
           '... and the 503 changed nothing');
-DO $do$ BEGIN PERFORM pg_temp.worker($$api.register_node('n4', 8192)$$); END $do$;
+DO $do$ BEGIN PERFORM pg_temp.agent('n4', $$api.register_node('n4', 8192)$$); END $do$;
 CREATE TEMP TABLE p2_new AS SELECT pg_temp.app($$api.acquire_node('p2')$$) AS a;
 SELECT is((SELECT a ->> 'node' FROM p2_new), 'n4',
           'seed note: "Failed node ... might keep single assigned project inaccessible for nodeHeartbeatTimeout (60s)" - the same bound here, judged by the database clock: after 60 s the next acquire_node moves the project to a live node');
@@ -236,9 +266,9 @@ SELECT ok((SELECT l.last_heartbeat_at = o.last_heartbeat_at FROM compute.node_le
           AND (SELECT memory_mb IS NULL FROM compute.projects WHERE id = 'p2'),
           '... and changed nothing: neither its lease nor p2''s memory');
 CREATE TEMP TABLE n2_old AS SELECT pg_temp.epoch('n2') AS epoch;
-SELECT ok((pg_temp.worker($$api.register_node('n2', 8192)$$) ->> 'epoch')::bigint > (SELECT epoch FROM n2_old),
+SELECT ok((pg_temp.agent('n2', $$api.register_node('n2', 8192)$$) ->> 'epoch')::bigint > (SELECT epoch FROM n2_old),
           'the zombie registers again: a new, greater epoch');
-SELECT is(pg_temp.worker(format('api.node_heartbeat(%L, %s, %L)', 'n2', (SELECT epoch FROM n2_old), '{"p2": 3000}')) ->> 'error',
+SELECT is(pg_temp.agent('n2', format('api.node_heartbeat(%L, %s, %L)', 'n2', (SELECT epoch FROM n2_old), '{"p2": 3000}')) ->> 'error',
           'PT409', 'a heartbeat with the old epoch is refused: stale epoch (409)');
 SELECT is(pg_temp.beat('n2', '{"p2": 3000}') -> 'stop', '["p2"]'::jsonb,
           'with the new epoch the heartbeat is accepted, and p2 (now on n4) is in stop: the node must stop serving it');
@@ -247,10 +277,10 @@ SELECT ok((SELECT memory_mb IS NULL FROM compute.projects WHERE id = 'p2'), '...
 ------------------------------------------------------------------------------------------------------
 -- Leaving, joining
 ------------------------------------------------------------------------------------------------------
-SELECT is(pg_temp.worker(format('api.leave_node(%L, %s)', 'n3', pg_temp.epoch('n3') - 1)) ->> 'error', 'PT409',
+SELECT is(pg_temp.agent('n3', format('api.leave_node(%L, %s)', 'n3', pg_temp.epoch('n3') - 1)) ->> 'error', 'PT409',
           'leave_node with a stale epoch is 409');
 SELECT ok(pg_temp.epoch('n3') IS NOT NULL, '... and changed nothing');
-SELECT is(pg_temp.worker(format('api.leave_node(%L, %s)', 'n3', pg_temp.epoch('n3'))) - 'epoch',
+SELECT is(pg_temp.agent('n3', format('api.leave_node(%L, %s)', 'n3', pg_temp.epoch('n3'))) - 'epoch',
           '{"node": "n3", "state": "left", "released_projects": ["p3"]}'::jsonb,
           'leave_node ends the node''s assignments at once');
 SELECT is(pg_temp.app($$api.acquire_node('p3')$$) ->> 'node', 'n2',
@@ -258,7 +288,7 @@ SELECT is(pg_temp.app($$api.acquire_node('p3')$$) ->> 'node', 'n2',
 SELECT is(pg_temp.app($$api.acquire_node('p5')$$) ->> 'error', 'PGRST',
           'seed note: "We may incorrectly assign node that left the cluster" - never here: a left node is not picked (503 rather than n3)');
 SELECT is(pg_temp.beat('n3') ->> 'error', 'PT409', 'a node that left gets 409 on heartbeats');
-SELECT is(pg_temp.worker($$api.register_node('n5', 8192)$$) ->> 'state', 'live', 'n5 joins');
+SELECT is(pg_temp.agent('n5', $$api.register_node('n5', 8192)$$) ->> 'state', 'live', 'n5 joins');
 SELECT is(pg_temp.app($$api.acquire_node('p5')$$) ->> 'node', 'n5',
           'seed note: "We may return 503 if we have unassigned compute nodes (recently joined)" - not here: a node is usable by the next acquire_node as soon as its registration commits');
 SELECT is(pg_temp.app($$api.acquire_node('p2')$$) ->> 'node', 'n4',
@@ -286,7 +316,7 @@ SELECT ok((SELECT over_limit_since IS NULL AND memory_mb = 3000 FROM compute.pro
 ------------------------------------------------------------------------------------------------------
 -- Cap on running projects
 ------------------------------------------------------------------------------------------------------
-DO $do$ BEGIN PERFORM pg_temp.worker($$api.register_node('n6', 8192)$$); END $do$;
+DO $do$ BEGIN PERFORM pg_temp.agent('n6', $$api.register_node('n6', 8192)$$); END $do$;
 DO $do$ BEGIN PERFORM pg_temp.op($$api.set_compute_settings(max_running_projects => 4)$$); END $do$;
 SELECT is((SELECT count(*) FROM compute.assignments), 4::bigint, '4 projects run (p1, p2, p3, p5)');
 SELECT is((SELECT max(slot_no) FROM compute.assignments), 4, 'lowering the cap moved the running projects into the slots under it');
@@ -306,9 +336,9 @@ SELECT is(pg_temp.app($$api.acquire_node('p2')$$) ->> 'node', 'n4', 'a draining 
 SELECT is(pg_temp.op($$api.drain_node('nobody')$$) ->> 'error', 'PT404', 'draining an unknown node is 404');
 SELECT is(pg_temp.op($$api.drain_node('n3')$$) ->> 'error', 'PT409', 'draining a node that left is 409');
 SELECT is(pg_temp.beat('n4') ->> 'state', 'draining', 'the heartbeat answer tells the node it is draining');
-DO $do$ BEGIN PERFORM pg_temp.worker($$api.register_node('n7', 8192)$$); END $do$;
+DO $do$ BEGIN PERFORM pg_temp.agent('n7', $$api.register_node('n7', 8192)$$); END $do$;
 SELECT is(pg_temp.app($$api.acquire_node('p7')$$) ->> 'node', 'n7', 'a new project is placed on a live node, not the draining one');
-SELECT is(pg_temp.worker(format('api.register_node(%L, 8192)', 'n4')) ->> 'state', 'draining',
+SELECT is(pg_temp.agent('n4', format('api.register_node(%L, 8192)', 'n4')) ->> 'state', 'draining',
           'a draining node that registers again stays draining (its old project is released)');
 
 DO $do$ BEGIN PERFORM pg_temp.op($$api.set_compute_settings(idle_release_seconds => 120)$$); END $do$;
