@@ -9,3 +9,11 @@ SET LOCAL ROLE platform_owner;
 ALTER TABLE workspaces.workspaces ADD COLUMN task_token uuid;
 COMMENT ON COLUMN workspaces.workspaces.task_token IS
     'The token of the current claim of its task (claim_host_task); only a report carrying it is accepted. null: unclaimed.';
+
+-- Item 11: an idempotency key is the requester's, not global. With one global key another user's
+-- repeat of a key got a 409 naming the first user's build, and anybody could squat keys others would
+-- use. The key is unique per (requested_by, idempotency_key); the index also serves the lookup of the
+-- first build of a repeated request.
+ALTER TABLE workspaces.builds DROP CONSTRAINT builds_idempotency_key_key;
+ALTER TABLE workspaces.builds
+    ADD CONSTRAINT builds_requested_by_idempotency_key_key UNIQUE (requested_by, idempotency_key);

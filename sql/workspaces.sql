@@ -710,8 +710,8 @@ COMMENT ON FUNCTION api.report_host_disk(text, bigint, bigint) IS
 ------------------------------------------------------------------------------------------------------
 
 -- Queues a build of image image_name (arch) of project at change `change`; the project and image are
--- created on their first build. With an idempotency_key, a repeated call returns the first build
--- (409 if the key was used with other arguments). NOTIFY builds wakes idle workers.
+-- created on their first build. With an idempotency_key, a repeated call by the same user returns the
+-- first build (409 if that user used the key with other arguments); keys are per user. NOTIFY builds wakes idle workers.
 CREATE OR REPLACE FUNCTION api.schedule_image_build(image_name text, project text, change bigint,
                                                     priority integer DEFAULT 0, run_at timestamptz DEFAULT now(),
                                                     idempotency_key text DEFAULT NULL, arch text DEFAULT 'x86_64')
@@ -761,12 +761,13 @@ BEGIN
     INSERT INTO workspaces.builds (image_id, change_number, requested_by, priority, run_at, idempotency_key)
     VALUES (v_image.id, schedule_image_build.change, v_user, coalesce(schedule_image_build.priority, 0),
             coalesce(schedule_image_build.run_at, now()), schedule_image_build.idempotency_key)
-    ON CONFLICT ON CONSTRAINT builds_idempotency_key_key DO NOTHING
+    ON CONFLICT ON CONSTRAINT builds_requested_by_idempotency_key_key DO NOTHING
     RETURNING * INTO v_build;
     IF v_build.id IS NULL THEN
-        SELECT b.* INTO v_build FROM workspaces.builds b WHERE b.idempotency_key = schedule_image_build.idempotency_key;
-        IF v_build.image_id <> v_image.id OR v_build.change_number <> schedule_image_build.change
-           OR v_build.requested_by <> v_user THEN
+        -- Keys are per user: another user's key is no concern of this one (and cannot be squatted).
+        SELECT b.* INTO v_build FROM workspaces.builds b
+        WHERE b.requested_by = v_user AND b.idempotency_key = schedule_image_build.idempotency_key;
+        IF v_build.image_id <> v_image.id OR v_build.change_number <> schedule_image_build.change THEN
             RAISE EXCEPTION USING ERRCODE = 'PT409',
                 MESSAGE = format('idempotency key %s was used for another build', quote_literal(schedule_image_build.idempotency_key)),
                 DETAIL = format('Build %s has that key.', v_build.id),

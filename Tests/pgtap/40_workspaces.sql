@@ -4,7 +4,7 @@
 -- Time is moved by editing lease_expires_at / run_at / updated_at, never by sleeping.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(218);
+SELECT plan(221);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -703,6 +703,18 @@ RESET ROLE;
 UPDATE workspaces.notifications SET lease_expires_at = now() - interval '1 second' WHERE id = :n1 + 2;
 SELECT pg_temp.as_agent('mailer', 'm');
 SELECT is(api.claim_notifications('m', 10)::text, '[]', 'a dead letter is never claimed again');
+RESET ROLE;
+
+-- Issue 16 item 11: idempotency keys are per user. Bob repeating alice's key gets a build of his own,
+-- not a 409 naming hers; each user's repeat returns that user's first build.
+SELECT pg_temp.as_user('bob');
+SELECT api.schedule_image_build('img', 'proj', 101, idempotency_key => 'k1') ->> 'build_id' AS bob_k1 \gset
+SELECT isnt(:'bob_k1'::text, :'b1'::text, 'another user''s key k1 (other arguments) queues a build of his own, no 409');
+SELECT is(api.schedule_image_build('img', 'proj', 101, idempotency_key => 'k1') ->> 'build_id', :'bob_k1',
+          'his repeat returns his build');
+SELECT pg_temp.as_user('alice');
+SELECT is(api.schedule_image_build('img', 'proj', 100, idempotency_key => 'k1') ->> 'build_id', :'b1',
+          'alice''s repeat still returns hers');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------------
