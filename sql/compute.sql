@@ -103,24 +103,26 @@ $$;
 REVOKE ALL ON FUNCTION compute._settings_json(compute.settings) FROM PUBLIC;
 COMMENT ON FUNCTION compute._settings_json(compute.settings) IS 'Private: the settings row as JSON (intervals in seconds).';
 
--- Validates a name argument (project id or node name): 1 to 200 characters, else 22023 (400).
+-- Validates a name argument (project id or node name): 1 to 200 characters (the columns' own limit,
+-- docs/limits.md), else 22023 (400) naming the argument.
 CREATE OR REPLACE FUNCTION compute._check_name(p_value text, p_argument text)
 RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = ''
 AS $$
 BEGIN
-    IF p_value IS NULL OR length(p_value) NOT BETWEEN 1 AND 200 THEN
+    PERFORM auth.check_text(p_value, p_argument, 200);
+    IF p_value IS NULL OR p_value = '' THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('%s must be a string of 1 to 200 characters', p_argument),
-            DETAIL = format('Got %s.', CASE WHEN p_value IS NULL THEN 'null' ELSE format('%s characters', length(p_value)) END),
+            DETAIL = format('Got %s.', CASE WHEN p_value IS NULL THEN 'null' ELSE 'an empty string' END),
             HINT = format('Send "%s" as a non-empty string.', p_argument);
     END IF;
     RETURN p_value;
 END
 $$;
 REVOKE ALL ON FUNCTION compute._check_name(text, text) FROM PUBLIC;
-COMMENT ON FUNCTION compute._check_name(text, text) IS 'Private: validates a project id or node name; 22023 (400) naming the argument otherwise.';
+COMMENT ON FUNCTION compute._check_name(text, text) IS 'Private: validates a project id or node name (1 to 200 characters); 22023 (400) naming the argument otherwise.';
 
 -- Ends a live assignment: moves it to the history with the reason. False if it was no longer live.
 CREATE OR REPLACE FUNCTION compute._end_assignment(p_epoch bigint, p_reason compute.end_reason)
@@ -387,7 +389,7 @@ DECLARE
     v_running  bigint;
     v_alive    bigint;
 BEGIN
-    PERFORM compute._check_name(acquire_node.project_id, 'project_id');
+    PERFORM compute._check_name(project_id, 'project_id');   -- unqualified: no table in scope
     -- 1. Lock the project (creating it): concurrent calls for one project queue here and converge.
     INSERT INTO compute.projects AS p (id, first_seen_at, last_used_at)
     VALUES (acquire_node.project_id, v_now, v_now)
@@ -472,7 +474,7 @@ DECLARE
     v_epoch    bigint;
     v_ended    text[];
 BEGIN
-    PERFORM compute._check_name(register_node.name, 'name');
+    PERFORM compute._check_name(name, 'name');
     PERFORM auth.require_agent('node', register_node.name);   -- only the node's own agent (or an operator)
     IF register_node.memory_mb IS NULL OR register_node.memory_mb <= 0 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
@@ -529,7 +531,10 @@ DECLARE
     v_stop     text[];
     v_over     json;
 BEGIN
-    PERFORM compute._check_name(node_heartbeat.node, 'node');
+    PERFORM compute._check_name(node, 'node');
+    -- One project per node: a usage report is a few hundred bytes; 64 KiB leaves room for the stale
+    -- projects a restarted agent may still report, and keeps a heartbeat cheap (docs/limits.md).
+    PERFORM auth.check_json(usage, 'usage', 65536);
     PERFORM auth.require_agent('node', node_heartbeat.node);
     IF node_heartbeat.usage IS NULL OR jsonb_typeof(node_heartbeat.usage) <> 'object' THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'usage must be a JSON object {project_id: memory_mb}',
@@ -597,7 +602,7 @@ DECLARE
     v_node  compute.nodes;
     v_ended text[];
 BEGIN
-    PERFORM compute._check_name(leave_node.node, 'node');
+    PERFORM compute._check_name(node, 'node');
     PERFORM auth.require_agent('node', leave_node.node);
     v_node := compute._lock_node(leave_node.node);
     -- Only the current registration may leave (an expired lease may: leaving is always safe).
@@ -627,8 +632,10 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_node compute.nodes := compute._lock_node(drain_node.node);
+    v_node compute.nodes;
 BEGIN
+    PERFORM compute._check_name(node, 'node');
+    v_node := compute._lock_node(drain_node.node);
     IF v_node.state = 'left' THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('compute node %s has left the cluster', quote_literal(drain_node.node)),

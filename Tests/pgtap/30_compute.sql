@@ -8,7 +8,7 @@
 -- Tests/IntegrationTests/ComputeConcurrencyTests.swift).
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(111);
+SELECT plan(115);
 
 -- What `gateway migrate` alone gives (production): no test hooks, compute._now() is the real clock.
 SELECT is_empty($$
@@ -150,6 +150,20 @@ SELECT is(pg_temp.agent('n0', $$api.register_node('n0', 0)$$) ->> 'error', '2202
 SELECT is(pg_temp.agent('nobody', $$api.node_heartbeat('nobody', 1, '{}')$$) ->> 'error', 'PT404', 'a heartbeat of an unknown node is 404');
 SELECT is(pg_temp.op($$api.set_compute_settings(heartbeat_timeout_seconds => 0)$$) ->> 'error', '22023',
           'a zero heartbeat timeout is refused (400)');
+-- Input bounds (docs/limits.md): names up to 200 characters (the columns' own limit), usage up to 64 KiB.
+SELECT is(pg_temp.app(format('api.acquire_node(%L)', repeat('p', 201))) ->> 'message', 'project_id must be at most 200 characters',
+          'a project id of 201 characters is 400, naming the argument and its maximum');
+SELECT is(ARRAY[pg_temp.agent(repeat('n', 201), format('api.register_node(%L, 1024)', repeat('n', 201))) ->> 'message',
+                pg_temp.agent(repeat('n', 201), format('api.node_heartbeat(%L, 1, %L)', repeat('n', 201), '{}')) ->> 'message',
+                pg_temp.agent(repeat('n', 201), format('api.leave_node(%L, 1)', repeat('n', 201))) ->> 'message',
+                pg_temp.op(format('api.drain_node(%L)', repeat('n', 201))) ->> 'message'],
+          ARRAY['name must be at most 200 characters', 'node must be at most 200 characters',
+                'node must be at most 200 characters', 'node must be at most 200 characters'],
+          'node names of 201 characters are 400 in register_node, node_heartbeat, leave_node and drain_node');
+SELECT is(pg_temp.agent('n0', format('api.node_heartbeat(%L, 1, %L)', 'n0',
+                                     (SELECT jsonb_object_agg('project-' || i, 1) FROM generate_series(1, 5000) i))) ->> 'message',
+          'usage must be at most 65536 bytes of JSON', 'a heartbeat''s usage above 64 KiB is 400');
+SELECT is(pg_temp.op($$api.drain_node('')$$) ->> 'error', '22023', 'draining an empty node name is 400');
 
 ------------------------------------------------------------------------------------------------------
 -- Registration and acquisition
