@@ -28,8 +28,9 @@
 --      `ORDER BY ... LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`, so concurrent callers spread over different
 --      rows instead of queueing. A row picked from a snapshot older than a concurrent commit is checked
 --      again by a fresh statement while we hold its lock (nobody else can take it then); if it was
---      taken, pick again. No slot: assignments on dead nodes are ended (projects locked SKIP LOCKED) and
---      the pick retried. Still none: 503 with Retry-After, "all compute nodes are busy, come back later".
+--      taken, pick again (at most 10 times, then 503 with Retry-After 1: a storm of acquisitions).
+--      No slot: assignments on dead nodes are ended (projects locked SKIP LOCKED) and the pick retried.
+--      Still none: 503 with Retry-After, "all compute nodes are busy, come back later".
 --   The UNIQUE constraints on assignments (node_id, project_id, slot_no) hold whatever happens.
 --
 -- Node side (worker): register_node returns the node's epoch (a new one on every registration, from the
@@ -61,6 +62,7 @@
 SET LOCAL ROLE platform_owner;
 
 -- When a signature changes, DROP FUNCTION IF EXISTS the old one here, above its replacement.
+DROP FUNCTION IF EXISTS compute._raise_busy(text);   -- now (text, integer): Retry-After per cause
 
 ------------------------------------------------------------------------------------------------------
 -- Private helpers
@@ -212,7 +214,9 @@ AS $$
 DECLARE
     v_slot integer;
 BEGIN
-    LOOP
+    -- Each failed re-check means a concurrent acquisition committed on the row we picked; ten in a
+    -- row is a storm that would otherwise keep this call (and its pool connection) spinning.
+    FOR v_attempt IN 1..10 LOOP
         SELECT s.slot_no INTO v_slot FROM compute.slots s
         WHERE s.slot_no <= p_max
           AND NOT EXISTS (SELECT FROM compute.assignments a WHERE a.slot_no = s.slot_no)
@@ -227,11 +231,13 @@ BEGIN
             RETURN v_slot;
         END IF;
     END LOOP;
+    PERFORM compute._raise_busy('Concurrent acquisitions took every free running-project slot this call picked (10 attempts).', 1);
+    RETURN NULL;   -- not reached
 END
 $$;
 REVOKE ALL ON FUNCTION compute._take_slot(integer) FROM PUBLIC;
 COMMENT ON FUNCTION compute._take_slot(integer) IS
-    'Private: a free slot numbered <= the cap, locked (SKIP LOCKED pick, re-checked on a fresh snapshot); NULL if none.';
+    'Private: a free slot numbered <= the cap, locked (SKIP LOCKED pick, re-checked on a fresh snapshot); NULL if none; 503 (Retry-After 1) after 10 picks taken concurrently.';
 
 -- Takes a free node: live (not draining, not left), alive (fresh lease), without a project. Returns its
 -- id and registration epoch, the node row locked; NULLs if none.
@@ -243,7 +249,7 @@ DECLARE
     v_alive_since timestamptz := compute._now() - (compute._settings()).heartbeat_timeout;
     v_node        bigint;
 BEGIN
-    LOOP
+    FOR v_attempt IN 1..10 LOOP   -- bounded as in _take_slot
         SELECT n.id INTO v_node FROM compute.nodes n
         WHERE n.state = 'live'
           AND EXISTS (SELECT FROM compute.node_leases l
@@ -263,21 +269,24 @@ BEGIN
             RETURN;
         END IF;
     END LOOP;
+    PERFORM compute._raise_busy('Concurrent acquisitions took every free compute node this call picked (10 attempts).', 1);
 END
 $$;
 REVOKE ALL ON FUNCTION compute._take_node() FROM PUBLIC;
 COMMENT ON FUNCTION compute._take_node() IS
-    'Private: a free live alive node, row locked (SKIP LOCKED pick, re-checked on a fresh snapshot), with its registration epoch; NULLs if none.';
+    'Private: a free live alive node, row locked (SKIP LOCKED pick, re-checked on a fresh snapshot), with its registration epoch; NULLs if none; 503 (Retry-After 1) after 10 picks taken concurrently.';
 
 -- Raises the "come back later" answer: 503 with Retry-After (RAISE SQLSTATE PGRST gives the gateway
--- the status and headers).
-CREATE OR REPLACE FUNCTION compute._raise_busy(p_details text)
+-- the status and headers): settings.retry_after_seconds when capacity is short, or p_retry_after (1 s
+-- when a retry loop gave up on contention, which passes quickly). The one retryable code of compute:
+-- PGRST with status 503, whose body says PT503 (the gateway turns it into 503 + Retry-After as is).
+CREATE OR REPLACE FUNCTION compute._raise_busy(p_details text, p_retry_after integer DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = ''
 AS $$
 DECLARE
-    v_retry integer := (compute._settings()).retry_after_seconds;
+    v_retry integer := coalesce(p_retry_after, (compute._settings()).retry_after_seconds);
 BEGIN
     RAISE SQLSTATE 'PGRST' USING
         MESSAGE = json_build_object(
@@ -288,9 +297,9 @@ BEGIN
         DETAIL = json_build_object('status', 503, 'headers', json_build_object('Retry-After', v_retry::text))::text;
 END
 $$;
-REVOKE ALL ON FUNCTION compute._raise_busy(text) FROM PUBLIC;
-COMMENT ON FUNCTION compute._raise_busy(text) IS
-    'Private: 503 with Retry-After, "All compute nodes are busy. Please come back later." (RAISE SQLSTATE PGRST).';
+REVOKE ALL ON FUNCTION compute._raise_busy(text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION compute._raise_busy(text, integer) IS
+    'Private: 503 with Retry-After (the setting, or p_retry_after), "All compute nodes are busy. Please come back later." (RAISE SQLSTATE PGRST).';
 
 -- Raises why a node-side call carrying an epoch was refused: PT404 if the node is unknown, else PT409:
 -- it left, or the epoch is not its current one, or (the epoch being current) its lease expired.

@@ -8,7 +8,7 @@
 -- Tests/IntegrationTests/ComputeConcurrencyTests.swift).
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(115);
+SELECT plan(118);
 
 -- What `gateway migrate` alone gives (production): no test hooks, compute._now() is the real clock.
 SELECT is_empty($$
@@ -136,6 +136,19 @@ SELECT is_empty($$
                             'set_compute_settings'))
       AND obj_description(p.oid, 'pg_proc') IS NULL
 $$, 'every function of the domain has a COMMENT');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+    WHERE (p.pronamespace = 'compute'::regnamespace
+           OR (p.pronamespace = 'api'::regnamespace AND p.proname IN ('acquire_node', 'register_node', 'node_heartbeat',
+               'leave_node', 'drain_node', 'release_idle_projects', 'surplus_idle_nodes', 'list_compute_nodes',
+               'compute_settings', 'set_compute_settings')))
+      AND (p.prosrc ~ '(;|\mBEGIN|\mTHEN|\mELSE|\mLOOP)\s*LOOP\M' OR p.prosrc ~ '\mWHILE\M')   -- keywords are upper case
+$$, 'no unbounded retry loop: every loop of the domain is a FOR over a bounded range or a query');
+CREATE TEMP TABLE contended AS
+    SELECT pg_temp.call('postgres', $$compute._raise_busy('Concurrent acquisitions took every free slot this call picked (10 attempts).', 1)$$) AS e;
+SELECT is((SELECT (e ->> 'detail')::jsonb FROM contended), '{"status": 503, "headers": {"Retry-After": "1"}}'::jsonb,
+          'when a retry loop gives up the caller gets 503 with Retry-After (1 s: contention passes quickly)');
+SELECT is((SELECT (e ->> 'message')::jsonb ->> 'code' FROM contended), 'PT503', '... code PT503, "come back later"');
 
 ------------------------------------------------------------------------------------------------------
 -- Permissions and arguments
