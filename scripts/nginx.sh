@@ -5,6 +5,9 @@
 #   NGINX_PORT (8080)  GATEWAYS (2)  GATEWAY_BASE_PORT (3000): upstreams 127.0.0.1:BASE+1 .. BASE+GATEWAYS
 #   NGINX_PREFIX (.data/nginx)  NGINX_PID_FILE (.data/run/nginx.pid)  NGINX_LOG_DIR (.data/log): for a second,
 #   separate nginx (benchmarks/faults); the defaults are those of `make up`.
+#   NGINX_UPSTREAMS ("host:port host:port ..."): the gateways, when they are not on consecutive ports
+#   (the integration test of nginx's retry rules, Tests/IntegrationTests/NginxRetryTests.swift).
+# `render` only writes and checks the configuration (prints its path): for a caller that runs nginx itself.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -19,8 +22,12 @@ LOG_DIR=${NGINX_LOG_DIR:-$LOG_DIR}
 render() {
     mkdir -p "$PREFIX" "$LOG_DIR" "$SOCKET_DIR" "$(dirname "$PID_FILE")"
     local servers="" user_line="# not root: workers run as the current user" i
-    for i in $(seq 1 "$COUNT"); do
-        servers+="        server 127.0.0.1:$((BASE_PORT + i)) max_fails=1 fail_timeout=5s;"$'\n'
+    local upstreams=${NGINX_UPSTREAMS:-} address
+    if [ -z "$upstreams" ]; then
+        for i in $(seq 1 "$COUNT"); do upstreams+=" 127.0.0.1:$((BASE_PORT + i))"; done
+    fi
+    for address in $upstreams; do
+        servers+="        server $address max_fails=1 fail_timeout=5s;"$'\n'
     done
     # As root, workers run as nobody: they only read the rendered config and write temp files under
     # .data/nginx (nginx chowns its temp folders to the worker user); logs are opened by the master.
@@ -51,6 +58,9 @@ start() {
         log "nginx already running (pid $pid): reloading the configuration"
         kill -HUP "$pid"
     else
+        # The unix socket of the conf's write_hop: nginx removes it when it exits, not after a kill -9,
+        # and would then fail to bind it ("Address already in use").
+        rm -f "$PREFIX/write-hop.sock"
         "$NGINX_BIN" -p "$PREFIX" -c "$CONF"          # daemonizes; writes $PID_FILE
         for _ in $(seq 50); do running_pid >/dev/null && break; sleep 0.1; done
         running_pid >/dev/null || { tail -5 "$LOG_DIR/nginx-error.log" >&2; die "nginx did not start"; }
@@ -85,5 +95,6 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     reload) reload ;;
-    *) die "usage: scripts/nginx.sh start|stop|reload" ;;
+    render) render; echo "$CONF" ;;
+    *) die "usage: scripts/nginx.sh start|stop|reload|render" ;;
 esac
