@@ -17,3 +17,19 @@ COMMENT ON COLUMN workspaces.workspaces.task_token IS
 ALTER TABLE workspaces.builds DROP CONSTRAINT builds_idempotency_key_key;
 ALTER TABLE workspaces.builds
     ADD CONSTRAINT builds_requested_by_idempotency_key_key UNIQUE (requested_by, idempotency_key);
+
+-- Item 10: the claim walks only due builds. builds_claim_idx ordered (priority DESC, run_at, id) over
+-- every SCHEDULED build made each claim step over all future builds of a higher priority before
+-- reaching a due one (many far-future builds: every claim reads them all). A SCHEDULED build is now
+-- `due` once its run_at has passed: scheduling for now sets it at once; a build scheduled for later
+-- (or requeued with a backoff) waits in builds_not_due_idx until a claim promotes it (the claim first
+-- flips the not-due builds whose run_at passed, an index range scan that reads only those). The claim
+-- index holds due builds alone. Existing rows: due unless scheduled for later.
+ALTER TABLE workspaces.builds ADD COLUMN due boolean NOT NULL DEFAULT true;
+COMMENT ON COLUMN workspaces.builds.due IS
+    'SCHEDULED builds: run_at has passed and the build is in the claim index (set by scheduling for now, or by a claim promoting it once run_at passed). false: waits for run_at.';
+UPDATE workspaces.builds SET due = false WHERE status = 'SCHEDULED' AND run_at > now();
+DROP INDEX workspaces.builds_claim_idx;
+CREATE INDEX builds_claim_idx ON workspaces.builds (priority DESC, run_at, id) WHERE status = 'SCHEDULED' AND due;
+-- the claim's promotion step: future builds by run_at
+CREATE INDEX builds_not_due_idx ON workspaces.builds (run_at) WHERE status = 'SCHEDULED' AND NOT due;

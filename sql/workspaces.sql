@@ -13,7 +13,7 @@
 --             the mailer: claim_notifications, ack_notifications, fail_notification, only with a token
 --             whose `mailer` claim names it (--mailer M), and only for the mail it claimed
 --   operator  register_host, add_host_image, set_host_availability, list_hosts,
---             requeue_expired_builds, cancel_build, retry_build (any build)
+--             requeue_expired_builds, cancel_build, retry_build (any build), set_build_priority
 --
 -- Placement (create_workspace): among available hosts holding the image with room for it, the one with
 -- the least disk used, locked FOR UPDATE SKIP LOCKED, and its disk_used raised by the image's size in
@@ -31,7 +31,9 @@
 -- container is gone are deleted, and containers the database does not know (or knows as FAILED) are
 -- returned for the agent to remove.
 --
--- Build queue: schedule_image_build -> SCHEDULED; claim_build (one statement, MATERIALIZED CTE
+-- Build queue: schedule_image_build -> SCHEDULED (run_at clamped to now .. now + 30 days; priority at
+-- most 100, above only operators: set_build_priority); a build due later waits outside the claim
+-- index until a claim promotes it (builds.due), so claims never walk future builds; claim_build (one statement, MATERIALIZED CTE
 -- ORDER BY priority DESC, run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED on the partial index
 -- builds_claim_idx) -> IN_PROGRESS with a fresh lease token valid 60 s; heartbeat_build extends it and
 -- says whether cancellation was requested; complete_build(id, token, SUCCEEDED|FAILED|CANCELLED, log)
@@ -87,6 +89,26 @@ $$;
 REVOKE ALL ON FUNCTION workspaces._backoff(integer) FROM PUBLIC;
 COMMENT ON FUNCTION workspaces._backoff(integer) IS
     'Private: exponential backoff with jitter after n attempts: 10 s * 2^(n-1) (max 1 h) times [0.5, 1).';
+
+-- The highest priority a user may give their own build; above it (up to 1000) only operators
+-- (set_build_priority), so no user can put their builds ahead of everybody else's.
+CREATE OR REPLACE FUNCTION workspaces._max_user_priority()
+RETURNS integer
+LANGUAGE sql IMMUTABLE
+SET search_path = ''
+AS $$ SELECT 100 $$;
+REVOKE ALL ON FUNCTION workspaces._max_user_priority() FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._max_user_priority() IS 'Private: users'' builds have priority at most 100; 101..1000 are the operators''.';
+
+-- How far ahead a build may be scheduled (run_at): 30 days. Beyond it a queue becomes a calendar, and
+-- far-future builds are rows every promotion scan would otherwise have to keep for ever.
+CREATE OR REPLACE FUNCTION workspaces._run_at_horizon()
+RETURNS interval
+LANGUAGE sql IMMUTABLE
+SET search_path = ''
+AS $$ SELECT interval '30 days' $$;
+REVOKE ALL ON FUNCTION workspaces._run_at_horizon() FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._run_at_horizon() IS 'Private: run_at may be at most 30 days ahead.';
 
 -- True when the request runs as the operator role (SET ROLE by the gateway); SECURITY DEFINER does not
 -- change the role setting, only current_user.
@@ -724,6 +746,7 @@ DECLARE
     v_project_id bigint;
     v_image      workspaces.images;
     v_build      workspaces.builds;
+    v_run_at     timestamptz;
 BEGIN
     IF schedule_image_build.image_name IS NULL OR length(schedule_image_build.image_name) NOT BETWEEN 1 AND 200
        OR schedule_image_build.project IS NULL OR length(schedule_image_build.project) NOT BETWEEN 1 AND 200
@@ -738,6 +761,22 @@ BEGIN
     IF coalesce(schedule_image_build.priority, 0) NOT BETWEEN -1000 AND 1000 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('priority must be between -1000 and 1000, got %s', schedule_image_build.priority);
+    END IF;
+    -- Priorities above 100 jump everybody's queue: they are the operators' (set_build_priority), for
+    -- the build everyone waits for. A user orders their own builds within -1000..100.
+    IF schedule_image_build.priority > workspaces._max_user_priority() THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT403',
+            MESSAGE = format('priority %s is reserved to operators; users may ask for at most %s',
+                             schedule_image_build.priority, workspaces._max_user_priority()),
+            HINT = 'Schedule with priority 100 or less; an operator can raise it (set_build_priority).';
+    END IF;
+    -- run_at: not in the past (earlier means now: a build cannot jump the queue by claiming to have
+    -- been due for ages) and not beyond the horizon (30 days: a queue is not a calendar).
+    v_run_at := greatest(coalesce(schedule_image_build.run_at, now()), now());
+    IF v_run_at > now() + workspaces._run_at_horizon() THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('run_at must be within %s from now, got %s', workspaces._run_at_horizon(), schedule_image_build.run_at),
+            HINT = 'Schedule the build closer to when it should run.';
     END IF;
     IF schedule_image_build.idempotency_key IS NOT NULL
        AND length(schedule_image_build.idempotency_key) NOT BETWEEN 1 AND 200 THEN
@@ -758,9 +797,9 @@ BEGIN
             HINT = 'Image names are unique per architecture; choose another name.';
     END IF;
 
-    INSERT INTO workspaces.builds (image_id, change_number, requested_by, priority, run_at, idempotency_key)
+    INSERT INTO workspaces.builds (image_id, change_number, requested_by, priority, run_at, due, idempotency_key)
     VALUES (v_image.id, schedule_image_build.change, v_user, coalesce(schedule_image_build.priority, 0),
-            coalesce(schedule_image_build.run_at, now()), schedule_image_build.idempotency_key)
+            v_run_at, v_run_at <= now(), schedule_image_build.idempotency_key)
     ON CONFLICT ON CONSTRAINT builds_requested_by_idempotency_key_key DO NOTHING
     RETURNING * INTO v_build;
     IF v_build.id IS NULL THEN
@@ -786,7 +825,7 @@ $$;
 REVOKE ALL ON FUNCTION api.schedule_image_build(text, text, bigint, integer, timestamptz, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.schedule_image_build(text, text, bigint, integer, timestamptz, text, text) TO app_user;
 COMMENT ON FUNCTION api.schedule_image_build(text, text, bigint, integer, timestamptz, text, text) IS
-    'Queues a build (SCHEDULED) of image_name (arch) of project at change; optional priority (higher first), run_at, idempotency_key (repeat -> same build; other arguments -> 409). 400 bad arguments.';
+    'Queues a build (SCHEDULED) of image_name (arch) of project at change; optional priority (higher first; -1000..100, above is operators'': 403), run_at (earlier than now: now; at most 30 days ahead), idempotency_key (per user; repeat -> same build; other arguments -> 409). 400 bad arguments.';
 
 -- The build `p_build_id`, row locked, if the caller may act on it (operator: any; app_user: its own);
 -- PT404 (404) otherwise, so another user's build looks like no build at all.
@@ -857,7 +896,7 @@ BEGIN
             HINT = 'Only FAILED and CANCELLED builds can be retried.';
     END IF;
     UPDATE workspaces.builds b
-    SET status = 'SCHEDULED', attempts = 0, run_at = now(), cancel_requested = false, finished_at = NULL
+    SET status = 'SCHEDULED', attempts = 0, run_at = now(), due = true, cancel_requested = false, finished_at = NULL
     WHERE b.id = v_build.id RETURNING * INTO v_build;
     UPDATE workspaces.images i SET status = 'BUILDING' WHERE i.id = v_build.image_id AND i.status IN ('PENDING', 'FAILED');
     PERFORM pg_notify('builds', json_build_object('event', 'scheduled', 'build_id', v_build.id,
@@ -869,6 +908,35 @@ REVOKE ALL ON FUNCTION api.retry_build(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.retry_build(bigint) TO app_user, operator;
 COMMENT ON FUNCTION api.retry_build(bigint) IS
     'Retries a FAILED or CANCELLED build: SCHEDULED now, attempts reset. app_user own builds, operator any. 404 unknown; 409 not final.';
+
+-- Operator: changes the priority of a queued build (-1000..1000; above 100 only operators may set),
+-- for the build everyone waits for.
+CREATE OR REPLACE FUNCTION api.set_build_priority(build_id bigint, priority integer)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_build workspaces.builds;
+BEGIN
+    IF set_build_priority.priority IS NULL OR set_build_priority.priority NOT BETWEEN -1000 AND 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('priority must be between -1000 and 1000, got %s', coalesce(set_build_priority.priority::text, 'null'));
+    END IF;
+    v_build := workspaces._lock_callers_build(set_build_priority.build_id);
+    IF v_build.status <> 'SCHEDULED' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('build %s is %s', v_build.id, v_build.status),
+            HINT = 'Only a SCHEDULED build''s priority can change.';
+    END IF;
+    UPDATE workspaces.builds b SET priority = set_build_priority.priority WHERE b.id = v_build.id RETURNING * INTO v_build;
+    RETURN workspaces._build_json(v_build);
+END
+$$;
+REVOKE ALL ON FUNCTION api.set_build_priority(bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.set_build_priority(bigint, integer) TO operator;
+COMMENT ON FUNCTION api.set_build_priority(bigint, integer) IS
+    'Operator: sets a SCHEDULED build''s priority (-1000..1000; users may schedule at most 100). 400 out of range; 404 unknown; 409 not SCHEDULED.';
 
 ------------------------------------------------------------------------------------------------------
 -- worker: build workers
@@ -890,10 +958,20 @@ SET search_path = ''
 SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
+    -- Promote the builds whose run_at has passed into the claim index (builds_not_due_idx: a range
+    -- scan that reads only those; nothing when none is waiting). Future builds are never walked by
+    -- the claim below (issue 16 item 10). Rows another claim is promoting are skipped.
+    UPDATE workspaces.builds b SET due = true
+    WHERE b.id = ANY (ARRAY(
+        SELECT q.id FROM workspaces.builds q
+        WHERE q.status = 'SCHEDULED' AND NOT q.due AND q.run_at <= now()
+        ORDER BY q.run_at
+        LIMIT 1000
+        FOR UPDATE SKIP LOCKED));
     RETURN QUERY
     WITH next AS MATERIALIZED (
         SELECT q.id FROM workspaces.builds q
-        WHERE q.status = 'SCHEDULED' AND q.run_at <= now()
+        WHERE q.status = 'SCHEDULED' AND q.due AND q.run_at <= now()
         ORDER BY q.priority DESC, q.run_at, q.id
         LIMIT p_max
         FOR UPDATE SKIP LOCKED
@@ -1134,6 +1212,7 @@ BEGIN
                           ELSE 'SCHEDULED' END::workspaces.build_status,
             run_at = CASE WHEN NOT b.cancel_requested AND b.attempts < b.max_attempts
                           THEN now() + workspaces._backoff(b.attempts) ELSE b.run_at END,
+            due = false,                    -- backing off: a claim promotes it when run_at has passed
             finished_at = CASE WHEN b.cancel_requested OR b.attempts >= b.max_attempts THEN now() END,
             last_error = format('attempt %s: the lease of worker %s expired at %s', b.attempts, b.worker, b.lease_expires_at),
             lease_token = NULL, lease_expires_at = NULL

@@ -17,7 +17,7 @@ struct BuildWorkerTests {
         let user = "Bearer " + JWTSigner.sign(claims: ["role": "app_user", "sub": "\(image)-user"], secret: Self.secret)
         for change in [12, 13] {
             let scheduled = try gateway.send("POST", "/rpc/schedule_image_build",
-                                             body: #"{"image_name":"\#(image)","project":"\#(image)","change":\#(change),"priority":1000}"#,
+                                             body: #"{"image_name":"\#(image)","project":"\#(image)","change":\#(change),"priority":100}"#,
                                              headers: [("Content-Type", "application/json"), ("Authorization", user)])
             #expect(scheduled.status < 300, "\(scheduled.text)")
         }
@@ -47,7 +47,7 @@ struct BuildWorkerTests {
         let user = "Bearer " + JWTSigner.sign(claims: ["role": "app_user", "sub": "\(image)-user"], secret: Self.secret)
         let json = [("Content-Type", "application/json"), ("Authorization", user)]
         let scheduled = try gateway.send("POST", "/rpc/schedule_image_build",
-                                         body: #"{"image_name":"\#(image)","project":"\#(image)","change":1,"priority":1000}"#, headers: json)
+                                         body: #"{"image_name":"\#(image)","project":"\#(image)","change":1,"priority":100}"#, headers: json)
         let build = (scheduled.json as? [String: Any])?["build_id"] as? Int
         #expect(build != nil, "\(scheduled.text)")
 
@@ -84,7 +84,7 @@ struct BuildWorkerTests {
         sleepHoldingThread(2)                 // it has polled once, found nothing, and waits
         let scheduled = Date()
         let answer = try gateway.send("POST", "/rpc/schedule_image_build",
-                                      body: #"{"image_name":"\#(image)","project":"\#(image)","change":1,"priority":1000}"#,
+                                      body: #"{"image_name":"\#(image)","project":"\#(image)","change":1,"priority":100}"#,
                                       headers: [("Content-Type", "application/json"), ("Authorization", user)])
         #expect(answer.status < 300, "\(answer.text)")
         while worker.isRunning, Date().timeIntervalSince(scheduled) < 30 { sleepHoldingThread(0.05) }

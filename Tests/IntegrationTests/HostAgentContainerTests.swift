@@ -220,7 +220,7 @@ struct HostAgentContainerTests {
         try await rig.waitForHost()
         let project = "\(rig.host)-built"
         let (scheduled, json) = try rig.rpc("schedule_image_build",
-                                            #"{"image_name":"\#(project)","project":"\#(project)","change":42,"priority":1000}"#)
+                                            #"{"image_name":"\#(project)","project":"\#(project)","change":42,"priority":100}"#)
         #expect(scheduled == 200, "\(String(describing: json))")
 
         let (worker, output) = try rig.startBuildWorker(name: project, [
@@ -266,7 +266,7 @@ struct HostAgentContainerTests {
         try await rig.waitForHost()
         let project = "\(rig.host)-broken"
         let (scheduled, json) = try rig.rpc("schedule_image_build",
-                                            #"{"image_name":"\#(project)","project":"\#(project)","change":5,"priority":1000}"#)
+                                            #"{"image_name":"\#(project)","project":"\#(project)","change":5,"priority":100}"#)
         #expect(scheduled == 200, "\(String(describing: json))")
         let (worker, output) = try rig.startBuildWorker(name: project, [
             "--tools", "", "--install-command", "true",
@@ -295,7 +295,7 @@ struct HostAgentContainerTests {
         defer { rig.stop() }
         let project = "\(rig.host)-cancelled"
         let (_, json) = try rig.rpc("schedule_image_build",
-                                    #"{"image_name":"\#(project)","project":"\#(project)","change":9,"priority":1000}"#)
+                                    #"{"image_name":"\#(project)","project":"\#(project)","change":9,"priority":100}"#)
         let build = try #require((json as? [String: Any])?["build_id"] as? Int)
         let (worker, output) = try rig.startBuildWorker(name: project, [
             "--heartbeat-seconds", "0.3", "--tools", "", "--install-command", "true", "--sync-command", "sleep 30"])

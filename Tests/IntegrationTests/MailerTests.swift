@@ -76,7 +76,7 @@ struct MailerTests {
         let worker = "Bearer " + JWTSigner.sign(claims: ["role": "worker"], secret: Self.secret)
         let json = "application/json"
         _ = try gateway.send("POST", "/rpc/schedule_image_build",
-                             body: #"{"image_name":"\#(image)","project":"\#(image)","change":1,"priority":1000}"#,
+                             body: #"{"image_name":"\#(image)","project":"\#(image)","change":1,"priority":100}"#,
                              headers: [("Content-Type", json), ("Authorization", user)])
         let claim = try gateway.send("POST", "/rpc/claim_build", body: #"{"worker":"mailer-test"}"#,
                                      headers: [("Content-Type", json), ("Authorization", worker)])

@@ -4,7 +4,7 @@
 -- Time is moved by editing lease_expires_at / run_at / updated_at, never by sleeping.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(221);
+SELECT plan(228);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -40,7 +40,7 @@ CREATE FUNCTION pg_temp.explain_claim() RETURNS SETOF text LANGUAGE plpgsql AS $
 BEGIN
     SET LOCAL enable_seqscan = off;
     RETURN QUERY EXECUTE $q$EXPLAIN (COSTS OFF) SELECT b.id FROM workspaces.builds b
-        WHERE b.status = 'SCHEDULED' AND b.run_at <= now() ORDER BY b.priority DESC, b.run_at, b.id
+        WHERE b.status = 'SCHEDULED' AND b.due AND b.run_at <= now() ORDER BY b.priority DESC, b.run_at, b.id
         LIMIT 1 FOR UPDATE SKIP LOCKED$q$;
     RESET enable_seqscan;
 END $$;
@@ -74,8 +74,8 @@ SELECT enum_has_labels('workspaces', 'workspace_state', ARRAY['PROVISIONING', 'C
                        'workspace states');
 SELECT is(
     (SELECT pg_get_indexdef('workspaces.builds_claim_idx'::regclass)),
-    'CREATE INDEX builds_claim_idx ON workspaces.builds USING btree (priority DESC, run_at, id) WHERE (status = ''SCHEDULED''::workspaces.build_status)',
-    'the claim index is partial on SCHEDULED and ordered like the claim');
+    'CREATE INDEX builds_claim_idx ON workspaces.builds USING btree (priority DESC, run_at, id) WHERE ((status = ''SCHEDULED''::workspaces.build_status) AND due)',
+    'the claim index is partial on due SCHEDULED builds and ordered like the claim');
 SELECT ok((SELECT relrowsecurity FROM pg_class WHERE oid = 'workspaces.workspaces'::regclass), 'RLS is enabled on workspaces');
 SELECT results_eq(
     $$SELECT (p.oid::regprocedure::text || ' ' || coalesce(array_to_string(p.proargnames, ','), '')) COLLATE "default"
@@ -226,7 +226,11 @@ SELECT pg_temp.as_user('alice');
 SELECT api.schedule_image_build('img', 'proj', 101) ->> 'build_id' AS q_low \gset
 SELECT api.schedule_image_build('img', 'proj', 102, 10) ->> 'build_id' AS q_high \gset
 SELECT api.schedule_image_build('img', 'proj', 103, 50, now() + interval '1 hour') ->> 'build_id' AS q_later \gset
-SELECT api.schedule_image_build('img', 'proj', 104, 10, now() - interval '1 minute') ->> 'build_id' AS q_high_early \gset
+SELECT api.schedule_image_build('img', 'proj', 104, 10, '-infinity') AS q_inf \gset
+SELECT :'q_inf'::json ->> 'build_id' AS q_high_early \gset
+SELECT is((:'q_inf'::json ->> 'run_at')::timestamptz, now(), 'run_at -infinity means now: it does not jump the queue (issue 16 item 10)');
+RESET ROLE;
+UPDATE workspaces.builds SET run_at = now() - interval '1 minute' WHERE id = :q_high_early;   -- it has waited a minute
 SELECT pg_temp.as_role('worker');
 SELECT is(api.claim_build('w') ->> 'build_id', :'q_high_early', 'highest priority, earliest run_at first');
 SELECT is(api.claim_build('w') ->> 'build_id', :'q_high', 'then the same priority, later run_at');
@@ -238,6 +242,40 @@ SELECT ok((SELECT string_agg(line, E'\n') FROM pg_temp.explain_claim() line) LIK
           'the claim walks builds_claim_idx in order (no Sort)');
 UPDATE workspaces.builds SET status = 'CANCELLED', finished_at = now(), lease_token = NULL, lease_expires_at = NULL
 WHERE id IN (:q_low, :q_high, :q_high_early, :q_later);
+
+-- Issue 16 item 10: run_at is bounded (at most 30 days ahead), priorities above 100 are the operators'.
+SELECT pg_temp.as_user('alice');
+SELECT is(pg_temp.error_of($$SELECT api.schedule_image_build('img', 'proj', 105, 0, now() + interval '31 days')$$) ->> 'code',
+          '22023', 'run_at beyond the 30-day horizon -> 400');
+SELECT is(pg_temp.error_of($$SELECT api.schedule_image_build('img', 'proj', 105, 101)$$) ->> 'code', 'PT403',
+          'a user asking for priority 101 (the operators'') -> 403');
+SELECT api.schedule_image_build('img', 'proj', 105, 100) ->> 'build_id' AS q_top \gset
+SELECT is(pg_temp.error_of(format('SELECT api.set_build_priority(%s, 500)', :q_top)) ->> 'code', '42501',
+          'a user cannot raise it (set_build_priority is the operators'')');
+SELECT pg_temp.as_role('operator');
+SELECT is(api.set_build_priority(:q_top, 500) ->> 'priority', '500', 'an operator puts the build everyone waits for first');
+SELECT is(pg_temp.error_of(format('SELECT api.set_build_priority(%s, 5000)', :q_top)) ->> 'code', '22023', '... within -1000..1000');
+RESET ROLE;
+UPDATE workspaces.builds SET status = 'CANCELLED', finished_at = now() WHERE id = :q_top;
+
+-- ... and a claim does not walk builds that are not due: 20,000 builds backing off (requeued after
+-- their leases expired) at the highest user priority sit in front of every due build in the claim's
+-- order, yet a claim reads only a few pages of the claim index, not theirs.
+INSERT INTO workspaces.builds (image_id, change_number, requested_by, priority, status, attempts, max_attempts,
+                               lease_token, lease_expires_at, worker, started_at)
+SELECT i.id, g, 'walker', 100, 'IN_PROGRESS', 1, 3, gen_random_uuid(), now() - interval '1 second', 'gone', now()
+FROM workspaces.images i, generate_series(1, 20000) g WHERE i.name = 'img';
+SELECT pg_temp.as_role('worker');
+SELECT sum((api.requeue_expired_builds() ->> 'requeued')::int) FROM generate_series(1, 20);
+RESET ROLE;
+ANALYZE workspaces.builds;                -- re-plans the claim (cached per session) for this many rows
+CREATE TEMP TABLE claim_blocks AS SELECT pg_stat_get_xact_blocks_fetched('workspaces.builds_claim_idx'::regclass) AS before;
+SELECT pg_temp.as_role('worker');
+SELECT api.claim_build('walker-test');
+RESET ROLE;
+SELECT cmp_ok(pg_stat_get_xact_blocks_fetched('workspaces.builds_claim_idx'::regclass) - (SELECT before FROM claim_blocks), '<', 10::bigint,
+              'a claim reads a few pages of the claim index, not the 20,000 builds that are not due yet (about 140 before)');
+DELETE FROM workspaces.builds WHERE requested_by = 'walker';
 
 ------------------------------------------------------------------------------------------------------
 -- Batches: claim_builds(n) and complete_builds, each result fenced on its own

@@ -107,6 +107,7 @@ INSERT INTO allow_list VALUES
     ('operator', 'api.list_hosts()'),
     ('operator', 'api.requeue_expired_builds()'),
     ('operator', 'api.cancel_build(bigint)'),
+    ('operator', 'api.set_build_priority(bigint,integer)'),
     ('operator', 'api.retry_build(bigint)');
 
 SELECT set_eq(
