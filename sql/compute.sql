@@ -42,10 +42,15 @@
 -- serves, and `stop`: reported projects it must stop serving (moved, released, never its own).
 --
 -- Memory limit: heartbeats record each project's memory. Above settings.memory_limit_mb (4096 MB by
--- default) the project is marked (projects.over_limit_since) and acquire_node answers 413 (PT413) with
--- its usage and the limit. The heartbeat answer lists it in `over_limit` so the agent can stop it;
--- refused calls are not activity, so idle release frees its node. The mark clears when a report falls
--- under the limit or an operator raises the limit.
+-- default) the project is marked (projects.over_limit_since), the heartbeat answer lists it in
+-- `over_limit` and `stop` (the agent stops it now), and its assignment ends (reason over_limit: its node
+-- and slot are free for others at once). acquire_node answers 413 (PT413) with its usage, the limit,
+-- and when it may run again: settings.over_limit_retry_after (60 s) after the report. Then it runs on
+-- probation: the old figure expires with the run, the new node measures it, and if it is still above
+-- it is stopped at the first heartbeat and refused again. A user who reduced the data needs no operator
+-- (the seed: "your project starts failing because it uses more than 4 GB", not "never again"); the wait
+-- keeps a caller that retries in a loop from loading a too-large project on a node again and again.
+-- The mark also clears when an operator raises the limit.
 --
 -- After the peak: "idle" = no acquire_node answered for the project (projects.last_used_at) for
 -- settings.idle_release_after. release_idle_projects (an operator's periodic job) ends those
@@ -63,6 +68,7 @@ SET LOCAL ROLE platform_owner;
 
 -- When a signature changes, DROP FUNCTION IF EXISTS the old one here, above its replacement.
 DROP FUNCTION IF EXISTS compute._raise_busy(text);   -- now (text, integer): Retry-After per cause
+DROP FUNCTION IF EXISTS api.set_compute_settings(integer, integer, integer, integer, integer, integer);   -- + over_limit_retry_seconds
 
 ------------------------------------------------------------------------------------------------------
 -- Private helpers
@@ -100,7 +106,8 @@ AS $$
         'idle_release_seconds', extract(epoch FROM p_settings.idle_release_after)::integer,
         'max_running_projects', p_settings.max_running_projects,
         'spare_nodes', p_settings.spare_nodes,
-        'retry_after_seconds', p_settings.retry_after_seconds)
+        'retry_after_seconds', p_settings.retry_after_seconds,
+        'over_limit_retry_seconds', extract(epoch FROM p_settings.over_limit_retry_after)::integer)
 $$;
 REVOKE ALL ON FUNCTION compute._settings_json(compute.settings) FROM PUBLIC;
 COMMENT ON FUNCTION compute._settings_json(compute.settings) IS 'Private: the settings row as JSON (intervals in seconds).';
@@ -397,6 +404,7 @@ DECLARE
     v_ended    bigint;
     v_running  bigint;
     v_alive    bigint;
+    v_retry_at timestamptz;
 BEGIN
     PERFORM compute._check_name(project_id, 'project_id');   -- unqualified: no table in scope
     -- 1. Lock the project (creating it): concurrent calls for one project queue here and converge.
@@ -405,15 +413,21 @@ BEGIN
     ON CONFLICT (id) DO UPDATE SET last_used_at = greatest(p.last_used_at, excluded.last_used_at)
     RETURNING * INTO v_project;
 
-    -- 2. Above the memory limit: refused, with the numbers (the error rolls back the last_used_at bump).
+    -- 2. Above the memory limit (its node's report): refused, with the numbers (the error rolls back the
+    --    last_used_at bump), while it still runs and until over_limit_retry_after after the report. Later
+    --    it runs again on probation (step 4 clears the old figure; its node measures it anew).
     IF v_project.memory_mb > v_settings.memory_limit_mb THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT413',
-            MESSAGE = format('project %s uses %s MB of memory, above the limit of %s MB per project',
-                             quote_literal(v_project.id), v_project.memory_mb, v_settings.memory_limit_mb),
-            DETAIL = format('Reported by its compute node at %s (above the limit since %s). Projects above the limit are not run.',
-                            v_project.memory_reported_at, coalesce(v_project.over_limit_since, v_project.memory_reported_at)),
-            HINT = format('Reduce the project''s data to less than %s MB, or ask an operator to raise the limit.',
-                          v_settings.memory_limit_mb);
+        v_retry_at := v_project.memory_reported_at + v_settings.over_limit_retry_after;
+        IF v_retry_at > v_now OR EXISTS (SELECT FROM compute.assignments a WHERE a.project_id = v_project.id) THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT413',
+                MESSAGE = format('project %s uses %s MB of memory, above the limit of %s MB per project',
+                                 quote_literal(v_project.id), v_project.memory_mb, v_settings.memory_limit_mb),
+                DETAIL = format('Reported by its compute node at %s (above the limit since %s); the node stops it. It may be started again, and measured anew, from %s.',
+                                v_project.memory_reported_at, coalesce(v_project.over_limit_since, v_project.memory_reported_at),
+                                greatest(v_retry_at, v_now)),
+                HINT = format('Reduce the project''s data to less than %s MB and retry from %s (if it is still above the limit it is stopped again at once), or ask an operator to raise the limit.',
+                              v_settings.memory_limit_mb, greatest(v_retry_at, v_now));
+        END IF;
     END IF;
 
     -- 3. Its live assignment, if the node is alive (fresh lease of the same registration).
@@ -456,6 +470,10 @@ BEGIN
     INSERT INTO compute.assignments (project_id, node_id, node_epoch, slot_no, assigned_at)
     VALUES (v_project.id, v_node.id, v_node.epoch, v_slot, v_now)
     RETURNING epoch INTO v_epoch;
+    -- A new run: the memory figure of the last one expires (a project once above the limit is measured
+    -- anew: probation).
+    UPDATE compute.projects p SET memory_mb = NULL, memory_reported_at = NULL, over_limit_since = NULL
+    WHERE p.id = v_project.id AND p.memory_mb IS NOT NULL;
     RETURN json_build_object('project_id', v_project.id, 'node', (SELECT n.name FROM compute.nodes n WHERE n.id = v_node.id),
                              'node_id', v_node.id, 'epoch', v_epoch, 'assigned_at', v_now, 'new', true,
                              'previous_epoch', v_ended);
@@ -464,7 +482,7 @@ $$;
 REVOKE ALL ON FUNCTION api.acquire_node(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.acquire_node(text) TO app_user;
 COMMENT ON FUNCTION api.acquire_node(text) IS
-    'The compute node of a project: {project_id, node, node_id, epoch, assigned_at, new, previous_epoch}. Its live node, else a free one (new epoch, greater than any before). 413 above the memory limit; 503 + Retry-After when all nodes are busy; 400 bad project_id.';
+    'The compute node of a project: {project_id, node, node_id, epoch, assigned_at, new, previous_epoch}. Its live node, else a free one (new epoch, greater than any before). 413 above the memory limit (until over_limit_retry_seconds after its node''s report; then it runs again, measured anew); 503 + Retry-After when all nodes are busy; 400 bad project_id.';
 
 ------------------------------------------------------------------------------------------------------
 -- worker: node agents
@@ -539,6 +557,7 @@ DECLARE
     v_bad      text;
     v_stop     text[];
     v_over     json;
+    v_ending   bigint[];
 BEGIN
     PERFORM compute._check_name(node, 'node');
     -- One project per node: a usage report is a few hundred bytes; 64 KiB leaves room for the stale
@@ -582,14 +601,19 @@ BEGIN
     UPDATE compute.assignments a SET peak_memory_mb = greatest(a.peak_memory_mb, r.memory_mb)
     FROM reported r JOIN projects p ON p.id = r.project_id
     WHERE a.project_id = r.project_id;
+    -- Its projects above the limit (reported now, or an operator lowered the limit): listed in over_limit.
+    -- The ones reported now (their rows are locked by the update above) end now, reason over_limit: the
+    -- node stops them (they fall into `stop` below) and their node and slot are free for others at once.
+    SELECT coalesce(json_agg(json_build_object('project_id', p.id, 'memory_mb', p.memory_mb) ORDER BY p.id), '[]'),
+           array_agg(a.epoch ORDER BY a.project_id) FILTER (WHERE node_heartbeat.usage ? a.project_id)
+    INTO v_over, v_ending
+    FROM compute.assignments a JOIN compute.projects p ON p.id = a.project_id
+    WHERE a.node_id = v_node_id AND p.memory_mb > v_settings.memory_limit_mb;
+    PERFORM compute._end_assignment(e, 'over_limit') FROM unnest(v_ending) e;
     -- Reported projects that are not this registration's: the node must stop serving them.
     SELECT array_agg(u.key ORDER BY u.key) INTO v_stop FROM jsonb_object_keys(node_heartbeat.usage) u(key)
     WHERE NOT EXISTS (SELECT FROM compute.assignments a
                       WHERE a.project_id = u.key AND a.node_id = v_node_id AND a.node_epoch = node_heartbeat.epoch);
-    SELECT coalesce(json_agg(json_build_object('project_id', p.id, 'memory_mb', p.memory_mb) ORDER BY p.id), '[]')
-    INTO v_over
-    FROM compute.assignments a JOIN compute.projects p ON p.id = a.project_id
-    WHERE a.node_id = v_node_id AND p.memory_mb > v_settings.memory_limit_mb;
     RETURN json_build_object('node', node_heartbeat.node, 'epoch', node_heartbeat.epoch, 'state', v_state,
                              'heartbeat_at', v_now, 'projects', compute._node_projects(v_node_id),
                              'stop', coalesce(v_stop, '{}'), 'over_limit', v_over,
@@ -599,7 +623,7 @@ $$;
 REVOKE ALL ON FUNCTION api.node_heartbeat(text, bigint, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.node_heartbeat(text, bigint, jsonb) TO worker;
 COMMENT ON FUNCTION api.node_heartbeat(text, bigint, jsonb) IS
-    'Node agent, about every 15 s: renews the lease and records usage {project_id: memory_mb}. Returns {node, epoch, state, heartbeat_at, projects [{project_id, epoch}], stop [project ids to stop serving], over_limit, memory_limit_mb}. 409 stale epoch, expired lease or left (changes nothing: register again); 404 unknown node.';
+    'Node agent, about every 15 s: renews the lease and records usage {project_id: memory_mb}; a project reported above the memory limit is stopped (its assignment ends). Returns {node, epoch, state, heartbeat_at, projects [{project_id, epoch}], stop [project ids to stop serving], over_limit, memory_limit_mb}. 409 stale epoch, expired lease or left (changes nothing: register again); 404 unknown node.';
 
 -- A node leaves the cluster gracefully: its projects get new nodes on their next acquire_node at once.
 CREATE OR REPLACE FUNCTION api.leave_node(node text, epoch bigint)
@@ -771,13 +795,14 @@ AS $$ SELECT compute._settings_json(compute._settings()) $$;
 REVOKE ALL ON FUNCTION api.compute_settings() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.compute_settings() TO operator;
 COMMENT ON FUNCTION api.compute_settings() IS
-    'Operator: {memory_limit_mb, heartbeat_timeout_seconds, idle_release_seconds, max_running_projects, spare_nodes, retry_after_seconds}.';
+    'Operator: {memory_limit_mb, heartbeat_timeout_seconds, idle_release_seconds, max_running_projects, spare_nodes, retry_after_seconds, over_limit_retry_seconds}.';
 
 -- Changes the compute settings given (others stay); returns them all.
 CREATE OR REPLACE FUNCTION api.set_compute_settings(
     memory_limit_mb integer DEFAULT NULL, heartbeat_timeout_seconds integer DEFAULT NULL,
     idle_release_seconds integer DEFAULT NULL, max_running_projects integer DEFAULT NULL,
-    spare_nodes integer DEFAULT NULL, retry_after_seconds integer DEFAULT NULL)
+    spare_nodes integer DEFAULT NULL, retry_after_seconds integer DEFAULT NULL,
+    over_limit_retry_seconds integer DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
@@ -794,11 +819,12 @@ BEGIN
             idle_release_after = coalesce(make_interval(secs => set_compute_settings.idle_release_seconds), s.idle_release_after),
             max_running_projects = coalesce(set_compute_settings.max_running_projects, s.max_running_projects),
             spare_nodes = coalesce(set_compute_settings.spare_nodes, s.spare_nodes),
-            retry_after_seconds = coalesce(set_compute_settings.retry_after_seconds, s.retry_after_seconds)
+            retry_after_seconds = coalesce(set_compute_settings.retry_after_seconds, s.retry_after_seconds),
+            over_limit_retry_after = coalesce(make_interval(secs => set_compute_settings.over_limit_retry_seconds), s.over_limit_retry_after)
         RETURNING * INTO v_settings;
     EXCEPTION WHEN check_violation THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid compute setting',
-            DETAIL = 'Memory limit, timeouts and Retry-After must be positive; max_running_projects 0 to 100000; spare_nodes 0 or more.',
+            DETAIL = 'Memory limit, timeouts, Retry-After and over_limit_retry_seconds must be positive; max_running_projects 0 to 100000; spare_nodes 0 or more.',
             HINT = 'Send only the settings to change.';
     END;
     -- Enough slot rows for the cap; slots above it are not handed out.
@@ -821,7 +847,7 @@ BEGIN
     RETURN compute._settings_json(v_settings);
 END
 $$;
-REVOKE ALL ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer) TO operator;
-COMMENT ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer) IS
-    'Operator: changes the given settings (memory limit MB, heartbeat timeout and idle release in seconds, max running projects, spare nodes, Retry-After seconds); returns them all. A lowered cap moves running projects into the slots under it; none is stopped. 400 invalid values.';
+REVOKE ALL ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer) TO operator;
+COMMENT ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer) IS
+    'Operator: changes the given settings (memory limit MB, heartbeat timeout and idle release in seconds, max running projects, spare nodes, Retry-After seconds, over_limit_retry_seconds: how long a project reported above the limit is refused before it runs again on probation); returns them all. A lowered cap moves running projects into the slots under it; none is stopped. 400 invalid values.';

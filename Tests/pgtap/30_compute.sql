@@ -8,7 +8,7 @@
 -- Tests/IntegrationTests/ComputeConcurrencyTests.swift).
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(118);
+SELECT plan(133);
 
 -- What `gateway migrate` alone gives (production): no test hooks, compute._now() is the real clock.
 SELECT is_empty($$
@@ -84,7 +84,7 @@ SELECT ok((SELECT NOT seqcycle FROM pg_sequence WHERE seqrelid = 'compute.epochs
           'epochs come from a sequence that never cycles: an epoch only grows');
 SELECT is((SELECT compute._settings_json(s)::jsonb FROM compute.settings s),
           '{"memory_limit_mb": 4096, "heartbeat_timeout_seconds": 60, "idle_release_seconds": 1800,
-            "max_running_projects": 100, "spare_nodes": 0, "retry_after_seconds": 10}'::jsonb,
+            "max_running_projects": 100, "spare_nodes": 0, "retry_after_seconds": 10, "over_limit_retry_seconds": 60}'::jsonb,
           'defaults: 4 GB per project, dead after 60 s without a heartbeat, at most 100 running projects');
 SELECT is((SELECT count(*) FROM compute.slots WHERE slot_no <= 100), 100::bigint, '100 running-project slots');
 
@@ -107,7 +107,7 @@ SELECT results_eq(
           'api.node_heartbeat(text,bigint,jsonb) worker',
           'api.register_node(text,integer) worker',
           'api.release_idle_projects() operator',
-          'api.set_compute_settings(integer,integer,integer,integer,integer,integer) operator',
+          'api.set_compute_settings(integer,integer,integer,integer,integer,integer,integer) operator',
           'api.surplus_idle_nodes() operator'],
     'each API function is executable by exactly the role that needs it');
 SELECT is_empty($$
@@ -324,14 +324,22 @@ SELECT is(pg_temp.app($$api.acquire_node('p2')$$) ->> 'node', 'n4',
 ------------------------------------------------------------------------------------------------------
 -- Memory limit
 ------------------------------------------------------------------------------------------------------
-SELECT is(pg_temp.beat('n1', '{"p1": 5000}') -> 'over_limit', '[{"project_id": "p1", "memory_mb": 5000}]'::jsonb,
+CREATE TEMP TABLE p1_over AS SELECT pg_temp.beat('n1', '{"p1": 5000}') AS b;
+SELECT is((SELECT b -> 'over_limit' FROM p1_over), '[{"project_id": "p1", "memory_mb": 5000}]'::jsonb,
           'a heartbeat reporting 5000 MB lists p1 as over the limit');
 SELECT ok((SELECT over_limit_since IS NOT NULL FROM compute.projects WHERE id = 'p1'), '... and marks the project');
+SELECT is((SELECT b -> 'stop' FROM p1_over), '["p1"]'::jsonb, '... tells the node to stop it at once');
+SELECT ok(NOT EXISTS (SELECT FROM compute.assignments WHERE project_id = 'p1')
+          AND (SELECT end_reason::text = 'over_limit' AND peak_memory_mb = 5000 FROM compute.assignment_history
+               WHERE project_id = 'p1' ORDER BY epoch DESC LIMIT 1),
+          '... and ends its assignment (history: over_limit, peak 5000 MB): its node and slot are free for others at once');
 CREATE TEMP TABLE too_big AS SELECT pg_temp.app($$api.acquire_node('p1')$$) AS e;
 SELECT is((SELECT e ->> 'error' FROM too_big), 'PT413', 'acquire_node for a project above the limit: 413');
 SELECT is((SELECT e ->> 'message' FROM too_big), 'project ''p1'' uses 5000 MB of memory, above the limit of 4096 MB per project',
           '... saying how much it uses and what the limit is');
 SELECT alike((SELECT e ->> 'hint' FROM too_big), 'Reduce the project''s data to less than 4096 MB%', '... and what to do');
+SELECT alike((SELECT e ->> 'detail' FROM too_big), '%It may be started again, and measured anew, from %',
+          '... and from when it may run again (no operator needed)');
 SELECT is(pg_temp.op($$api.set_compute_settings(memory_limit_mb => 8192)$$) ->> 'memory_limit_mb', '8192',
           'an operator raises the limit');
 SELECT ok((SELECT over_limit_since IS NULL FROM compute.projects WHERE id = 'p1'), '... the mark follows the limit');
@@ -382,13 +390,13 @@ SELECT is(pg_temp.op($$(SELECT jsonb_agg(jsonb_build_array(r.project_id, r.node,
           '[["p1", "n1", "idle"], ["p3", "n2", "idle"], ["p6", "n6", "idle"]]'::jsonb,
           'release_idle_projects ends the assignments of projects idle longer than 120 s');
 SELECT is(pg_temp.app($$api.acquire_node('p5')$$) ->> 'node', 'n5', '... recently used projects keep their nodes');
-SELECT is((SELECT peak_memory_mb FROM compute.assignment_history WHERE project_id = 'p1' ORDER BY epoch DESC LIMIT 1), 5000,
+SELECT is((SELECT peak_memory_mb FROM compute.assignment_history WHERE project_id = 'p1' ORDER BY epoch DESC LIMIT 1), 3000,
           'the ended assignment records the peak memory its node reported');
 SELECT is(pg_temp.op($$(SELECT jsonb_agg(jsonb_build_array(r.node, r.reason) ORDER BY r.reason = 'idle', r.last_peak_memory_mb DESC NULLS LAST, r.node) FROM api.surplus_idle_nodes() r)$$),
           '[["n4", "drained"], ["n1", "idle"], ["n2", "idle"], ["n6", "idle"]]'::jsonb,
           'surplus_idle_nodes: the drained node without projects, and every idle live node (spare_nodes 0)');
 SELECT is(pg_temp.op($$(SELECT jsonb_agg(r.node) FROM api.surplus_idle_nodes() r WHERE r.reason = 'idle')$$) -> 0, '"n1"'::jsonb,
-          'seed note: "Pod that once grew will never narrow itself down" - the idle node whose last project grew largest (5000 MB) is the first an autoscaler is told to remove');
+          'seed note: "Pod that once grew will never narrow itself down" - the idle node whose last project grew largest (3000 MB) is the first an autoscaler is told to remove');
 DO $do$ BEGIN PERFORM pg_temp.op($$api.set_compute_settings(spare_nodes => 2)$$); END $do$;
 SELECT is(pg_temp.op($$(SELECT jsonb_agg(r.node ORDER BY r.node) FROM api.surplus_idle_nodes() r WHERE r.reason = 'idle')$$),
           '["n1"]'::jsonb, 'with spare_nodes 2, two idle nodes are kept as spares');
@@ -416,6 +424,33 @@ SELECT is_empty($$SELECT h.epoch FROM compute.assignment_history h JOIN compute.
                 'an assignment is live or history, never both');
 SELECT is(pg_temp.op($$api.compute_settings()$$) ->> 'spare_nodes', '2', 'compute_settings returns the settings');
 SELECT is(pg_temp.op($$(SELECT count(*) FROM api.list_compute_nodes())$$), '7'::jsonb, 'list_compute_nodes lists every node');
+
+------------------------------------------------------------------------------------------------------
+-- Over the memory limit is not for ever: probation (the seed: "your project starts failing because it
+-- uses more than 4 GB", not "never again")
+------------------------------------------------------------------------------------------------------
+DO $do$ BEGIN PERFORM compute._test_advance_clock('61 s'); END $do$;   -- every node so far is dead
+DO $do$ BEGIN PERFORM pg_temp.agent('n8', $$api.register_node('n8', 8192)$$); END $do$;
+SELECT is(pg_temp.app($$api.acquire_node('p8')$$) ->> 'node', 'n8', 'p8 runs on n8');
+SELECT is(pg_temp.beat('n8', '{"p8": 5000}') -> 'stop', '["p8"]'::jsonb, 'p8 grows to 5000 MB: stopped at once');
+SELECT is(pg_temp.app($$api.acquire_node('p8')$$) ->> 'error', 'PT413', '... and refused (413)');
+DO $do$ BEGIN PERFORM compute._test_advance_clock('59 s'); PERFORM pg_temp.beat('n8'); END $do$;
+SELECT is(pg_temp.app($$api.acquire_node('p8')$$) ->> 'error', 'PT413', 'still refused 59 s after the report (over_limit_retry_seconds 60)');
+DO $do$ BEGIN PERFORM compute._test_advance_clock('2 s'); END $do$;
+CREATE TEMP TABLE probation AS SELECT pg_temp.app($$api.acquire_node('p8')$$) AS a;
+SELECT is((SELECT a ->> 'node' FROM probation), 'n8',
+          '61 s after the report p8 runs again, on probation: no operator needed');
+SELECT ok((SELECT memory_mb IS NULL AND over_limit_since IS NULL FROM compute.projects WHERE id = 'p8'),
+          '... the old figure expired with its assignment: the node measures it anew');
+SELECT is(pg_temp.beat('n8', '{"p8": 4500}') -> 'over_limit', '[{"project_id": "p8", "memory_mb": 4500}]'::jsonb,
+          'still above the limit: listed and stopped at the first heartbeat');
+SELECT is(pg_temp.app($$api.acquire_node('p8')$$) ->> 'error', 'PT413', '... and refused again at once');
+DO $do$ BEGIN PERFORM compute._test_advance_clock('30 s'); PERFORM pg_temp.beat('n8'); PERFORM compute._test_advance_clock('31 s'); END $do$;
+SELECT is(pg_temp.app($$api.acquire_node('p8')$$) ->> 'new', 'true', 'the user reduced the data: 61 s later it runs again');
+SELECT is(pg_temp.beat('n8', '{"p8": 2000}') -> 'stop', '[]'::jsonb, '... measured under the limit: it keeps running');
+SELECT is(pg_temp.app($$api.acquire_node('p8')$$) ->> 'new', 'false', '... on the same assignment');
+SELECT is(pg_temp.op($$api.set_compute_settings(over_limit_retry_seconds => 300)$$) ->> 'over_limit_retry_seconds', '300',
+          'an operator sets how long a project above the limit waits before it is measured again');
 
 SELECT * FROM finish();
 ROLLBACK;
