@@ -374,6 +374,8 @@ DECLARE
     v_host    bigint;
     v_ws      workspaces.workspaces;
 BEGIN
+    PERFORM auth.check_text(project_name, 'project_name', 200), auth.check_text(parent_name, 'parent_name', 200),
+            auth.check_text(arch, 'arch', 32);
     IF create_workspace.project_name IS NULL OR create_workspace.arch IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'project_name and arch are required';
     END IF;
@@ -495,6 +497,7 @@ DECLARE
     v_ws   workspaces.workspaces;
     v_img  workspaces.images;
 BEGIN
+    PERFORM auth.check_text(host, 'host', 200);
     -- Only the host's own agent (its token's host claim) takes the host's tasks (issue 16 item 9).
     PERFORM auth.require_agent('host', claim_host_task.host);
     v_host := workspaces._host_id(claim_host_task.host);
@@ -578,8 +581,10 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_ws workspaces.workspaces := workspaces._lock_task(report_task_success.workspace_id, report_task_success.task_token);
+    v_ws workspaces.workspaces;
 BEGIN
+    PERFORM auth.check_text(hostname, 'hostname', 253);
+    v_ws := workspaces._lock_task(report_task_success.workspace_id, report_task_success.task_token);
     CASE v_ws.state
     WHEN 'PROVISIONING' THEN
         IF report_task_success.hostname IS NULL OR report_task_success.ip IS NULL
@@ -620,8 +625,10 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_ws workspaces.workspaces := workspaces._lock_task(report_task_failure.workspace_id, report_task_failure.task_token);
+    v_ws workspaces.workspaces;
 BEGIN
+    PERFORM auth.check_text(reason, 'reason', 65536);     -- kept: its first 2,000 characters
+    v_ws := workspaces._lock_task(report_task_failure.workspace_id, report_task_failure.task_token);
     UPDATE workspaces.workspaces w
     SET attempts = CASE WHEN w.state = 'PROVISIONING' THEN w.attempts + 1 ELSE w.attempts END,
         state = CASE WHEN w.state <> 'PROVISIONING' THEN w.state
@@ -659,6 +666,7 @@ DECLARE
     v_freed   integer;
     v_remove  text[];
 BEGIN
+    PERFORM auth.check_text(host, 'host', 200), auth.check_array(container_ids, 'container_ids', 10000, 255);
     PERFORM auth.require_agent('host', reconcile_host.host);
     v_host := workspaces._host_id(reconcile_host.host);
     WITH gone AS (
@@ -705,6 +713,7 @@ DECLARE
     v_id   bigint;
     v_host workspaces.hosts;
 BEGIN
+    PERFORM auth.check_text(host, 'host', 200);
     PERFORM auth.require_agent('host', report_host_disk.host);
     IF report_host_disk.used_bytes IS NULL OR report_host_disk.used_bytes < 0
        OR report_host_disk.free_bytes < 0 THEN
@@ -748,6 +757,8 @@ DECLARE
     v_build      workspaces.builds;
     v_run_at     timestamptz;
 BEGIN
+    PERFORM auth.check_text(image_name, 'image_name', 200), auth.check_text(project, 'project', 200),
+            auth.check_text(idempotency_key, 'idempotency_key', 200), auth.check_text(arch, 'arch', 32);
     IF schedule_image_build.image_name IS NULL OR length(schedule_image_build.image_name) NOT BETWEEN 1 AND 200
        OR schedule_image_build.project IS NULL OR length(schedule_image_build.project) NOT BETWEEN 1 AND 200
        OR schedule_image_build.arch IS NULL OR length(schedule_image_build.arch) NOT BETWEEN 1 AND 32 THEN
@@ -1002,6 +1013,7 @@ AS $$
 DECLARE
     v_claim json;
 BEGIN
+    PERFORM auth.check_text(worker, 'worker', 200);
     SELECT c INTO v_claim FROM workspaces._claim(claim_build.worker, 1) c;
     RETURN v_claim;
 END
@@ -1021,6 +1033,7 @@ AS $$
 DECLARE
     v_claims json;
 BEGIN
+    PERFORM auth.check_text(worker, 'worker', 200);
     IF claim_builds.max_builds IS NULL OR claim_builds.max_builds NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('max_builds must be between 1 and 1000, got %s', coalesce(claim_builds.max_builds::text, 'null'));
@@ -1097,6 +1110,7 @@ AS $$
 DECLARE
     v_build workspaces.builds;
 BEGIN
+    PERFORM auth.check_text(status, 'status', 16), auth.check_text(log, 'log', 1048576);
     IF complete_build.status IS NULL OR complete_build.status NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('status must be SUCCEEDED, FAILED or CANCELLED, got %s', coalesce(complete_build.status, 'null'));
@@ -1131,6 +1145,7 @@ DECLARE
     v_build   workspaces.builds;
     v_answers jsonb[] := '{}';
 BEGIN
+    PERFORM auth.check_json(results::jsonb, 'results', 16777216);
     IF v_items IS NULL OR jsonb_typeof(v_items) <> 'array' OR jsonb_array_length(v_items) NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = 'results must be an array of 1 to 1000 objects {build_id, lease_token, status, log}';
@@ -1150,6 +1165,7 @@ BEGIN
                            THEN 'status must be SUCCEEDED, FAILED or CANCELLED'
                       WHEN coalesce(jsonb_typeof(e.item -> 'log'), 'null') NOT IN ('string', 'null')
                            THEN 'log must be a string or null'
+                      WHEN length(e.item ->> 'log') > 1048576 THEN 'log must be at most 1048576 characters'
                  END AS problem
           FROM jsonb_array_elements(v_items) WITH ORDINALITY AS e(item, ord)) checked
     WHERE checked.problem IS NOT NULL
@@ -1274,6 +1290,7 @@ AS $$
 DECLARE
     v_mail json;
 BEGIN
+    PERFORM auth.check_text(mailer, 'mailer', 200);
     -- Mail is personal: only a mailer's token (its mailer claim) reads it (issue 16 item 9).
     PERFORM auth.require_agent('mailer', claim_notifications.mailer);
     IF claim_notifications.max_notifications IS NULL OR claim_notifications.max_notifications NOT BETWEEN 1 AND 1000 THEN
@@ -1317,6 +1334,7 @@ DECLARE
     v_mailer text := workspaces._caller_mailer();
     v_count  integer;
 BEGIN
+    PERFORM auth.check_array(ids, 'ids', 1000);
     IF ack_notifications.ids IS NULL OR cardinality(ack_notifications.ids) NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'ids must be an array of 1 to 1000 notification ids';
     END IF;
@@ -1343,6 +1361,7 @@ DECLARE
     v_mailer text := workspaces._caller_mailer();
     v_mail   workspaces.notifications;
 BEGIN
+    PERFORM auth.check_text(error, 'error', 65536);     -- kept: its first 2,000 characters
     SELECT n.* INTO v_mail FROM workspaces.notifications n WHERE n.id = fail_notification.id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'PT404',
@@ -1382,6 +1401,7 @@ AS $$
 DECLARE
     v_host workspaces.hosts;
 BEGIN
+    PERFORM auth.check_text(name, 'name', 200);
     IF register_host.name IS NULL OR length(register_host.name) NOT BETWEEN 1 AND 200 THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'name must be 1 to 200 characters';
     END IF;
@@ -1414,6 +1434,7 @@ DECLARE
     v_host  bigint := workspaces._host_id(add_host_image.host);
     v_image bigint;
 BEGIN
+    PERFORM auth.check_text(host, 'host', 200), auth.check_text(image, 'image', 200), auth.check_text(arch, 'arch', 32);
     SELECT i.id INTO v_image FROM workspaces.images i WHERE i.name = add_host_image.image AND i.arch = add_host_image.arch;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'PT404',
@@ -1439,6 +1460,7 @@ AS $$
 DECLARE
     v_host workspaces.hosts;
 BEGIN
+    PERFORM auth.check_text(name, 'name', 200);
     IF set_host_availability.available IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'available must be true or false';
     END IF;
@@ -1486,15 +1508,17 @@ COMMENT ON FUNCTION api.list_hosts() IS 'Operator: every host with disk capacity
 
 -- The caller's user id, checked against the userId of the REST path (header x-a4c-user-id set by
 -- nginx): PT403 (403) when they differ. Called over /rpc directly (no header): the token's user.
+-- SECURITY DEFINER: the REST functions run as app_user, which may not call auth.check_text itself.
 CREATE OR REPLACE FUNCTION workspaces._check_path_user()
 RETURNS text
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
     v_user text := auth.current_user_id();
     v_path text := nullif(current_setting('request.headers', true), '')::json ->> 'x-a4c-user-id';
 BEGIN
+    PERFORM auth.check_text(v_path, 'x-a4c-user-id', 255);   -- nginx sets it from the path
     IF v_path IS NOT NULL AND v_path <> v_user THEN
         RAISE EXCEPTION USING ERRCODE = 'PT403',
             MESSAGE = format('user %s may not act for user %s', v_user, v_path),
@@ -1509,6 +1533,22 @@ GRANT EXECUTE ON FUNCTION workspaces._check_path_user() TO app_user;
 COMMENT ON FUNCTION workspaces._check_path_user() IS
     'Private: the token''s sub, after checking it is the userId of the REST path (x-a4c-user-id header); PT403 (403) otherwise.';
 
+-- A REST route's JSON body, bounded (4 KiB: its few short fields fit many times over). SECURITY
+-- DEFINER for the same reason as _check_path_user.
+CREATE OR REPLACE FUNCTION workspaces._check_body(p_body json)
+RETURNS json
+LANGUAGE plpgsql IMMUTABLE SECURITY DEFINER
+SET search_path = ''
+AS $$
+BEGIN
+    PERFORM auth.check_json(p_body::jsonb, 'body', 4096);
+    RETURN p_body;
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._check_body(json) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION workspaces._check_body(json) TO app_user;
+COMMENT ON FUNCTION workspaces._check_body(json) IS 'Private: a REST body, or 22023 (400) when it is over 4096 bytes of JSON.';
+
 -- POST /v1/users/{userId}/workspaces {projectName, parentName, arch}: 201 with the workspace.
 CREATE OR REPLACE FUNCTION api.create_user_workspace(json)
 RETURNS json
@@ -1518,6 +1558,7 @@ AS $$
 DECLARE
     v_result json;
 BEGIN
+    PERFORM workspaces._check_body($1);
     PERFORM workspaces._check_path_user();
     IF json_typeof($1) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the body must be a JSON object {projectName, parentName, arch}';
@@ -1580,6 +1621,7 @@ DECLARE
     v_result json;
     v_change bigint;
 BEGIN
+    PERFORM workspaces._check_body($1);
     PERFORM workspaces._check_path_user();
     IF json_typeof($1) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'the body must be a JSON object {imageName, project, change}';

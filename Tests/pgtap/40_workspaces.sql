@@ -4,7 +4,7 @@
 -- Time is moved by editing lease_expires_at / run_at / updated_at, never by sleeping.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(228);
+SELECT plan(235);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -753,6 +753,27 @@ SELECT is(api.schedule_image_build('img', 'proj', 101, idempotency_key => 'k1') 
 SELECT pg_temp.as_user('alice');
 SELECT is(api.schedule_image_build('img', 'proj', 100, idempotency_key => 'k1') ->> 'build_id', :'b1',
           'alice''s repeat still returns hers');
+RESET ROLE;
+
+-- Issue 16 item 13: every text, array and JSON argument has a maximum (docs/limits.md); over it is a
+-- 400 naming the argument, and nothing changes.
+SELECT pg_temp.as_user('alice');
+SELECT is(pg_temp.error_of($$SELECT api.create_workspace(repeat('p', 201))$$) ->> 'message',
+          'project_name must be at most 200 characters', 'create_workspace: a 201-character project_name -> 400 naming it');
+SELECT is(pg_temp.error_of($$SELECT api.schedule_image_build('img', 'proj', 900, idempotency_key => repeat('k', 201))$$) ->> 'message',
+          'idempotency_key must be at most 200 characters', 'schedule_image_build: a 201-character key -> 400');
+SELECT is(pg_temp.error_of($$SELECT api.create_user_workspace(json_build_object('projectName', repeat('p', 5000)))$$) ->> 'message',
+          'body must be at most 4096 bytes of JSON', 'a REST body over 4 KiB -> 400');
+SELECT pg_temp.as_agent('host', 'h1');
+SELECT is(pg_temp.error_of($$SELECT api.reconcile_host('h1', array_fill('c'::text, ARRAY[10001]))$$) ->> 'message',
+          'container_ids must have at most 10000 elements', 'reconcile_host: 10,001 containers -> 400');
+SELECT is(pg_temp.error_of($$SELECT api.report_task_failure(1, gen_random_uuid(), repeat('r', 65537))$$) ->> 'code',
+          '22023', 'report_task_failure: a reason over 64 Ki characters -> 400');
+SELECT pg_temp.as_role('worker');
+SELECT is(pg_temp.error_of($$SELECT api.complete_build(1, gen_random_uuid(), 'SUCCEEDED', repeat('l', 1048577))$$) ->> 'message',
+          'log must be at most 1048576 characters', 'complete_build: a log over 1 Mi characters -> 400');
+SELECT is(pg_temp.error_of($$SELECT api.claim_build(repeat('w', 201))$$) ->> 'message',
+          'worker must be at most 200 characters', 'claim_build: a 201-character worker name -> 400');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------------

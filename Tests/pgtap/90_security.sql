@@ -71,6 +71,7 @@ INSERT INTO allow_list VALUES
     --   private helpers the SECURITY INVOKER functions above call as app_user
     ('app_user', 'auth.current_user_id()'),
     ('app_user', 'workspaces._check_path_user()'),
+    ('app_user', 'workspaces._check_body(json)'),
     -- agents: compute nodes, host agents, build workers
     ('worker', 'api.register_node(text,integer)'),
     ('worker', 'api.node_heartbeat(text,bigint,jsonb)'),
