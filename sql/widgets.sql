@@ -8,11 +8,13 @@
 -- widget's row lock, and a call takes all the widget row locks it needs in ONE statement, in
 -- ascending id order, before it touches any slot. remove_widget also needs the locks of its partners
 -- (the cascade frees their slots); it reads them, locks them with itself in id order, and if the
--- partner set changed in the meantime it rolls the locks back (subtransaction) and tries again.
+-- partner set changed in the meantime it rolls the locks back (subtransaction) and tries again, at
+-- most 10 times (then 503, retryable).
 --
 -- Errors (SQLSTATE -> HTTP through the gateway): 22023 bad argument -> 400; PT404 unknown widget or
 -- association -> 404; PT409 no free slot / already associated -> 409; 23505 duplicate serial number
--- -> 409 (PostgreSQL's own message, raised by the insert hitting widgets_serial_number_key).
+-- -> 409 (PostgreSQL's own message, raised by the insert hitting widgets_serial_number_key); PT503
+-- remove_widget could not lock a widget whose associations kept changing -> 503 + Retry-After.
 SET LOCAL ROLE platform_owner;
 
 -- When a signature changes, DROP FUNCTION IF EXISTS the old one here, above its replacement.
@@ -201,45 +203,68 @@ COMMENT ON FUNCTION api.add_widget(text, varchar, text[]) IS
     'add_widget with the argument `name` instead of `widget_name` (same behaviour).';
 GRANT EXECUTE ON FUNCTION api.add_widget(text, varchar, text[]) TO web_anon;
 
+-- One attempt of remove_widget to lock a widget together with its partners (the cascade rewrites the
+-- partners' slots), in id order. Returns 'locked' (all held), 'gone' (removed by a concurrent call) or
+-- 'changed': associated meanwhile with a widget it did not lock; this attempt's locks are then let go
+-- (the block's subtransaction is rolled back) so that the caller never waits while holding some.
+CREATE OR REPLACE FUNCTION widgets._lock_with_partners(p_id bigint)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+DECLARE
+    v_partners bigint[];
+BEGIN
+    v_partners := ARRAY(SELECT s.partner_id FROM widgets.slots s
+                        WHERE s.widget_id = p_id AND s.partner_id IS NOT NULL);
+    PERFORM FROM widgets.widgets w WHERE w.id = p_id OR w.id = ANY (v_partners)
+    ORDER BY w.id FOR UPDATE;
+    IF NOT EXISTS (SELECT FROM widgets.widgets w WHERE w.id = p_id) THEN
+        RETURN 'gone';
+    ELSIF EXISTS (SELECT FROM widgets.slots s WHERE s.widget_id = p_id
+                  AND s.partner_id IS NOT NULL AND NOT s.partner_id = ANY (v_partners)) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PTRTY';  -- undo these locks
+    END IF;
+    RETURN 'locked';
+EXCEPTION WHEN SQLSTATE 'PTRTY' THEN
+    RETURN 'changed';
+END
+$$;
+COMMENT ON FUNCTION widgets._lock_with_partners(bigint) IS
+    'One attempt of remove_widget: locks the widget and its partners in id order; locked, gone, or changed (locks let go).';
+
 -- Removes a widget and its slots; the slots of every widget it was associated with become free.
+-- Each new attempt means another call associated the widget in the short moment between reading its
+-- partners and locking them. A few in a row happen under heavy churn; ten means the widget is being
+-- associated faster than it can be locked: the caller gets a retryable 503 (PT503; the gateway adds
+-- Retry-After) rather than this call spinning on a pool connection for as long as the churn lasts.
 CREATE OR REPLACE FUNCTION api.remove_widget(widget_sn text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
+    c_attempts constant integer := 10;
     v_id bigint := widgets._widget_id(widgets._serial(widget_sn, 'widget_sn'));
-    v_partners bigint[];
-    v_gone boolean;
+    v_outcome text;
 BEGIN
-    LOOP
-        v_gone := false;
-        BEGIN
-            -- The cascade rewrites the partners' slots: lock the partners with the widget, in id order.
-            v_partners := ARRAY(SELECT s.partner_id FROM widgets.slots s
-                                WHERE s.widget_id = v_id AND s.partner_id IS NOT NULL);
-            PERFORM FROM widgets.widgets w WHERE w.id = v_id OR w.id = ANY (v_partners)
-            ORDER BY w.id FOR UPDATE;
-            IF NOT EXISTS (SELECT FROM widgets.widgets w WHERE w.id = v_id) THEN
-                v_gone := true;            -- removed by a concurrent call
-            ELSIF EXISTS (SELECT FROM widgets.slots s WHERE s.widget_id = v_id
-                          AND s.partner_id IS NOT NULL AND NOT s.partner_id = ANY (v_partners)) THEN
-                -- Associated meanwhile with a widget we do not hold: undo these locks, start again.
-                RAISE EXCEPTION USING ERRCODE = 'PTRTY';
-            END IF;
-            EXIT;
-        EXCEPTION WHEN SQLSTATE 'PTRTY' THEN
-            NULL;
-        END;
+    FOR v_attempt IN 1..c_attempts LOOP
+        v_outcome := widgets._lock_with_partners(v_id);
+        EXIT WHEN v_outcome <> 'changed';
     END LOOP;
-    IF v_gone THEN
+    IF v_outcome = 'gone' THEN
         PERFORM widgets._raise_unknown(widget_sn);
+    ELSIF v_outcome = 'changed' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT503',
+            MESSAGE = format('widget %s could not be removed: its associations kept changing', quote_literal(widget_sn)),
+            DETAIL = format('Another call associated it with a new widget during each of %s attempts to lock it with its partners.', c_attempts),
+            HINT = 'Retry in a moment (the answer is 503 with Retry-After).';
     END IF;
     DELETE FROM widgets.widgets w WHERE w.id = v_id;   -- cascades to slots; partners' slots set free
 END
 $$;
 COMMENT ON FUNCTION api.remove_widget(text) IS
-    'Removes a widget; its associations end and its partners'' slots become free. 404 (PT404) if unknown.';
+    'Removes a widget; its associations end and its partners'' slots become free. 404 (PT404) if unknown; 503 (PT503) if its associations keep changing (retry).';
 GRANT EXECUTE ON FUNCTION api.remove_widget(text) TO web_anon;
 
 -- Associates two different widgets over a port type, using one free slot of that type on each.

@@ -3,7 +3,7 @@
 -- straight against the tables (as the owner would) to show the constraints hold on their own.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(106);
+SELECT plan(108);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none),
 -- so that DETAIL and HINT can be asserted too (throws_ok checks only code and message).
@@ -243,6 +243,20 @@ SELECT is(api.get_widget('t-A'),
           'the new widget has none of the old one''s slots or associations');
 SELECT throws_ok($$SELECT api.get_widget('t-nope')$$, 'PT404', 'widget ''t-nope'' does not exist', 'get_widget of an unknown widget: 404');
 SELECT throws_ok($$SELECT api.get_widget(NULL)$$, 'PT404', NULL, 'get_widget(null): 404');
+
+-- Issue 16 item 6: remove_widget locks again when the widget's partners changed under it, but only so
+-- often. Its attempt (widgets._lock_with_partners) is replaced, in this rolled-back transaction, by one
+-- that always finds the partners changed: the call ends in a retryable 503 instead of looping for ever.
+RESET ROLE;
+CREATE OR REPLACE FUNCTION widgets._lock_with_partners(p_id bigint) RETURNS text
+LANGUAGE sql VOLATILE SET search_path = '' AS $$ SELECT 'changed' $$;
+SET LOCAL ROLE web_anon;
+SELECT is(pg_temp.error_of($$SELECT api.remove_widget('t-B')$$),
+          '{"code": "PT503", "message": "widget ''t-B'' could not be removed: its associations kept changing",
+            "detail": "Another call associated it with a new widget during each of 10 attempts to lock it with its partners.",
+            "hint": "Retry in a moment (the answer is 503 with Retry-After)."}'::jsonb,
+          'remove_widget gives up after 10 attempts with a retryable 503 (PT503), never spins');
+SELECT is(api.get_widget('t-B') ->> 'serial_number', 't-B', '... and the widget is still there');
 
 RESET ROLE;
 ------------------------------------------------------------------------------------------------------
