@@ -105,9 +105,11 @@ SET LOCAL ROLE platform_owner;
 
 -- The caller's user id is auth.current_user_id() (sql/00_auth.sql), shared with the other domains.
 DROP FUNCTION IF EXISTS vms._current_user();
+-- Renamed: validators named _check_* bound text with auth.check_* (issue 16 item 13); sizes are numbers.
+DROP FUNCTION IF EXISTS vms._check_size(integer, integer);
 
 -- Validates a requested size (RAM in MB and CPUs): both positive integers, else 22023 (400).
-CREATE OR REPLACE FUNCTION vms._check_size(p_ram integer, p_cpu integer)
+CREATE OR REPLACE FUNCTION vms._require_size(p_ram integer, p_cpu integer)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = ''
@@ -125,8 +127,8 @@ BEGIN
     END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION vms._check_size(integer, integer) FROM PUBLIC;
-COMMENT ON FUNCTION vms._check_size(integer, integer) IS 'Private: 22023 (400) unless RAM and CPU are positive integers.';
+REVOKE ALL ON FUNCTION vms._require_size(integer, integer) FROM PUBLIC;
+COMMENT ON FUNCTION vms._require_size(integer, integer) IS 'Private: 22023 (400) unless RAM and CPU are positive integers.';
 
 -- Takes p_ram, p_cpu and one address from the best-fitting available server and returns its id (NULL:
 -- no server has room) and whether it had to wait. First FOR UPDATE SKIP LOCKED (never waits); only when
@@ -369,7 +371,7 @@ DECLARE
     v_server bigint;
     v_key    text;
 BEGIN
-    PERFORM vms._check_size(allocate_vm.ram, allocate_vm.cpu);
+    PERFORM vms._require_size(allocate_vm.ram, allocate_vm.cpu);
     v_key := vms._new_private_key();          -- before any lock: see _new_private_key
     SELECT t.server_id INTO v_server FROM vms._take_capacity(allocate_vm.ram, allocate_vm.cpu) t;
     IF v_server IS NULL THEN
@@ -458,8 +460,10 @@ AS $$
 DECLARE
     v_server vms.servers;
 BEGIN
-    IF register_server.name IS NULL OR length(register_server.name) NOT BETWEEN 1 AND 200 THEN
-        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'name must be 1 to 200 characters';
+    PERFORM auth.check_text(name, 'name', 200);     -- a server's name: 1 to 200 characters
+    IF register_server.name IS NULL OR register_server.name = '' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'name must be 1 to 200 characters',
+            HINT = 'Send the server''s name, for example "rack1-node07".';
     END IF;
     IF register_server.total_ram IS NULL OR register_server.total_ram <= 0
        OR register_server.total_cpu IS NULL OR register_server.total_cpu <= 0 THEN
@@ -504,7 +508,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_server vms.servers := vms._lock_server(set_server_availability.name);
+    v_server vms.servers := vms._lock_server(auth.check_text(name, 'name', 200));
 BEGIN
     IF set_server_availability.available IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'available must be true or false';
@@ -526,7 +530,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_server vms.servers := vms._lock_server(drain_server.name);
+    v_server vms.servers := vms._lock_server(auth.check_text(name, 'name', 200));
     v_vms    json;
 BEGIN
     UPDATE vms.servers s SET is_available = false WHERE s.id = v_server.id RETURNING * INTO v_server;

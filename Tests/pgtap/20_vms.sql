@@ -3,7 +3,7 @@
 -- constraints straight against the tables (as the owner) to show they hold on their own.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(111);
+SELECT plan(114);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -99,13 +99,13 @@ SELECT results_eq(
           'api.register_server(text,integer,integer,cidr) operator',
           'api.release_vm(bigint) app_user',
           'api.set_server_availability(text,boolean) operator',
-          'vms._check_size(integer,integer) -',
           'vms._issue_certificate(bigint,text,text) -',
           'vms._lock_server(text) -',
           'vms._new_private_key() -',
           'vms._next_ip(bigint) -',
           'vms._place_vm(text,bigint,integer,integer,text) -',
           'vms._raise_no_capacity(integer,integer) -',
+          'vms._require_size(integer,integer) -',
           'vms._server_json(vms.servers) -',
           'vms._take_capacity(integer,integer) -'],
     'each function is executable by exactly the roles that need it');
@@ -163,6 +163,15 @@ SELECT is(pg_temp.error_of($$SELECT api.register_server('', 1024, 1, '10.9.0.0/2
           'an empty name is 400');
 SELECT is(pg_temp.error_of($$SELECT api.set_server_availability('nope', true)$$) ->> 'code', 'PT404',
           'an unknown server is 404');
+-- Input bounds (issue 16 item 13; docs/limits.md): a server's name is at most 200 characters.
+SELECT is(pg_temp.error_of($$SELECT api.register_server(repeat('n', 201), 1024, 1, '10.9.0.0/24')$$),
+          '{"code": "22023", "message": "name must be at most 200 characters", "detail": "Got 201 characters.",
+            "hint": "Send a shorter \"name\"."}'::jsonb,
+          'register_server: a name over 200 characters is 400 naming the argument and its maximum');
+SELECT throws_ok($$SELECT api.set_server_availability(repeat('n', 201), true)$$, '22023',
+                 'name must be at most 200 characters', 'set_server_availability: a name over 200 characters is 400, not 404');
+SELECT throws_ok($$SELECT api.drain_server(repeat('n', 201))$$, '22023',
+                 'name must be at most 200 characters', 'drain_server: a name over 200 characters is 400, not 404');
 SELECT is((SELECT count(*)::int FROM api.list_servers()), 3, 'list_servers shows the fleet');
 SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1024, 1)$$) ->> 'code', '42501',
           'an operator cannot allocate VMs (42501)');
