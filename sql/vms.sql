@@ -361,10 +361,18 @@ COMMENT ON FUNCTION vms._lock_server(text) IS 'Private: locks and returns the na
 
 -- Allocates a VM of `ram` MB and `cpu` CPUs for the caller on the best-fitting server; returns its id,
 -- address and credentials (the private key only here, once).
+-- Time limits (migration 0015; app_user has 5 s per statement, 2 s per lock wait): allocate_vm waits,
+-- by design, for the best server when every fitting one is held by another allocation, and under a
+-- burst every allocator queues on the same row (best fit), each holding it for a certificate signing;
+-- the first call of a session also imports the cryptography library (~150 ms, more when loaded). It
+-- may wait 5 s for that row and run 10 s in all; the gateway hoists the statement_timeout into the
+-- call's transaction. Beyond that the row is held by something stuck: 55P03 / 57014, not a hang.
 CREATE OR REPLACE FUNCTION api.allocate_vm(ram integer, cpu integer)
 RETURNS json
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
+SET statement_timeout = '10s'
+SET lock_timeout = '5s'
 AS $$
 DECLARE
     v_user   text := auth.current_user_id();
