@@ -23,7 +23,7 @@
 -- _take_capacity), then inserts a new VM row without waiting; release_vm locks the VM row, then its
 -- server row; operator calls lock one server row. No call waits for anything while holding a server row.
 --
--- Errors (SQLSTATE -> HTTP through the gateway): 22023 bad size -> 400 (also: larger than any server);
+-- Errors (SQLSTATE -> HTTP through the gateway): 22023 bad size -> 400 (also: larger than any available server);
 -- PT401 no sub in the token -> 401; PT404 unknown or another user's VM -> 404; PT409 VM already released,
 -- duplicate server name or overlapping subnet -> 409; PGRST with status 503 and Retry-After when no
 -- server has room right now.
@@ -105,9 +105,11 @@ SET LOCAL ROLE platform_owner;
 
 -- The caller's user id is auth.current_user_id() (sql/00_auth.sql), shared with the other domains.
 DROP FUNCTION IF EXISTS vms._current_user();
+-- Renamed: validators named _check_* bound text with auth.check_* (issue 16 item 13); sizes are numbers.
+DROP FUNCTION IF EXISTS vms._check_size(integer, integer);
 
 -- Validates a requested size (RAM in MB and CPUs): both positive integers, else 22023 (400).
-CREATE OR REPLACE FUNCTION vms._check_size(p_ram integer, p_cpu integer)
+CREATE OR REPLACE FUNCTION vms._require_size(p_ram integer, p_cpu integer)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = ''
@@ -125,8 +127,8 @@ BEGIN
     END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION vms._check_size(integer, integer) FROM PUBLIC;
-COMMENT ON FUNCTION vms._check_size(integer, integer) IS 'Private: 22023 (400) unless RAM and CPU are positive integers.';
+REVOKE ALL ON FUNCTION vms._require_size(integer, integer) FROM PUBLIC;
+COMMENT ON FUNCTION vms._require_size(integer, integer) IS 'Private: 22023 (400) unless RAM and CPU are positive integers.';
 
 -- Takes p_ram, p_cpu and one address from the best-fitting available server and returns its id (NULL:
 -- no server has room) and whether it had to wait. First FOR UPDATE SKIP LOCKED (never waits); only when
@@ -262,39 +264,59 @@ REVOKE ALL ON FUNCTION vms._place_vm(text, bigint, integer, integer, text) FROM 
 COMMENT ON FUNCTION vms._place_vm(text, bigint, integer, integer, text) IS
     'Private: inserts the VM (next free address, certificate for the given key) on a server whose capacity was just taken; returns the allocate_vm answer.';
 
--- Raises the answer to a request no server can take right now: 400 if larger than every server of the
--- fleet (it can never fit), else 503 with Retry-After (capacity returns as VMs are released).
+-- Raises the answer to a request no server can take right now:
+--   400 when no AVAILABLE server could ever hold it, even empty (RAM and CPU on one server). Servers
+--       that are drained or marked unavailable do not count: a drained server takes no new VM, so a
+--       503 ("retry later") would send the client retrying for ever. The detail says when only
+--       unavailable servers are large enough, so the user knows an operator could change the answer.
+--   503 with Retry-After otherwise: capacity returns as VMs are released and servers are added. Also
+--       when no server at all is available (an empty or fully drained fleet): that is the service
+--       being down for now, not the request being too large, so the size is not blamed.
 CREATE OR REPLACE FUNCTION vms._raise_no_capacity(p_ram integer, p_cpu integer)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = ''
 AS $$
 DECLARE
-    v_max_ram integer;
-    v_max_cpu integer;
-    v_fits    boolean;
+    v_max_ram   integer;          -- over available servers
+    v_max_cpu   integer;
+    v_fits      boolean;          -- some available server could hold it when empty
+    v_fits_any  boolean;          -- some server, available or not, could
+    v_all_ram   integer;          -- over all servers
+    v_all_cpu   integer;
 BEGIN
-    SELECT max(s.total_ram), max(s.total_cpu), coalesce(bool_or(s.total_ram >= p_ram AND s.total_cpu >= p_cpu), false)
-    INTO v_max_ram, v_max_cpu, v_fits
+    SELECT max(s.total_ram) FILTER (WHERE s.is_available), max(s.total_cpu) FILTER (WHERE s.is_available),
+           coalesce(bool_or(s.total_ram >= p_ram AND s.total_cpu >= p_cpu) FILTER (WHERE s.is_available), false),
+           coalesce(bool_or(s.total_ram >= p_ram AND s.total_cpu >= p_cpu), false),
+           max(s.total_ram), max(s.total_cpu)
+    INTO v_max_ram, v_max_cpu, v_fits, v_fits_any, v_all_ram, v_all_cpu
     FROM vms.servers s;
-    IF v_max_ram IS NOT NULL AND NOT v_fits THEN
+    IF v_all_ram IS NOT NULL AND NOT v_fits_any THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('a VM of %s MB RAM and %s CPU is larger than any server', p_ram, p_cpu),
-            DETAIL = format('The largest server has %s MB RAM; the most CPUs on one server is %s.', v_max_ram, v_max_cpu),
+            DETAIL = format('The largest server has %s MB RAM; the most CPUs on one server is %s.', v_all_ram, v_all_cpu),
             HINT = 'Ask for a smaller VM.';
+    ELSIF v_max_ram IS NOT NULL AND NOT v_fits THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('a VM of %s MB RAM and %s CPU is larger than any available server', p_ram, p_cpu),
+            DETAIL = format('Only unavailable (drained) servers are that large. The largest available server has %s MB RAM; '
+                            'the most CPUs on one available server is %s.', v_max_ram, v_max_cpu),
+            HINT = 'Ask for a smaller VM, or ask an operator to make a larger server available.';
     END IF;
     RAISE SQLSTATE 'PGRST' USING
         MESSAGE = json_build_object(
             'code', 'PT503',
             'message', format('no capacity for a VM of %s MB RAM and %s CPU', p_ram, p_cpu),
-            'details', 'No available server has that much free RAM and CPU right now.',
+            'details', CASE WHEN v_max_ram IS NULL
+                            THEN 'No server is available right now (all are drained or marked unavailable).'
+                            ELSE 'No available server has that much free RAM and CPU right now.' END,
             'hint', 'Retry later: capacity returns as VMs are released and servers are added.')::text,
         DETAIL = json_build_object('status', 503, 'headers', json_build_object('Retry-After', '5'))::text;
 END
 $$;
 REVOKE ALL ON FUNCTION vms._raise_no_capacity(integer, integer) FROM PUBLIC;
 COMMENT ON FUNCTION vms._raise_no_capacity(integer, integer) IS
-    'Private: 400 (22023) when larger than every server, else 503 with Retry-After (RAISE SQLSTATE PGRST).';
+    'Private: 400 (22023) when no available server could ever hold the VM, else 503 with Retry-After (RAISE SQLSTATE PGRST).';
 
 -- A server as the operator functions return it.
 CREATE OR REPLACE FUNCTION vms._server_json(p_server vms.servers)
@@ -339,17 +361,25 @@ COMMENT ON FUNCTION vms._lock_server(text) IS 'Private: locks and returns the na
 
 -- Allocates a VM of `ram` MB and `cpu` CPUs for the caller on the best-fitting server; returns its id,
 -- address and credentials (the private key only here, once).
+-- Time limits (migration 0015; app_user has 5 s per statement, 2 s per lock wait): allocate_vm waits,
+-- by design, for the best server when every fitting one is held by another allocation, and under a
+-- burst every allocator queues on the same row (best fit), each holding it for a certificate signing;
+-- the first call of a session also imports the cryptography library (~150 ms, more when loaded). It
+-- may wait 5 s for that row and run 10 s in all; the gateway hoists the statement_timeout into the
+-- call's transaction. Beyond that the row is held by something stuck: 55P03 / 57014, not a hang.
 CREATE OR REPLACE FUNCTION api.allocate_vm(ram integer, cpu integer)
 RETURNS json
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
+SET statement_timeout = '10s'
+SET lock_timeout = '5s'
 AS $$
 DECLARE
     v_user   text := auth.current_user_id();
     v_server bigint;
     v_key    text;
 BEGIN
-    PERFORM vms._check_size(allocate_vm.ram, allocate_vm.cpu);
+    PERFORM vms._require_size(allocate_vm.ram, allocate_vm.cpu);
     v_key := vms._new_private_key();          -- before any lock: see _new_private_key
     SELECT t.server_id INTO v_server FROM vms._take_capacity(allocate_vm.ram, allocate_vm.cpu) t;
     IF v_server IS NULL THEN
@@ -438,8 +468,10 @@ AS $$
 DECLARE
     v_server vms.servers;
 BEGIN
-    IF register_server.name IS NULL OR length(register_server.name) NOT BETWEEN 1 AND 200 THEN
-        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'name must be 1 to 200 characters';
+    PERFORM auth.check_text(name, 'name', 200);     -- a server's name: 1 to 200 characters
+    IF register_server.name IS NULL OR register_server.name = '' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'name must be 1 to 200 characters',
+            HINT = 'Send the server''s name, for example "rack1-node07".';
     END IF;
     IF register_server.total_ram IS NULL OR register_server.total_ram <= 0
        OR register_server.total_cpu IS NULL OR register_server.total_cpu <= 0 THEN
@@ -484,7 +516,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_server vms.servers := vms._lock_server(set_server_availability.name);
+    v_server vms.servers := vms._lock_server(auth.check_text(name, 'name', 200));
 BEGIN
     IF set_server_availability.available IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'available must be true or false';
@@ -506,7 +538,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 DECLARE
-    v_server vms.servers := vms._lock_server(drain_server.name);
+    v_server vms.servers := vms._lock_server(auth.check_text(name, 'name', 200));
     v_vms    json;
 BEGIN
     UPDATE vms.servers s SET is_available = false WHERE s.id = v_server.id RETURNING * INTO v_server;

@@ -38,7 +38,9 @@ public final class CatalogStore: Sendable {
         try loading.withLock { _ in
             let connection = try connection ?? PGConnection(gatewayConnInfo(conninfo))
             let statement = Catalog.query(schemas: schemas)
-            let catalog = try Catalog(rows: connection.query(statement.sql, statement.parameters))
+            let roleSettings = Catalog.roleSettingsQuery
+            let catalog = try Catalog(rows: connection.query(statement.sql, statement.parameters),
+                                      roleSettingRows: connection.query(roleSettings.sql, roleSettings.parameters))
             let columnsQuery = OpenAPIDocument.resultColumnsQuery(schemas: schemas)
             let columns = OpenAPIDocument.resultColumns(rows: try connection.query(columnsQuery.sql, columnsQuery.parameters))
             let document = OpenAPIDocument(catalog: catalog, schema: schemas.first ?? "public", resultColumns: columns)

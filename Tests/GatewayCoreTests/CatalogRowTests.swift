@@ -40,7 +40,7 @@ import Testing
 
     @Test func queryStatement() {
         let statement = Catalog.query(schemas: ["api", "test \"x\""])
-        #expect(statement.parameters == [#"{"api","test \"x\""}"#])
+        #expect(statement.parameters == [#"{"api","test \"x\""}"#, #"{"statement_timeout","plan_filter.statement_cost_limit"}"#])
         #expect(statement.sql.contains("pg_proc"))
         #expect(statement.sql.contains("$1::text[]"))
     }

@@ -7,9 +7,10 @@ enum Fixtures {
     }
 
     static func routine(_ name: String, _ parameters: [RoutineParameter] = [], shape: Routine.ReturnShape = .scalar,
-                        set: Bool = false, volatility: Routine.Volatility = .volatile, schema: String = "test") -> Routine {
+                        set: Bool = false, volatility: Routine.Volatility = .volatile, schema: String = "test",
+                        settings: [TransactionSetting] = []) -> Routine {
         Routine(schema: schema, name: name, parameters: parameters, returnShape: shape, returnsSet: set,
-                returnType: "", volatility: volatility)
+                returnType: "", volatility: volatility, settings: settings)
     }
 
     static let routines: [Routine] = [

@@ -3,7 +3,7 @@
 -- straight against the tables (as the owner would) to show the constraints hold on their own.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(106);
+SELECT plan(117);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none),
 -- so that DETAIL and HINT can be asserted too (throws_ok checks only code and message).
@@ -100,7 +100,7 @@ SET LOCAL ROLE web_anon;
 SELECT throws_ok($$SELECT * FROM widgets.widgets$$, '42501', NULL, 'web_anon cannot read widgets.widgets');
 SELECT throws_ok($$SELECT * FROM widgets.slots$$, '42501', NULL, 'web_anon cannot read widgets.slots');
 SELECT throws_ok($$UPDATE widgets.slots SET partner_id = NULL$$, '42501', NULL, 'web_anon cannot change widgets.slots');
-SELECT throws_ok($$SELECT widgets._port('P')$$, '42501', NULL, 'web_anon cannot call private helpers');
+SELECT throws_ok($$SELECT widgets._check_port('P')$$, '42501', NULL, 'web_anon cannot call private helpers');
 
 ------------------------------------------------------------------------------------------------------
 -- add_widget (as web_anon)
@@ -144,8 +144,28 @@ SELECT throws_ok($$SELECT api.add_widget('t-X', 'x', NULL)$$, '22023', NULL, 'nu
 SELECT throws_ok($$SELECT api.add_widget('', 'x', '{P}')$$, '22023',
                  'widget_sn must be a serial number of 1 to 200 characters', 'an empty serial number is refused (400)');
 SELECT throws_ok($$SELECT api.add_widget(NULL, 'x', '{P}')$$, '22023', NULL, 'a null serial number is refused (400)');
-SELECT throws_ok($$SELECT api.add_widget(repeat('s', 201), 'x', '{P}')$$, '22023', NULL,
+SELECT throws_ok($$SELECT api.add_widget(repeat('s', 201), 'x', '{P}')$$, '22023', 'widget_sn must be at most 200 characters',
                  'a serial number over 200 characters is refused (400)');
+-- Input bounds (issue 16 item 13; docs/limits.md): every text and array argument has a maximum.
+SELECT is(pg_temp.error_of($$SELECT api.add_widget('t-X', repeat('n', 201), '{P}')$$),
+          '{"code": "22023", "message": "widget_name must be at most 200 characters", "detail": "Got 201 characters.",
+            "hint": "Send a shorter \"widget_name\"."}'::jsonb,
+          'a name over 200 characters is refused (400), naming the argument and its maximum');
+SELECT throws_ok($$SELECT api.add_widget(widget_sn => 't-X', name => repeat('n', 201), slots => '{P}')$$, '22023',
+                 'name must be at most 200 characters', '... through the `name` overload too, naming `name`');
+SELECT lives_ok($$SELECT api.add_widget(repeat('s', 200), repeat('n', 200), '{P}')$$,
+                'a serial number and a name of exactly 200 characters are accepted');
+SELECT throws_ok($$SELECT api.add_widget('t-X', 'x', ARRAY['P', repeat('P', 17)])$$, '22023',
+                 'each element of slots must be at most 16 characters', 'a slot element over 16 characters is refused (400)');
+SELECT throws_ok($$SELECT api.associate_widgets('t-A', 't-B', repeat('P', 17))$$, '22023',
+                 'port must be at most 16 characters', 'a port over 16 characters is refused (400)');
+SELECT throws_ok($$SELECT api.remove_association('t-A', repeat('s', 201), 'P')$$, '22023',
+                 'widget2_sn must be at most 200 characters', 'remove_association: a serial number over 200 characters is 400');
+SELECT throws_ok($$SELECT api.get_widget(repeat('s', 201))$$, '22023',
+                 'widget_sn must be at most 200 characters', 'get_widget: a serial number over 200 characters is 400, not 404');
+SELECT throws_ok($$SELECT api.remove_widget(repeat('s', 201))$$, '22023',
+                 'widget_sn must be at most 200 characters', 'remove_widget: a serial number over 200 characters is 400');
+SELECT throws_ok($$SELECT api.get_widget('t-X')$$, 'PT404', NULL, 'none of the refused calls created anything');
 SELECT throws_ok($$SELECT api.add_widget('t-X', NULL, '{P}')$$, '22023', 'the widget name must not be null',
                  'a null name is refused (400)');
 SELECT throws_ok($$SELECT api.get_widget('t-X')$$, 'PT404', NULL, 'failed add_widget calls created nothing');
@@ -243,6 +263,20 @@ SELECT is(api.get_widget('t-A'),
           'the new widget has none of the old one''s slots or associations');
 SELECT throws_ok($$SELECT api.get_widget('t-nope')$$, 'PT404', 'widget ''t-nope'' does not exist', 'get_widget of an unknown widget: 404');
 SELECT throws_ok($$SELECT api.get_widget(NULL)$$, 'PT404', NULL, 'get_widget(null): 404');
+
+-- Issue 16 item 6: remove_widget locks again when the widget's partners changed under it, but only so
+-- often. Its attempt (widgets._lock_with_partners) is replaced, in this rolled-back transaction, by one
+-- that always finds the partners changed: the call ends in a retryable 503 instead of looping for ever.
+RESET ROLE;
+CREATE OR REPLACE FUNCTION widgets._lock_with_partners(p_id bigint) RETURNS text
+LANGUAGE sql VOLATILE SET search_path = '' AS $$ SELECT 'changed' $$;
+SET LOCAL ROLE web_anon;
+SELECT is(pg_temp.error_of($$SELECT api.remove_widget('t-B')$$),
+          '{"code": "PT503", "message": "widget ''t-B'' could not be removed: its associations kept changing",
+            "detail": "Another call associated it with a new widget during each of 10 attempts to lock it with its partners.",
+            "hint": "Retry in a moment (the answer is 503 with Retry-After)."}'::jsonb,
+          'remove_widget gives up after 10 attempts with a retryable 503 (PT503), never spins');
+SELECT is(api.get_widget('t-B') ->> 'serial_number', 't-B', '... and the widget is still there');
 
 RESET ROLE;
 ------------------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 -- constraints straight against the tables (as the owner) to show they hold on their own.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(109);
+SELECT plan(114);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -99,13 +99,13 @@ SELECT results_eq(
           'api.register_server(text,integer,integer,cidr) operator',
           'api.release_vm(bigint) app_user',
           'api.set_server_availability(text,boolean) operator',
-          'vms._check_size(integer,integer) -',
           'vms._issue_certificate(bigint,text,text) -',
           'vms._lock_server(text) -',
           'vms._new_private_key() -',
           'vms._next_ip(bigint) -',
           'vms._place_vm(text,bigint,integer,integer,text) -',
           'vms._raise_no_capacity(integer,integer) -',
+          'vms._require_size(integer,integer) -',
           'vms._server_json(vms.servers) -',
           'vms._take_capacity(integer,integer) -'],
     'each function is executable by exactly the roles that need it');
@@ -163,6 +163,15 @@ SELECT is(pg_temp.error_of($$SELECT api.register_server('', 1024, 1, '10.9.0.0/2
           'an empty name is 400');
 SELECT is(pg_temp.error_of($$SELECT api.set_server_availability('nope', true)$$) ->> 'code', 'PT404',
           'an unknown server is 404');
+-- Input bounds (issue 16 item 13; docs/limits.md): a server's name is at most 200 characters.
+SELECT is(pg_temp.error_of($$SELECT api.register_server(repeat('n', 201), 1024, 1, '10.9.0.0/24')$$),
+          '{"code": "22023", "message": "name must be at most 200 characters", "detail": "Got 201 characters.",
+            "hint": "Send a shorter \"name\"."}'::jsonb,
+          'register_server: a name over 200 characters is 400 naming the argument and its maximum');
+SELECT throws_ok($$SELECT api.set_server_availability(repeat('n', 201), true)$$, '22023',
+                 'name must be at most 200 characters', 'set_server_availability: a name over 200 characters is 400, not 404');
+SELECT throws_ok($$SELECT api.drain_server(repeat('n', 201))$$, '22023',
+                 'name must be at most 200 characters', 'drain_server: a name over 200 characters is 400, not 404');
 SELECT is((SELECT count(*)::int FROM api.list_servers()), 3, 'list_servers shows the fleet');
 SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1024, 1)$$) ->> 'code', '42501',
           'an operator cannot allocate VMs (42501)');
@@ -255,8 +264,14 @@ SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(8192, 1)$$) - 'detail',
           'no server with room: PGRST error whose body says no capacity for that size (PT503)');
 SELECT is((pg_temp.error_of($$SELECT api.allocate_vm(8192, 1)$$) ->> 'detail')::jsonb,
           '{"status": 503, "headers": {"Retry-After": "5"}}'::jsonb, '... answered 503 with Retry-After: 5');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(70000, 1)$$) #>> '{message}' LIKE '%PT503%', true,
-          'fits only the unavailable server: 503, not 400');
+-- Issue 16 item 7: a request only an unavailable (drained) server could hold would wait for ever.
+SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(70000, 1)$$),
+          '{"code": "22023", "message": "a VM of 70000 MB RAM and 1 CPU is larger than any available server",
+            "detail": "Only unavailable (drained) servers are that large. The largest available server has 65536 MB RAM; the most CPUs on one available server is 32.",
+            "hint": "Ask for a smaller VM, or ask an operator to make a larger server available."}'::jsonb,
+          'fits only the unavailable server: 400 saying so, not a 503 for ever');
+SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(8192, 33)$$) ->> 'code', '22023',
+          'RAM and CPU count together: 33 CPUs fit only the unavailable tiny server: 400');
 
 -- list
 SELECT results_eq($$SELECT ip, ram, cpu, state FROM api.list_my_vms()$$,
@@ -338,6 +353,13 @@ SELECT is((api.drain_server('tiny') -> 'server' ->> 'is_available'), 'false', 'a
 SELECT is((SELECT json_agg(v ->> 'owner') FROM api.drain_server('tiny') d, json_array_elements(d -> 'vms') v)::jsonb,
           '["carol", "carol"]'::jsonb, 'drain_server lists whose VMs are on it');
 SELECT is(pg_temp.error_of($$SELECT api.drain_server('nope')$$) ->> 'code', 'PT404', 'draining an unknown server is 404');
+RESET ROLE;
+SELECT pg_temp.as_user('carol');
+SELECT is((pg_temp.error_of($$SELECT api.allocate_vm(1, 1)$$) ->> 'message')::jsonb ->> 'details',
+          'No server is available right now (all are drained or marked unavailable).',
+          'every server unavailable: 503 (the fleet is down for now), not a 400 about the size');
+RESET ROLE;
+SET LOCAL ROLE operator;
 SELECT is(pg_temp.error_of($$SELECT * FROM api.list_my_vms()$$) ->> 'code', '42501', 'an operator has no VMs to list (42501)');
 RESET ROLE;
 SET LOCAL ROLE app_user;

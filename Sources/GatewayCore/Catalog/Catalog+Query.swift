@@ -1,10 +1,39 @@
 extension Catalog {
     /// The pg_catalog query that reads the functions of `schemas`; its rows feed `Catalog(rows:)`.
     /// Columns: schema, name, volatility (i/s/v), returns set (t/f), shape (void/scalar/composite),
-    /// return type, comment, parameters as a JSON array of [name, cast type, has default, variadic, array].
+    /// return type, comment, parameters as a JSON array of [name, cast type, has default, variadic, array],
+    /// the function's hoisted `SET` settings as a JSON array of [name, value].
     public static func query(schemas: [String]) -> Statement {
-        Statement(catalogSQL, [ArrayLiteral.text(schemas.map { Optional($0) })])
+        Statement(catalogSQL, [ArrayLiteral.text(schemas.map { Optional($0) }),
+                               ArrayLiteral.text(TransactionSetting.hoisted.map { Optional($0) })])
     }
+
+    /// The settings of the roles the authenticator may switch to (its direct memberships, as PostgREST
+    /// reads them), for this database: `ALTER ROLE r IN DATABASE d SET` wins over `ALTER ROLE r SET`, as
+    /// at login. Only settings a role may set itself (context `user`, or SET granted to the
+    /// authenticator); `default_transaction_isolation` is left out (see `TransactionSetting.hoisted`).
+    /// Columns: role, setting name, value; rows feed `Catalog(rows:roleSettingRows:)`.
+    public static let roleSettingsQuery = Statement(roleSettingsSQL)
+
+    static let roleSettingsSQL = """
+    WITH role_setting AS (
+      SELECT r.rolname, s.setdatabase, unnest(s.setconfig) AS setting
+      FROM pg_catalog.pg_auth_members m
+      JOIN pg_catalog.pg_roles r ON r.oid = m.roleid
+      JOIN pg_catalog.pg_db_role_setting s ON s.setrole = r.oid
+      WHERE m.member = quote_ident(current_user)::regrole::oid
+        AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database()))
+    ), kv AS (
+      SELECT rolname, setdatabase, substr(setting, 1, strpos(setting, '=') - 1) AS name,
+             substr(setting, strpos(setting, '=') + 1) AS value
+      FROM role_setting
+    )
+    SELECT DISTINCT ON (kv.rolname, kv.name) kv.rolname::text, kv.name, kv.value
+    FROM kv JOIN pg_catalog.pg_settings ps ON ps.name = kv.name
+    WHERE kv.name <> 'default_transaction_isolation'
+      AND (ps.context = 'user' OR has_parameter_privilege(quote_ident(current_user)::regrole::oid, ps.name, 'SET'))
+    ORDER BY kv.rolname, kv.name, kv.setdatabase DESC
+    """
 
     static let catalogSQL = """
     SELECT n.nspname::text, p.proname::text, p.provolatile::text, p.proretset::text,
@@ -41,7 +70,11 @@ extension Catalog {
          LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
          LEFT JOIN pg_namespace en ON en.oid = e.typnamespace
          WHERE arg.type_oid IS NOT NULL AND coalesce(arg.mode, 'i') IN ('i', 'b', 'v')
-       ) a)
+       ) a),
+      (SELECT coalesce(json_agg(json_build_array(substr(c.setting, 1, strpos(c.setting, '=') - 1),
+                                                 substr(c.setting, strpos(c.setting, '=') + 1)) ORDER BY c.ord), '[]')::text
+       FROM unnest(p.proconfig) WITH ORDINALITY AS c(setting, ord)
+       WHERE substr(c.setting, 1, strpos(c.setting, '=') - 1) = ANY ($2::text[]))
     FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace
     JOIN pg_type rt ON rt.oid = p.prorettype

@@ -5,9 +5,36 @@ public struct CatalogError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 extension Catalog {
-    /// Builds the snapshot from the rows of `Catalog.query(schemas:)`.
-    public init(rows: [[String?]]) throws {
-        self.init(routines: try rows.map(Self.routine(row:)))
+    /// Builds the snapshot from the rows of `Catalog.query(schemas:)` and of `Catalog.roleSettingsQuery`.
+    public init(rows: [[String?]], roleSettingRows: [[String?]] = []) throws {
+        self.init(routines: try rows.map(Self.routine(row:)), roleSettings: try Self.roleSettings(rows: roleSettingRows))
+    }
+
+    /// role -> settings, in the query's order (by name).
+    static func roleSettings(rows: [[String?]]) throws -> [String: [TransactionSetting]] {
+        var settings: [String: [TransactionSetting]] = [:]
+        for row in rows {
+            guard row.count >= 3, let role = row[0], let name = row[1], let value = row[2] else {
+                throw CatalogError(message: "unexpected role setting row \(row)")
+            }
+            settings[role, default: []].append(TransactionSetting(name: name, value: value))
+        }
+        return settings
+    }
+
+    /// A function's hoisted settings: the JSON array [[name, value], ...] of column 8 (absent: none).
+    static func settings(_ text: String?, routine: String) throws -> [TransactionSetting] {
+        guard let text else { return [] }
+        guard case .array(let items)? = JSONValue(parsing: text) else {
+            throw CatalogError(message: "\(routine): unreadable settings \(text)")
+        }
+        return try items.map { item in
+            guard case .array(let pair) = item, pair.count == 2, let name = pair[0].stringValue,
+                  let value = pair[1].stringValue else {
+                throw CatalogError(message: "\(routine): unreadable setting \(item.jsonText)")
+            }
+            return TransactionSetting(name: name, value: value)
+        }
     }
 
     static func routine(row: [String?]) throws -> Routine {
@@ -39,7 +66,7 @@ extension Catalog {
         return Routine(
             schema: schema, name: name, parameters: parameters, returnShape: shape,
             returnsSet: row[3] == "t" || row[3] == "true", returnType: row[5] ?? "", volatility: volatility,
-            comment: row[6]
+            comment: row[6], settings: try settings(row.count > 8 ? row[8] : nil, routine: "\(schema).\(name)")
         )
     }
 }

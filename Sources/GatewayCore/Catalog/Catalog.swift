@@ -6,19 +6,30 @@ public struct Catalog: Sendable {
     let routinesBySchema: [String: [String: [Routine]]]
     /// Generated call SQL per call shape, shared by the copies of this snapshot.
     let sqlCache = CallSQLCache()
+    /// role -> its settings (`ALTER ROLE ... [IN DATABASE ...] SET`), applied in each request's
+    /// transaction when the gateway switches to that role.
+    public let roleSettings: [String: [TransactionSetting]]
 
     /// An empty catalog (no functions): every call answers PGRST202.
     public init() {
         routinesBySchema = [:]
+        roleSettings = [:]
     }
 
-    /// A catalog of the given functions.
-    public init(routines: [Routine]) {
+    /// A catalog of the given functions and impersonated roles' settings.
+    public init(routines: [Routine], roleSettings: [String: [TransactionSetting]] = [:]) {
         var index: [String: [String: [Routine]]] = [:]
         for routine in routines {
             index[routine.schema, default: [:]][routine.name, default: []].append(routine)
         }
         routinesBySchema = index
+        self.roleSettings = roleSettings
+    }
+
+    /// The settings a call of `routine` as `role` applies in its transaction, in order: the role's,
+    /// then the function's (a later `set_config` of the same name wins, so the function overrides).
+    public func transactionSettings(role: String, routine: Routine) -> [TransactionSetting] {
+        (roleSettings[role] ?? []) + routine.settings
     }
 
     /// Every function, in no particular order.

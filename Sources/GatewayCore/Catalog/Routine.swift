@@ -27,9 +27,12 @@ public struct Routine: Sendable, Equatable {
     public var volatility: Volatility
     /// COMMENT ON FUNCTION, if any.
     public var comment: String?
+    /// Its own `SET` settings that the call's transaction takes over (`TransactionSetting.hoisted`).
+    public var settings: [TransactionSetting]
 
     public init(schema: String, name: String, parameters: [RoutineParameter], returnShape: ReturnShape,
-                returnsSet: Bool, returnType: String, volatility: Volatility, comment: String? = nil) {
+                returnsSet: Bool, returnType: String, volatility: Volatility, comment: String? = nil,
+                settings: [TransactionSetting] = []) {
         self.schema = schema
         self.name = name
         self.parameters = parameters
@@ -38,6 +41,7 @@ public struct Routine: Sendable, Equatable {
         self.returnType = returnType
         self.volatility = volatility
         self.comment = comment
+        self.settings = settings
     }
 
     /// True for a function whose only parameter is an unnamed `json`/`jsonb`: it gets the whole body.

@@ -62,7 +62,8 @@ public struct CallPlan: Sendable {
         let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody)
 
         readOnly = route.isQueryCall || chosen.volatility != .volatile
-        var statements = [ContextStatement.make(role: role, request: request, claims: claims, readOnly: readOnly)]
+        var statements = [ContextStatement.make(role: role, request: request, claims: claims, readOnly: readOnly,
+                                                settings: catalog.transactionSettings(role: role, routine: chosen))]
         if let preRequest = config.dbPreRequest.flatMap(QualifiedName.init) {
             statements.append(Statement("SELECT " + preRequest.sql + "()"))
         }

@@ -2,15 +2,22 @@ import Foundation
 
 /// The first statement of every call: the transaction-local settings PostgREST defines
 /// (`role`, `request.*`), and READ ONLY for GET/HEAD and non-volatile functions.
+/// First of all the impersonated role's settings, then the called function's hoisted ones
+/// (`TransactionSetting`; $7 names, $8 values, applied in order so the function's win): PostgreSQL
+/// applies role settings only at login, so `statement_timeout` and `lock_timeout` of the API roles
+/// take effect only through these. Before the role switch, as PostgREST does, so a privileged
+/// setting needs `GRANT SET ON PARAMETER` to the authenticator only.
 enum ContextStatement {
     static let readWriteSQL = """
-        SELECT set_config('role', $1, true), set_config('request.method', $2, true), \
+        SELECT (SELECT count(set_config(s.name, s.value, true)) FROM unnest($7::text[], $8::text[]) AS s(name, value)), \
+        set_config('role', $1, true), set_config('request.method', $2, true), \
         set_config('request.path', $3, true), set_config('request.headers', $4, true), \
         set_config('request.cookies', $5, true), set_config('request.jwt.claims', $6, true)
         """
     static let readOnlySQL = readWriteSQL + ", set_config('transaction_read_only', 'on', true)"
 
-    static func make(role: String, request: HTTPRequest, claims: String? = nil, readOnly: Bool) -> Statement {
+    static func make(role: String, request: HTTPRequest, claims: String? = nil, readOnly: Bool,
+                     settings: [TransactionSetting] = []) -> Statement {
         var headers: [UInt8] = [UInt8(ascii: "{")]
         headers.reserveCapacity(256)
         var cookies = "{}"
@@ -23,6 +30,7 @@ enum ContextStatement {
             JSONText.appendMember(name, value, to: &headers)
         }
         headers.append(UInt8(ascii: "}"))
+        let literals = TransactionSetting.literals(settings)
         return Statement(readOnly ? readOnlySQL : readWriteSQL, [
             role,
             request.method,
@@ -30,6 +38,8 @@ enum ContextStatement {
             String(decoding: headers, as: UTF8.self),
             cookies,
             claims ?? JSONText.object([("role", role)]),
+            literals.names,
+            literals.values,
         ])
     }
 
