@@ -12,7 +12,8 @@ import Testing
     static let callsPerThread = 300
     /// SQLSTATEs a caller can get in this storm: 404 unknown widget/association, 409 no free slot /
     /// already associated, 409 duplicate serial (re-adding a widget another thread re-added), 400 same widget.
-    static let businessErrors: Set<String> = ["PT404", "PT409", "23505", "22023"]
+    /// PT503: remove_widget gave up re-locking a widget whose partners kept changing (a retryable 503).
+    static let businessErrors: Set<String> = ["PT404", "PT409", "23505", "22023", "PT503"]
 
     let prefix = "wcc\(UInt32.random(in: 0...UInt32.max))-"
     /// 12 widgets with 3 slots each, mixing the port types so that most pairs share one.
