@@ -7,6 +7,7 @@
 #   separate nginx (benchmarks/faults); the defaults are those of `make up`.
 #   NGINX_UPSTREAMS ("host:port host:port ..."): the gateways, when they are not on consecutive ports
 #   (the integration test of nginx's retry rules, Tests/IntegrationTests/NginxRetryTests.swift).
+#   NGINX_TEMPLATE (nginx/nginx.conf.template): another template, e.g. an older one to show a test failing.
 # `render` only writes and checks the configuration (prints its path): for a caller that runs nginx itself.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -15,6 +16,7 @@ NGINX_PORT=${NGINX_PORT:-8080}
 COUNT=${GATEWAYS:-2}
 BASE_PORT=${GATEWAY_BASE_PORT:-3000}
 PREFIX=${NGINX_PREFIX:-$DATA_DIR/nginx}
+TEMPLATE=${NGINX_TEMPLATE:-$ROOT/nginx/nginx.conf.template}
 CONF="$PREFIX/nginx.conf"
 PID_FILE=${NGINX_PID_FILE:-$SOCKET_DIR/nginx.pid}
 LOG_DIR=${NGINX_LOG_DIR:-$LOG_DIR}
@@ -40,7 +42,7 @@ render() {
         { gsub(/@USER_LINE@/, user); gsub(/@PREFIX@/, prefix); gsub(/@LOG_DIR@/, logdir);
           gsub(/@PID_FILE@/, pidfile); gsub(/@PORT@/, port);
           if ($0 ~ /@UPSTREAM_SERVERS@/) { print servers; next } print }' \
-        "$ROOT/nginx/nginx.conf.template" >"$tmp"
+        "$TEMPLATE" >"$tmp"
     chmod 644 "$tmp"
     mv "$tmp" "$CONF"
     "$NGINX_BIN" -t -q -p "$PREFIX" -c "$CONF" || die "nginx configuration $CONF is invalid"

@@ -9,6 +9,10 @@
 #   4  failover: primary with a synchronous streaming standby (scripts/standby.sh); the primary is stopped
 #      (immediate) and the standby promoted (pg_ctl promote); the gateways, configured with a multi-host
 #      db-uri and target_session_attrs=read-write, follow it by themselves (same pids)
+#   5  kill -9 the gateway holding a VM allocation that the client sent as GET /vms/v1/server (nginx turns it
+#      into POST /rpc/allocate_vm), slowed by a test-only trigger (benchmarks/faults/slow_allocation.sql,
+#      installed here, dropped after): nginx must not send it to the other gateway (exactly one allocation
+#      reaches the database) and the client gets 502, not a second VM (issue 16 item 2); no load
 # After each: every acknowledged write is in the database (benchmarks/faults/acks.sql) and every invariant
 # holds (benchmarks/faults/invariants.sql); after the failover, the acknowledged writes of all scenarios are
 # checked again on the new primary.
@@ -277,6 +281,41 @@ record 4 "failover to sync standby" "$requests" "$acked" "$failures" "$window" "
     "gateways follow=$([ "$serving" -gt 0 ] && awk -v r="$rec" 'BEGIN { exit !(r <= 2.0) }' && echo ok || echo fail)" \
     "no gateway restart=$([ "$(pid_of 1)" = "$p1" ] && [ "$(pid_of 2)" = "$p2" ] && echo ok || echo fail)"
 
+# --- 5: kill the gateway holding an allocation sent as GET ---------------------------------------------
+# On the new primary (scenario 4). Without load: the one allocation is followed from the client to the database.
+log "scenario 5: kill -9 the gateway holding a VM allocation sent as GET /vms/v1/server (slowed 3 s by a test-only trigger)"
+sql $STANDBY_PORT -f benchmarks/faults/slow_allocation.sql
+curl -s -o "$WORK/s5.body" -w '%{http_code}' --max-time 30 -H "Authorization: Bearer $(cat "$F/secrets/user.token")" \
+    "http://127.0.0.1:$NGINX_PORT/vms/v1/server?ram=1024&cpu=1" >"$WORK/s5.status" 2>/dev/null &
+curl_pid=$!
+holder=""
+for _ in $(seq 200); do
+    holder=$(sql $STANDBY_PORT -c "SELECT application_name FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND application_name LIKE 'gateway-%' LIMIT 1")
+    [ -n "$holder" ] && break
+    sleep 0.05
+done
+n=${holder#gateway-} victim=none t_kill=$(now)
+if [ -n "$holder" ]; then victim=$(pid_of "$n"); kill -KILL "$victim"; t_kill=$(now); fi
+wait "$curl_pid" || true
+status=$(cat "$WORK/s5.status" 2>/dev/null || echo none)
+# The killed gateway's backend ends its sleep (and commits or not); after that nothing more may arrive.
+for _ in $(seq 200); do
+    [ "$(sql $STANDBY_PORT -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")" = 0 ] && break
+    sleep 0.05
+done
+attempts=$(sql $STANDBY_PORT -c "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM faults_test.vm_attempts")
+sql $STANDBY_PORT -c "SET client_min_messages = warning" -c "DROP SCHEMA faults_test CASCADE"
+restart=never
+[ -n "$holder" ] && { restart=$(ready_gateway "$n" "$t_kill") || true; }
+viol=$(violations $STANDBY_PORT 5)
+ok2xx=$([ "${status:0:1}" = 2 ] && echo 1 || echo 0)
+NOTES+=("5: the allocation was held by ${holder:-no gateway} (pid $victim, killed); it reached the database $attempts time(s); the client got HTTP $status: $(head -c 160 "$WORK/s5.body" 2>/dev/null | tr '\n' ' ')")
+record 5 "kill -9 gateway holding a VM allocation" 1 "$ok2xx" "$((1 - ok2xx))" 0 "$restart (restart)" 0 "$viol" \
+    "a gateway held it=$([ -n "$holder" ] && echo ok || echo fail)" \
+    "sent once=$([ "$attempts" = 1 ] && echo ok || echo fail)" \
+    "client got 502=$([ "$status" = 502 ] && echo ok || echo fail)" \
+    "restarted=$([ "$restart" != never ] && echo ok || echo fail)"
+
 # --- report ---------------------------------------------------------------------------------------------
 {
     echo "# Fault suite $STAMP"
@@ -285,7 +324,8 @@ record 4 "failover to sync standby" "$requests" "$acked" "$failures" "$window" "
     echo "(:$NGINX_PORT) to 2 gateways, $DURATION s per scenario, fault at second $FAULT_AT; loader scenario \`faults\` (60% add_widget,"
     echo "15% associate_widgets, 10% allocate_vm, 10% acquire_node, 5% claim_build). Failures = non-2xx answers + transport errors;"
     echo "window = first to last failure; recovery = last failure after the restart/promotion (scenario 1: gateway ready again)."
-    echo "PostgreSQL held down about $DOWN s in scenarios 2-3. Gateway: \`${GATEWAY_BIN#"$ROOT"/}\`; host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "PostgreSQL held down about $DOWN s in scenarios 2-3. Scenario 5 sends one VM allocation (GET /vms/v1/server), no load."
+    echo "Gateway: \`${GATEWAY_BIN#"$ROOT"/}\`; host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
     echo "| # | scenario | requests | acknowledged writes | failures | window s | recovery s | lost writes | invariant violations | result |"
     echo "|---|---|---:|---:|---:|---:|---|---:|---:|---|"
