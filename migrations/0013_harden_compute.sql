@@ -25,3 +25,34 @@ COMMENT ON COLUMN compute.projects.memory_mb IS
     'The latest report of its node during its current (or last) run; cleared when a new run starts.';
 COMMENT ON COLUMN compute.projects.over_limit_since IS
     'Set while the reported memory is above the limit: acquire_node answers 413 until over_limit_retry_after after the report.';
+
+-- Item 8: projects have owners. Any app_user token could acquire any project id, fill every slot and
+-- keep other people's projects from going idle. A project is the user's who acquired it first (the
+-- token's sub; acquire_node says why); acquiring another's is 403. NULL: a project acquired before
+-- this migration, claimed by its next acquirer (nobody's identity was recorded then).
+ALTER TABLE compute.projects ADD COLUMN owner_id text COLLATE "C";
+COMMENT ON COLUMN compute.projects.owner_id IS
+    'The user (token sub) the project belongs to: its first acquirer. NULL only for projects from before owners, claimed by their next acquirer.';
+CREATE INDEX projects_owner_id_idx ON compute.projects (owner_id);
+
+-- One row per user who acquired a project: acquire_node locks it while it counts the user's running
+-- projects and assigns, so concurrent acquisitions by one user cannot all pass the per-user cap.
+CREATE TABLE compute.owners (
+    user_id       text COLLATE "C" NOT NULL CONSTRAINT owners_pkey PRIMARY KEY,
+    first_seen_at timestamptz NOT NULL
+);
+COMMENT ON TABLE compute.owners IS
+    'Users who acquired compute projects; acquire_node locks a user''s row to enforce max_running_projects_per_user.';
+
+-- A per-user cap on running projects: one user cannot take the cluster. 10 of the default 100 slots:
+-- a user may keep several projects open, and at least ten users share a full cluster.
+ALTER TABLE compute.settings
+    ADD COLUMN max_running_projects_per_user integer NOT NULL DEFAULT 10,
+    ADD CONSTRAINT settings_max_running_projects_per_user_range CHECK (max_running_projects_per_user BETWEEN 0 AND 100000);
+COMMENT ON COLUMN compute.settings.max_running_projects_per_user IS
+    'Most projects one user (owner) may run at once; acquire_node answers 429 above it (others are not held back).';
+
+-- Both tables name a user: row level security on (as every user-owned table; no caller role reads
+-- them, and their owner's SECURITY DEFINER functions are not subject to it).
+ALTER TABLE compute.projects ENABLE ROW LEVEL SECURITY;
+ALTER TABLE compute.owners ENABLE ROW LEVEL SECURITY;

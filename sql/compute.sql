@@ -2,7 +2,8 @@
 -- (schema compute, names starting with _). Repeatable: re-applied on every migrate.
 --
 -- Who may call what (nothing is executable by PUBLIC):
---   app_user  acquire_node                          (the control plane, computing for a user's project)
+--   app_user  acquire_node                          (the control plane, computing for a user's project;
+--             the token's sub is the user: a project is its first acquirer's, 403 for anyone else)
 --   worker    register_node, node_heartbeat, leave_node   (the node agents; each only for its own node:
 --             the token's "node" claim must name it, auth.require_agent, else 403. One shared worker
 --             role would otherwise let any agent re-register, and so empty, any node.)
@@ -19,12 +20,17 @@
 -- No test hook ships with the product (migration 0013).
 --
 -- acquire_node(project_id), in one transaction:
---   1. upserts the project row, which locks it: concurrent calls for one project queue here and the
---      later ones see the first one's assignment (they converge on one node, one epoch).
+--   0. 403 (PT403) when the project belongs to another user (projects.owner_id: its first acquirer).
+--   1. upserts the project row (claiming it), which locks it: concurrent calls for one project queue
+--      here and the later ones see the first one's assignment (they converge on one node, one epoch).
 --   2. 413 (PT413) when the project's reported memory is above the limit.
 --   3. its live assignment on an alive node (lease fresh, same registration epoch): answered as is.
 --      On a dead node: the assignment ends (history, reason node_dead) and it gets a new one below.
---   4. a slot (cap on running projects) then a free live alive node, each picked in one statement
+--   4. the user's cap: 429 with Retry-After when the user already runs settings.
+--      max_running_projects_per_user projects (10 by default: one user cannot take the cluster; other
+--      users still get nodes, or the cluster's own "come back later"). The user's row of compute.owners
+--      is locked while counting, so one user's concurrent acquisitions cannot pass the cap together.
+--      Then a slot (cap on running projects) then a free live alive node, each picked in one statement
 --      `ORDER BY ... LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED`, so concurrent callers spread over different
 --      rows instead of queueing. A row picked from a snapshot older than a concurrent commit is checked
 --      again by a fresh statement while we hold its lock (nobody else can take it then); if it was
@@ -56,19 +62,23 @@
 -- settings.idle_release_after. release_idle_projects (an operator's periodic job) ends those
 -- assignments and the ones on dead nodes; surplus_idle_nodes tells an autoscaler which nodes to remove.
 --
--- Locking order (never deadlocks): node row -> lease row -> project rows -> assignment rows; slots and
+-- Locking order (never deadlocks): node row -> lease row -> project rows -> owner row (acquire_node
+-- only, then no waiting but for the unique indexes) -> assignment rows; slots and
 -- free nodes are only ever locked with SKIP LOCKED (no waiting), other projects' rows too. Node rows are
 -- locked FOR NO KEY UPDATE (or by plain UPDATEs of non-key columns), which never blocks the KEY SHARE
 -- lock an assignment's foreign key takes.
 --
 -- Errors (SQLSTATE -> HTTP through the gateway): 22023 bad argument -> 400; PT404 unknown node -> 404;
+-- PT401 no user in the token -> 401; PT403 another user's project or another node's agent -> 403;
 -- PT409 stale epoch, expired lease, node left -> 409; PT413 project above the memory limit -> 413;
+-- PGRST with status 429 and Retry-After when the user runs max_running_projects_per_user projects;
 -- PGRST with status 503 and Retry-After when all nodes are busy or the running-project cap is reached.
 SET LOCAL ROLE platform_owner;
 
 -- When a signature changes, DROP FUNCTION IF EXISTS the old one here, above its replacement.
 DROP FUNCTION IF EXISTS compute._raise_busy(text);   -- now (text, integer): Retry-After per cause
 DROP FUNCTION IF EXISTS api.set_compute_settings(integer, integer, integer, integer, integer, integer);   -- + over_limit_retry_seconds
+DROP FUNCTION IF EXISTS api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer);   -- + max_running_projects_per_user
 
 ------------------------------------------------------------------------------------------------------
 -- Private helpers
@@ -107,7 +117,8 @@ AS $$
         'max_running_projects', p_settings.max_running_projects,
         'spare_nodes', p_settings.spare_nodes,
         'retry_after_seconds', p_settings.retry_after_seconds,
-        'over_limit_retry_seconds', extract(epoch FROM p_settings.over_limit_retry_after)::integer)
+        'over_limit_retry_seconds', extract(epoch FROM p_settings.over_limit_retry_after)::integer,
+        'max_running_projects_per_user', p_settings.max_running_projects_per_user)
 $$;
 REVOKE ALL ON FUNCTION compute._settings_json(compute.settings) FROM PUBLIC;
 COMMENT ON FUNCTION compute._settings_json(compute.settings) IS 'Private: the settings row as JSON (intervals in seconds).';
@@ -383,6 +394,64 @@ $$;
 REVOKE ALL ON FUNCTION compute._lock_node(text) FROM PUBLIC;
 COMMENT ON FUNCTION compute._lock_node(text) IS 'Private: locks (FOR NO KEY UPDATE) and returns the named node; PT404 (404) if unknown.';
 
+-- Raises 403: the project belongs to another user (its id says nothing more about it).
+CREATE OR REPLACE FUNCTION compute._raise_not_owner(p_project text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'PT403',
+        MESSAGE = format('project %s belongs to another user', quote_literal(p_project)),
+        DETAIL = 'A project is the user''s who acquired it first; only that user may acquire it.',
+        HINT = 'Use a project id of your own.';
+END
+$$;
+REVOKE ALL ON FUNCTION compute._raise_not_owner(text) FROM PUBLIC;
+COMMENT ON FUNCTION compute._raise_not_owner(text) IS 'Private: 403 (PT403), the project belongs to another user.';
+
+-- Locks the user's row (creating it): one user's acquisitions queue here while they count and assign.
+CREATE OR REPLACE FUNCTION compute._lock_owner(p_user text, p_now timestamptz)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = ''
+AS $$
+BEGIN
+    PERFORM FROM compute.owners o WHERE o.user_id = p_user FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO compute.owners (user_id, first_seen_at) VALUES (p_user, p_now) ON CONFLICT DO NOTHING;
+        PERFORM FROM compute.owners o WHERE o.user_id = p_user FOR NO KEY UPDATE;
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION compute._lock_owner(text, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION compute._lock_owner(text, timestamptz) IS
+    'Private: locks (FOR NO KEY UPDATE) the user''s row of compute.owners, creating it; serialises one user''s assignments.';
+
+-- Raises 429 with Retry-After: the caller already runs as many projects as one user may. Not the
+-- cluster's 503: free nodes may remain, for other users.
+CREATE OR REPLACE FUNCTION compute._raise_user_cap(p_running bigint, p_settings compute.settings)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+BEGIN
+    RAISE SQLSTATE 'PGRST' USING
+        MESSAGE = json_build_object(
+            'code', 'PT429',
+            'message', format('You already run %s projects, the most one user may run at once. Please come back later.', p_running),
+            'details', format('max_running_projects_per_user is %s; free compute nodes remain for other users.',
+                              p_settings.max_running_projects_per_user),
+            'hint', format('Your projects are released after %s s without use; retry in %s seconds, or use a running one.',
+                           extract(epoch FROM p_settings.idle_release_after)::integer, p_settings.retry_after_seconds))::text,
+        DETAIL = json_build_object('status', 429,
+                                   'headers', json_build_object('Retry-After', p_settings.retry_after_seconds::text))::text;
+END
+$$;
+REVOKE ALL ON FUNCTION compute._raise_user_cap(bigint, compute.settings) FROM PUBLIC;
+COMMENT ON FUNCTION compute._raise_user_cap(bigint, compute.settings) IS
+    'Private: 429 with Retry-After, the caller runs max_running_projects_per_user projects already (RAISE SQLSTATE PGRST).';
+
 ------------------------------------------------------------------------------------------------------
 -- app_user: the control plane computing for a user's project
 ------------------------------------------------------------------------------------------------------
@@ -405,13 +474,31 @@ DECLARE
     v_running  bigint;
     v_alive    bigint;
     v_retry_at timestamptz;
+    v_user     text;
+    v_owner    text;
+    v_mine     bigint;
 BEGIN
     PERFORM compute._check_name(project_id, 'project_id');   -- unqualified: no table in scope
-    -- 1. Lock the project (creating it): concurrent calls for one project queue here and converge.
-    INSERT INTO compute.projects AS p (id, first_seen_at, last_used_at)
-    VALUES (acquire_node.project_id, v_now, v_now)
-    ON CONFLICT (id) DO UPDATE SET last_used_at = greatest(p.last_used_at, excluded.last_used_at)
+    v_user := auth.current_user_id();                          -- 401 without a user
+    -- 0. Whose project. compute learns of a project only through acquire_node, so the first user to
+    --    acquire it claims it (owner_id): the user who opens a project first is the one who made it, as
+    --    its user expects, and nobody else can then hold it, fill slots with it or keep it from going
+    --    idle. Another user's project is 403, decided before anything is locked or written (an owner
+    --    never changes once set, so this read is final); the upsert below re-checks a concurrent claim.
+    SELECT p.owner_id INTO v_owner FROM compute.projects p WHERE p.id = acquire_node.project_id;
+    IF v_owner <> v_user THEN
+        PERFORM compute._raise_not_owner(acquire_node.project_id);
+    END IF;
+    -- 1. Lock the project (creating it, claiming it): concurrent calls for one project queue here and
+    --    converge.
+    INSERT INTO compute.projects AS p (id, owner_id, first_seen_at, last_used_at)
+    VALUES (acquire_node.project_id, v_user, v_now, v_now)
+    ON CONFLICT (id) DO UPDATE SET last_used_at = greatest(p.last_used_at, excluded.last_used_at),
+                                   owner_id = coalesce(p.owner_id, excluded.owner_id)
     RETURNING * INTO v_project;
+    IF v_project.owner_id <> v_user THEN   -- claimed by another user between the read and the lock
+        PERFORM compute._raise_not_owner(acquire_node.project_id);
+    END IF;
 
     -- 2. Above the memory limit (its node's report): refused, with the numbers (the error rolls back the
     --    last_used_at bump), while it still runs and until over_limit_retry_after after the report. Later
@@ -449,7 +536,19 @@ BEGIN
         v_ended := v_current.epoch;
     END IF;
 
-    -- 4. A slot under the cap, then a free node.
+    -- 4. The user's own cap, then a slot under the cluster's cap, then a free node. The user's row is
+    --    locked first: one user's concurrent acquisitions queue there (after their project locks), so
+    --    the count cannot be raced past the cap; other users never wait for it.
+    PERFORM compute._lock_owner(v_user, v_now);
+    SELECT count(*) INTO v_mine FROM compute.assignments a JOIN compute.projects p ON p.id = a.project_id
+    WHERE p.owner_id = v_user;
+    IF v_mine >= v_settings.max_running_projects_per_user AND compute._end_dead_assignments() > 0 THEN
+        SELECT count(*) INTO v_mine FROM compute.assignments a JOIN compute.projects p ON p.id = a.project_id
+        WHERE p.owner_id = v_user;
+    END IF;
+    IF v_mine >= v_settings.max_running_projects_per_user THEN
+        PERFORM compute._raise_user_cap(v_mine, v_settings);
+    END IF;
     v_slot := compute._take_slot(v_settings.max_running_projects);
     IF v_slot IS NULL AND compute._end_dead_assignments() > 0 THEN
         v_slot := compute._take_slot(v_settings.max_running_projects);
@@ -482,7 +581,7 @@ $$;
 REVOKE ALL ON FUNCTION api.acquire_node(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.acquire_node(text) TO app_user;
 COMMENT ON FUNCTION api.acquire_node(text) IS
-    'The compute node of a project: {project_id, node, node_id, epoch, assigned_at, new, previous_epoch}. Its live node, else a free one (new epoch, greater than any before). 413 above the memory limit (until over_limit_retry_seconds after its node''s report; then it runs again, measured anew); 503 + Retry-After when all nodes are busy; 400 bad project_id.';
+    'The compute node of a project: {project_id, node, node_id, epoch, assigned_at, new, previous_epoch}. Its live node, else a free one (new epoch, greater than any before). A project is its first acquirer''s: 403 for another user''s; 429 + Retry-After when the caller already runs max_running_projects_per_user projects; 413 above the memory limit (until over_limit_retry_seconds after its node''s report; then it runs again, measured anew); 503 + Retry-After when all nodes are busy; 400 bad project_id.';
 
 ------------------------------------------------------------------------------------------------------
 -- worker: node agents
@@ -795,14 +894,14 @@ AS $$ SELECT compute._settings_json(compute._settings()) $$;
 REVOKE ALL ON FUNCTION api.compute_settings() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.compute_settings() TO operator;
 COMMENT ON FUNCTION api.compute_settings() IS
-    'Operator: {memory_limit_mb, heartbeat_timeout_seconds, idle_release_seconds, max_running_projects, spare_nodes, retry_after_seconds, over_limit_retry_seconds}.';
+    'Operator: {memory_limit_mb, heartbeat_timeout_seconds, idle_release_seconds, max_running_projects, spare_nodes, retry_after_seconds, over_limit_retry_seconds, max_running_projects_per_user}.';
 
 -- Changes the compute settings given (others stay); returns them all.
 CREATE OR REPLACE FUNCTION api.set_compute_settings(
     memory_limit_mb integer DEFAULT NULL, heartbeat_timeout_seconds integer DEFAULT NULL,
     idle_release_seconds integer DEFAULT NULL, max_running_projects integer DEFAULT NULL,
     spare_nodes integer DEFAULT NULL, retry_after_seconds integer DEFAULT NULL,
-    over_limit_retry_seconds integer DEFAULT NULL)
+    over_limit_retry_seconds integer DEFAULT NULL, max_running_projects_per_user integer DEFAULT NULL)
 RETURNS json
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
@@ -820,11 +919,12 @@ BEGIN
             max_running_projects = coalesce(set_compute_settings.max_running_projects, s.max_running_projects),
             spare_nodes = coalesce(set_compute_settings.spare_nodes, s.spare_nodes),
             retry_after_seconds = coalesce(set_compute_settings.retry_after_seconds, s.retry_after_seconds),
-            over_limit_retry_after = coalesce(make_interval(secs => set_compute_settings.over_limit_retry_seconds), s.over_limit_retry_after)
+            over_limit_retry_after = coalesce(make_interval(secs => set_compute_settings.over_limit_retry_seconds), s.over_limit_retry_after),
+            max_running_projects_per_user = coalesce(set_compute_settings.max_running_projects_per_user, s.max_running_projects_per_user)
         RETURNING * INTO v_settings;
     EXCEPTION WHEN check_violation THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'invalid compute setting',
-            DETAIL = 'Memory limit, timeouts, Retry-After and over_limit_retry_seconds must be positive; max_running_projects 0 to 100000; spare_nodes 0 or more.',
+            DETAIL = 'Memory limit, timeouts, Retry-After and over_limit_retry_seconds must be positive; max_running_projects and max_running_projects_per_user 0 to 100000; spare_nodes 0 or more.',
             HINT = 'Send only the settings to change.';
     END;
     -- Enough slot rows for the cap; slots above it are not handed out.
@@ -847,7 +947,7 @@ BEGIN
     RETURN compute._settings_json(v_settings);
 END
 $$;
-REVOKE ALL ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer) TO operator;
-COMMENT ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer) IS
-    'Operator: changes the given settings (memory limit MB, heartbeat timeout and idle release in seconds, max running projects, spare nodes, Retry-After seconds, over_limit_retry_seconds: how long a project reported above the limit is refused before it runs again on probation); returns them all. A lowered cap moves running projects into the slots under it; none is stopped. 400 invalid values.';
+REVOKE ALL ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer, integer) TO operator;
+COMMENT ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer, integer) IS
+    'Operator: changes the given settings (memory limit MB, heartbeat timeout and idle release in seconds, max running projects, spare nodes, Retry-After seconds, over_limit_retry_seconds: how long a project reported above the limit is refused before it runs again on probation, max_running_projects_per_user); returns them all. A lowered cap moves running projects into the slots under it; none is stopped. 400 invalid values.';

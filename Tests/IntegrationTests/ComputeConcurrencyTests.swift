@@ -11,6 +11,8 @@ import Testing
 ///     converge on one node and one epoch.
 ///   * seed note "we may assign a node that left the cluster": acquisitions race with nodes leaving; no live
 ///     assignment stays on a node that left, and any answer naming such a node was ended by its leave.
+///   * one user's 20 concurrent acquisitions of 20 projects stop at the per-user cap (5 here): 5 nodes,
+///     15 answers 429; another user still gets a node.
 /// The compute tables are global (settings, slots, free nodes), so the suite runs serialized and resets
 /// them in the test database first; no other suite touches them (the pgTAP tests roll back, schemathesis
 /// runs after swift test). The checks count only this run's projects and nodes all the same.
@@ -34,6 +36,7 @@ import Testing
     static func reset(_ admin: PGConnection) throws {
         try admin.execute("""
             DELETE FROM compute.assignments; DELETE FROM compute.assignment_history; DELETE FROM compute.projects;
+            DELETE FROM compute.owners;
             DELETE FROM compute.node_leases; DELETE FROM compute.nodes;
             DELETE FROM compute.settings; INSERT INTO compute.settings DEFAULT VALUES;
             """)
@@ -60,8 +63,11 @@ import Testing
     }
 
     /// Runs `count` acquire_node calls at once, each on its own connection as app_user; the project of
-    /// call i is `projectOf(i)`. All connections are open before any call starts.
+    /// call i is `projectOf(i)`, asked by user `userOf(i)` (by default user i: a project is its first
+    /// acquirer's, so one project's calls must come from one user). All connections are open before any
+    /// call starts.
     func acquireConcurrently(_ count: Int, projectOf: @escaping @Sendable (Int) -> String,
+                             userOf: @escaping @Sendable (Int) -> String = { "user\($0)" },
                              alongside: (@Sendable () -> Void)? = nil) -> [Outcome] {
         let uri = TestDatabase.uri()
         let outcomes = Mutex<[Int: Outcome]>([:])
@@ -76,7 +82,7 @@ import Testing
                     let connection = try PGConnection(uri)      // not Sendable: each thread owns its own
                     try connection.execute("SET ROLE app_user")
                     try connection.query("SELECT set_config('request.jwt.claims', $1, false)",
-                                         ["{\"role\":\"app_user\",\"sub\":\"user\(index)\"}"])
+                                         ["{\"role\":\"app_user\",\"sub\":\"\(userOf(index))\"}"])
                     ready.leave()
                     start.wait()
                     do {
@@ -156,6 +162,7 @@ import Testing
         // One more, after the storm: still 503, with the message JSON and status detail.
         let caller = try TestDatabase.connect()
         try caller.execute("SET ROLE app_user")
+        try caller.query("SELECT set_config('request.jwt.claims', $1, false)", ["{\"role\":\"app_user\",\"sub\":\"user1000\"}"])
         do {
             let row = try caller.query("SELECT api.acquire_node($1)", [project(1000)])
             Issue.record("the 102nd acquisition got a node: \(row)")
@@ -196,7 +203,7 @@ import Testing
         _ = try register((0..<10).map(node))
 
         // seed note: "Per projectId lock prevents setting project2node concurrently".
-        let outcomes = acquireConcurrently(20, projectOf: { [run] _ in "ccp\(run)-same" })
+        let outcomes = acquireConcurrently(20, projectOf: { [run] _ in "ccp\(run)-same" }, userOf: { _ in "owner" })
         let answers = Set(outcomes.compactMap { outcome -> String? in
             if case .node(let name, let epoch) = outcome { "\(name)@\(epoch)" } else { nil }
         })
@@ -206,6 +213,35 @@ import Testing
                 == [["1"]], "one live assignment")
         #expect(try admin.query("SELECT count(*) FROM compute.assignment_history WHERE project_id LIKE $1", [runProjects]) == [["0"]],
                 "no other assignment was made and ended")
+    }
+
+    static func isUserCap(_ error: PGError) -> Bool {
+        guard error.sqlState == "PGRST", let data = error.message.data(using: .utf8),
+              let body = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        return body["code"] as? String == "PT429" && error.detail?.contains("429") == true
+            && error.detail?.contains("Retry-After") == true
+    }
+
+    @Test func oneUsersConcurrentAcquisitionsStopAtThePerUserCap() throws {
+        let admin = try TestDatabase.connect()
+        try Self.reset(admin)
+        defer { _ = try? Self.reset(admin) }
+        try admin.execute("UPDATE compute.settings SET max_running_projects_per_user = 5")
+        _ = try register((0..<30).map(node))
+
+        // 20 different projects of one user at once, on 30 free nodes: the user's row serialises the
+        // count, so exactly 5 run and the other 15 get 429; another user still gets a node.
+        let outcomes = acquireConcurrently(20, projectOf: { [run] in "ccp\(run)-\($0)" }, userOf: { [run] _ in "greedy\(run)" })
+        let nodes = outcomes.compactMap { if case .node(let name, _) = $0 { name } else { nil } }
+        let capped = outcomes.filter { if case .failed(let error) = $0 { Self.isUserCap(error) } else { false } }
+        #expect(nodes.count == 5, "5 of one user's 20 concurrent acquisitions got a node: \(outcomes.prefix(3))")
+        #expect(capped.count == 15, "... the other 15 got 429 with Retry-After")
+        #expect(try admin.query("""
+            SELECT count(*) FROM compute.assignments a JOIN compute.projects p ON p.id = a.project_id
+            WHERE p.owner_id = $2 AND a.project_id LIKE $1
+            """, [runProjects, "greedy\(run)"]) == [["5"]], "the user runs 5 projects")
+        let other = acquireConcurrently(1, projectOf: { [run] _ in "ccp\(run)-other" }, userOf: { [run] _ in "patient\(run)" })
+        if case .node = other[0] {} else { Issue.record("another user was held back: \(other[0])") }
     }
 
     @Test func nodesLeavingWhileProjectsAreAssigned() throws {

@@ -8,7 +8,7 @@
 -- Tests/IntegrationTests/ComputeConcurrencyTests.swift).
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(133);
+SELECT plan(151);
 
 -- What `gateway migrate` alone gives (production): no test hooks, compute._now() is the real clock.
 SELECT is_empty($$
@@ -66,8 +66,8 @@ UPDATE compute.clock SET offset_by = '0';
 -- Structure
 ------------------------------------------------------------------------------------------------------
 SELECT has_schema('compute', 'the private schema compute exists');
-SELECT tables_are('compute', ARRAY['nodes', 'node_leases', 'projects', 'assignments', 'assignment_history',
-                                   'settings', 'slots', 'clock'], 'compute has exactly its eight tables');
+SELECT tables_are('compute', ARRAY['nodes', 'node_leases', 'projects', 'owners', 'assignments', 'assignment_history',
+                                   'settings', 'slots', 'clock'], 'compute has exactly its nine tables (clock: the test fixture)');
 SELECT results_eq(
     $$SELECT (conrelid::regclass::text || ' ' || conname) COLLATE "default" FROM pg_constraint
       WHERE connamespace = 'compute'::regnamespace AND contype IN ('u', 'p', 'f') ORDER BY 1$$,
@@ -78,13 +78,14 @@ SELECT results_eq(
           'compute.assignments assignments_slot_no_key', 'compute.clock clock_pkey',
           'compute.node_leases node_leases_epoch_key', 'compute.node_leases node_leases_node_id_fkey',
           'compute.node_leases node_leases_pkey', 'compute.nodes nodes_name_key', 'compute.nodes nodes_pkey',
-          'compute.projects projects_pkey', 'compute.settings settings_pkey', 'compute.slots slots_pkey'],
+          'compute.owners owners_pkey', 'compute.projects projects_pkey', 'compute.settings settings_pkey', 'compute.slots slots_pkey'],
     'keys: one project per node (assignments_node_id_key), one live assignment per project, one slot per running project');
 SELECT ok((SELECT NOT seqcycle FROM pg_sequence WHERE seqrelid = 'compute.epochs'::regclass),
           'epochs come from a sequence that never cycles: an epoch only grows');
 SELECT is((SELECT compute._settings_json(s)::jsonb FROM compute.settings s),
           '{"memory_limit_mb": 4096, "heartbeat_timeout_seconds": 60, "idle_release_seconds": 1800,
-            "max_running_projects": 100, "spare_nodes": 0, "retry_after_seconds": 10, "over_limit_retry_seconds": 60}'::jsonb,
+            "max_running_projects": 100, "spare_nodes": 0, "retry_after_seconds": 10, "over_limit_retry_seconds": 60,
+            "max_running_projects_per_user": 10}'::jsonb,
           'defaults: 4 GB per project, dead after 60 s without a heartbeat, at most 100 running projects');
 SELECT is((SELECT count(*) FROM compute.slots WHERE slot_no <= 100), 100::bigint, '100 running-project slots');
 
@@ -107,7 +108,7 @@ SELECT results_eq(
           'api.node_heartbeat(text,bigint,jsonb) worker',
           'api.register_node(text,integer) worker',
           'api.release_idle_projects() operator',
-          'api.set_compute_settings(integer,integer,integer,integer,integer,integer,integer) operator',
+          'api.set_compute_settings(integer,integer,integer,integer,integer,integer,integer,integer) operator',
           'api.surplus_idle_nodes() operator'],
     'each API function is executable by exactly the role that needs it');
 SELECT is_empty($$
@@ -451,6 +452,47 @@ SELECT is(pg_temp.beat('n8', '{"p8": 2000}') -> 'stop', '[]'::jsonb, '... measur
 SELECT is(pg_temp.app($$api.acquire_node('p8')$$) ->> 'new', 'false', '... on the same assignment');
 SELECT is(pg_temp.op($$api.set_compute_settings(over_limit_retry_seconds => 300)$$) ->> 'over_limit_retry_seconds', '300',
           'an operator sets how long a project above the limit waits before it is measured again');
+
+------------------------------------------------------------------------------------------------------
+-- Owners: a project is its first acquirer's; a per-user cap on running projects
+------------------------------------------------------------------------------------------------------
+CREATE FUNCTION pg_temp.as_user(p_sub text, p text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT pg_temp.call('app_user', p, jsonb_build_object('sub', p_sub)) $$;
+DO $do$ BEGIN PERFORM pg_temp.agent(n, format('api.register_node(%L, 8192)', n)) FROM unnest(ARRAY['n10', 'n11', 'n12', 'n13', 'n14']) n; END $do$;
+SELECT is(pg_temp.as_user('alice', $$api.acquire_node('pa1')$$) ->> 'node', 'n10', 'alice acquires pa1');
+SELECT is((SELECT owner_id FROM compute.projects WHERE id = 'pa1'), 'alice', '... and owns it: the first acquirer claims a project');
+CREATE TEMP TABLE pa1_before AS SELECT last_used_at FROM compute.projects WHERE id = 'pa1';
+DO $do$ BEGIN PERFORM compute._test_advance_clock('1 s'); END $do$;
+CREATE TEMP TABLE not_yours AS SELECT pg_temp.as_user('bob', $$api.acquire_node('pa1')$$) AS e;
+SELECT is((SELECT e ->> 'error' FROM not_yours), 'PT403', 'bob cannot acquire alice''s project: 403');
+SELECT is((SELECT e ->> 'message' FROM not_yours), 'project ''pa1'' belongs to another user', '... saying so');
+SELECT ok((SELECT p.last_used_at = b.last_used_at FROM compute.projects p, pa1_before b WHERE p.id = 'pa1'),
+          '... and his calls do not keep it from going idle (last_used_at unchanged)');
+SELECT is(pg_temp.call('app_user', $$api.acquire_node('pz')$$, '{"sub": null}') ->> 'error', 'PT401',
+          'a token without a user (no sub) acquires nothing: 401');
+INSERT INTO compute.projects (id, first_seen_at, last_used_at) VALUES ('legacy', now(), now());
+SELECT is(pg_temp.as_user('bob', $$api.acquire_node('legacy')$$) ->> 'node', 'n11',
+          'a project without an owner (acquired before projects had owners) is claimed by its next acquirer');
+SELECT is((SELECT owner_id FROM compute.projects WHERE id = 'legacy'), 'bob', '... bob''s now');
+SELECT is(pg_temp.as_user('alice', $$api.acquire_node('legacy')$$) ->> 'error', 'PT403', '... and no longer alice''s to take');
+
+DO $do$ BEGIN PERFORM pg_temp.op($$api.set_compute_settings(max_running_projects_per_user => 2)$$); END $do$;
+SELECT is(pg_temp.as_user('alice', $$api.acquire_node('pa2')$$) ->> 'node', 'n12', 'alice runs a second project');
+CREATE TEMP TABLE third AS SELECT pg_temp.as_user('alice', $$api.acquire_node('pa3')$$) AS e;
+SELECT is((SELECT e ->> 'error' FROM third), 'PGRST', 'a third one, with max_running_projects_per_user 2: refused');
+SELECT is((SELECT (e ->> 'detail')::jsonb FROM third), '{"status": 429, "headers": {"Retry-After": "10"}}'::jsonb,
+          '... 429 Too Many Requests with Retry-After');
+SELECT is((SELECT (e ->> 'message')::jsonb - 'hint' FROM third),
+          '{"code": "PT429", "message": "You already run 2 projects, the most one user may run at once. Please come back later.",
+            "details": "max_running_projects_per_user is 2; free compute nodes remain for other users."}'::jsonb,
+          '... saying why');
+SELECT ok(NOT EXISTS (SELECT FROM compute.projects WHERE id = 'pa3'), '... and nothing was stored for pa3');
+SELECT is(pg_temp.as_user('alice', $$api.acquire_node('pa1')$$) ->> 'node', 'n10', 'alice''s running projects are still answered');
+SELECT is(pg_temp.as_user('carol', $$api.acquire_node('pc1')$$) ->> 'node', 'n13',
+          'carol is not held back by alice''s cap: she gets a node');
+DO $do$ BEGIN PERFORM pg_temp.agent('n12', format('api.leave_node(%L, %s)', 'n12', pg_temp.epoch('n12'))); END $do$;
+SELECT is(pg_temp.as_user('alice', $$api.acquire_node('pa3')$$) ->> 'node', 'n14', 'pa2''s node left: alice may run pa3');
+SELECT is(pg_temp.op($$api.compute_settings()$$) ->> 'max_running_projects_per_user', '2', 'compute_settings shows the per-user cap');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -101,7 +101,7 @@ INSERT INTO allow_list VALUES
     ('operator', 'api.surplus_idle_nodes()'),
     ('operator', 'api.list_compute_nodes()'),
     ('operator', 'api.compute_settings()'),
-    ('operator', 'api.set_compute_settings(integer,integer,integer,integer,integer,integer,integer)'),
+    ('operator', 'api.set_compute_settings(integer,integer,integer,integer,integer,integer,integer,integer)'),
     ('operator', 'api.register_host(text,integer)'),
     ('operator', 'api.add_host_image(text,text,text)'),
     ('operator', 'api.set_host_availability(text,boolean)'),

@@ -15,9 +15,10 @@ SELECT w.id, 1, 'P' FROM widgets.widgets w WHERE w.serial_number LIKE 'fpair%';
 SELECT api.register_server('faults-' || i, 4000000, 100000, format('10.%s.0.0/16', 100 + i)::cidr)
 FROM generate_series(1, 8) i;
 
--- Compute nodes: more than projects, alive for the whole run (no heartbeats are sent).
+-- Compute nodes: more than projects, alive for the whole run (no heartbeats are sent). Every project
+-- is the one faults user's (the loader's token), so the per-user cap must let one user run them all.
 SELECT api.set_compute_settings(heartbeat_timeout_seconds => 86400, idle_release_seconds => 86400,
-                                max_running_projects => 100);
+                                max_running_projects => 100, max_running_projects_per_user => 100);
 SELECT api.register_node('faults-node-' || i, 8192) FROM generate_series(1, :nodes) i;
 
 -- Builds to claim: one image of one project, many scheduled builds (leases last 60 s; nothing requeues).
