@@ -16,7 +16,7 @@
 --             requeue_expired_builds, cancel_build, retry_build (any build), set_build_priority
 --
 -- Placement (create_workspace): among available hosts holding the image with room for it, the one with
--- the least disk used, locked FOR UPDATE SKIP LOCKED, and its disk_used raised by the image's size in
+-- the least disk used, locked FOR NO KEY UPDATE SKIP LOCKED, and its disk_used raised by the image's size in
 -- the same statement; so concurrent creations take different hosts and each sees the others' usage
 -- once they commit. Only when every candidate is locked does it wait (for the best one), so "no host"
 -- (503) is never a false alarm caused by busy rows.
@@ -276,45 +276,69 @@ COMMENT ON FUNCTION workspaces._host_id(text) IS 'Private: the id of the named h
 
 -- Takes p_gb of disk on the available host holding the image with the least disk used that has room;
 -- returns its id, or null when there is none. Skips hosts locked by concurrent creations first, so
--- they spread; waits only when every candidate is locked.
+-- they spread; waits only when every candidate is locked, for the best one alone, and takes it if it
+-- still fits once its holder commits (as vms._take_capacity does).
+-- Never waits while holding a host row (issue 16 item 5): a row locked for the re-check of its WHERE
+-- and found no longer fitting stays locked in READ COMMITTED, so each attempt runs in a subtransaction
+-- that is rolled back (letting such rows go) when it took nothing; otherwise two creations could each
+-- hold a row the other waits for (a deadlock, answered 500). The lock is FOR NO KEY UPDATE, what the
+-- UPDATE of disk_used needs: FOR UPDATE would also block the KEY SHARE locks that inserting rows
+-- referencing the host takes (another workspace, host_images), for nothing.
 CREATE OR REPLACE FUNCTION workspaces._take_disk(p_image_id bigint, p_gb integer)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = ''
 AS $$
 DECLARE
-    v_id bigint;
+    v_id   bigint;
+    v_best bigint;
 BEGIN
-    WITH pick AS MATERIALIZED (
-        SELECT h.id FROM workspaces.hosts h
+    FOR v_round IN 1..10 LOOP
+        BEGIN
+            WITH pick AS MATERIALIZED (
+                SELECT h.id FROM workspaces.hosts h
+                JOIN workspaces.host_images hi ON hi.host_id = h.id AND hi.image_id = p_image_id
+                WHERE h.is_available AND h.disk_used + p_gb <= h.disk_capacity
+                ORDER BY h.disk_used, h.id
+                LIMIT 1
+                FOR NO KEY UPDATE OF h SKIP LOCKED
+            )
+            UPDATE workspaces.hosts h SET disk_used = h.disk_used + p_gb FROM pick WHERE h.id = pick.id
+            RETURNING h.id INTO v_id;
+            IF v_id IS NOT NULL THEN
+                RETURN v_id;
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = 'WSRTY';     -- let go of rows locked for a failed re-check
+        EXCEPTION WHEN SQLSTATE 'WSRTY' THEN
+            NULL;
+        END;
+        -- Every fitting host is locked (or none fits): the best one regardless of locks.
+        SELECT h.id INTO v_best FROM workspaces.hosts h
         JOIN workspaces.host_images hi ON hi.host_id = h.id AND hi.image_id = p_image_id
         WHERE h.is_available AND h.disk_used + p_gb <= h.disk_capacity
         ORDER BY h.disk_used, h.id
-        LIMIT 1
-        FOR UPDATE OF h SKIP LOCKED
-    )
-    UPDATE workspaces.hosts h SET disk_used = h.disk_used + p_gb FROM pick WHERE h.id = pick.id
-    RETURNING h.id INTO v_id;
-    IF v_id IS NULL THEN
-        -- Every candidate is locked (or there is none): wait for the best one. Under the lock the
-        -- WHERE is checked again on the row's latest version.
-        WITH pick AS MATERIALIZED (
-            SELECT h.id FROM workspaces.hosts h
-            JOIN workspaces.host_images hi ON hi.host_id = h.id AND hi.image_id = p_image_id
-            WHERE h.is_available AND h.disk_used + p_gb <= h.disk_capacity
-            ORDER BY h.disk_used, h.id
-            LIMIT 1
-            FOR UPDATE OF h
-        )
-        UPDATE workspaces.hosts h SET disk_used = h.disk_used + p_gb FROM pick WHERE h.id = pick.id
-        RETURNING h.id INTO v_id;
-    END IF;
-    RETURN v_id;
+        LIMIT 1;
+        IF v_best IS NULL THEN
+            RETURN NULL;                                  -- no host has room
+        END IF;
+        BEGIN
+            UPDATE workspaces.hosts h SET disk_used = h.disk_used + p_gb   -- waits for the holder, re-checks
+            WHERE h.id = v_best AND h.is_available AND h.disk_used + p_gb <= h.disk_capacity
+            RETURNING h.id INTO v_id;
+            IF v_id IS NOT NULL THEN
+                RETURN v_id;
+            END IF;
+            RAISE EXCEPTION USING ERRCODE = 'WSRTY';     -- it filled up meanwhile: let go of it, look again
+        EXCEPTION WHEN SQLSTATE 'WSRTY' THEN
+            NULL;
+        END;
+    END LOOP;
+    RETURN NULL;     -- ten rounds of others taking what we waited for: no host right now (503, retry)
 END
 $$;
 REVOKE ALL ON FUNCTION workspaces._take_disk(bigint, integer) FROM PUBLIC;
 COMMENT ON FUNCTION workspaces._take_disk(bigint, integer) IS
-    'Private: takes disk on the least used available host holding the image (SKIP LOCKED, then waiting); its id or null.';
+    'Private: takes disk on the least used available host holding the image (FOR NO KEY UPDATE SKIP LOCKED, then waiting for the best alone, holding nothing); its id or null.';
 
 -- Raises why no host can take a workspace of the image right now: 503 with Retry-After, and a message
 -- that tells apart "no host holds it", "all unavailable" and "all full".

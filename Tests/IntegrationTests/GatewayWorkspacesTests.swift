@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import GatewayCore
 
@@ -146,5 +147,85 @@ struct GatewayWorkspacesTests {
         #expect(done.status == 200)
         #expect(object(done)["status"] as? String == "SUCCEEDED")
         #expect(try admin.query("SELECT count(*) FROM workspaces.notifications WHERE (payload ->> 'build_id') = $1", [build]) == [["1"]])
+    }
+
+    /// Placement's row locks (issue 16 item 5), on real sessions. Both hosts holding the image are
+    /// locked by another transaction, so a creation waits for the best one (A); that transaction fills
+    /// A and commits. The creation must take B, and let go of A: before the fix it kept A locked (the
+    /// row it re-checked and found full) into its commit, the way two creations could deadlock. While
+    /// the creation is open, rows referencing B can still be inserted: its lock on B is FOR NO KEY
+    /// UPDATE, which does not block the foreign keys' KEY SHARE (FOR UPDATE did).
+    @Test func placementHoldsOnlyTheHostItTakes() throws {
+        let admin = try TestDatabase.connect()
+        let a = "\(project)-a", b = "\(project)-b", other = "\(project)-2"
+        try seed(admin, host: false)
+        try admin.query("""
+            INSERT INTO workspaces.images (project_id, name, arch, status, change_number, built_at)
+            SELECT p.id, $2, 'x86_64', 'READY', 7, now() FROM workspaces.projects p WHERE p.name = $1
+            """, [project, other])
+        try admin.query("INSERT INTO workspaces.hosts (name, disk_capacity, disk_used) VALUES ($1, 100, 0), ($2, 100, 50)", [a, b])
+        try admin.query("""
+            INSERT INTO workspaces.host_images (host_id, image_id)
+            SELECT h.id, i.id FROM workspaces.hosts h, workspaces.images i WHERE h.name IN ($1, $2) AND i.name = $3
+            """, [a, b, project])
+        defer {
+            _ = try? admin.execute("""
+                DELETE FROM workspaces.workspaces WHERE project_name = '\(project)';
+                DELETE FROM workspaces.host_images WHERE host_id IN (SELECT id FROM workspaces.hosts WHERE name LIKE '\(project)-%');
+                DELETE FROM workspaces.hosts WHERE name LIKE '\(project)-%';
+                """)
+            cleanUp(admin)
+            _ = try? admin.query("DELETE FROM workspaces.images WHERE name = $1", [other])
+            _ = try? admin.query("DELETE FROM workspaces.projects WHERE name = $1", [project])
+        }
+
+        let holder = try TestDatabase.connect()
+        try holder.execute("BEGIN")
+        try holder.query("SELECT id FROM workspaces.hosts WHERE name IN ($1, $2) FOR UPDATE", [a, b])
+
+        let uri = TestDatabase.uri(), user = "placer-\(run)"
+        let created = DispatchSemaphore(value: 0), finish = DispatchSemaphore(value: 0), finished = DispatchSemaphore(value: 0)
+        let result = Mutex<String>("")
+        let creator = Thread { [project] in
+            do {
+                let connection = try PGConnection(uri)
+                try connection.execute("SET ROLE app_user")
+                try connection.query("SELECT set_config('request.jwt.claims', $1, false)", ["{\"sub\":\"\(user)\",\"role\":\"app_user\"}"])
+                try connection.execute("BEGIN")
+                let host = try connection.query("SELECT api.create_workspace($1, $1) ->> 'host'", [project])
+                result.withLock { $0 = host.first?.first.flatMap { $0 } ?? "?" }
+                created.signal()
+                finish.wait()
+                try connection.execute("COMMIT")
+            } catch {
+                result.withLock { $0 = "\(error)" }
+                created.signal()
+            }
+            finished.signal()
+        }
+        creator.start()
+        #expect(created.wait(timeout: .now() + 0.5) == .timedOut, "the creation waits while both hosts are locked")
+        try holder.query("UPDATE workspaces.hosts SET disk_used = 95 WHERE name = $1", [a])   // A no longer fits
+        try holder.execute("COMMIT")
+        #expect(created.wait(timeout: .now() + 10) == .success)
+        #expect(result.withLock { $0 } == b, "the creation took B once A was full")
+
+        // While the creation is still open: A is free, and B takes new rows referencing it.
+        let probe = try TestDatabase.connect()
+        try probe.execute("SET lock_timeout = '300ms'")
+        var lockedA = false
+        do { try probe.query("SELECT id FROM workspaces.hosts WHERE name = $1 FOR UPDATE", [a]) } catch { lockedA = true }
+        #expect(!lockedA, "the host the creation re-checked and could not use is not left locked")
+        var blockedB = false
+        do {
+            try probe.query("""
+                INSERT INTO workspaces.host_images (host_id, image_id)
+                SELECT h.id, i.id FROM workspaces.hosts h, workspaces.images i WHERE h.name = $1 AND i.name = $2
+                """, [b, other])
+        } catch { blockedB = true }
+        #expect(!blockedB, "a row referencing the host being taken is not blocked (FOR NO KEY UPDATE)")
+        finish.signal()
+        finished.wait()
+        #expect(try admin.query("SELECT disk_used FROM workspaces.hosts WHERE name IN ($1, $2) ORDER BY name", [a, b]) == [["95"], ["60"]])
     }
 }
