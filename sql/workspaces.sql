@@ -172,11 +172,19 @@ BEGIN
         WHERE i.id = p_build.image_id
           AND (i.status <> 'READY' OR i.change_number < p_build.change_number);
     ELSE
-        UPDATE workspaces.images i
-        SET status = CASE p_build.status WHEN 'FAILED' THEN 'FAILED' ELSE 'PENDING' END::workspaces.image_status
-        WHERE i.id = p_build.image_id AND i.status = 'BUILDING'
-          AND NOT EXISTS (SELECT FROM workspaces.builds b WHERE b.image_id = i.id AND b.id <> p_build.id
-                          AND b.status IN ('SCHEDULED', 'IN_PROGRESS'));
+        -- Lock the image first, then look for its other live builds in a later statement (a fresh
+        -- snapshot): schedule_image_build and retry_build hold this lock until their new build is
+        -- committed, so it is seen, and the image does not turn FAILED while a build of it is queued
+        -- (create_workspace would answer 409 "never built" instead of 503 "being built"; issue 16
+        -- item 4). An UPDATE alone re-checks a locked row with its old snapshot and would miss it.
+        PERFORM FROM workspaces.images i WHERE i.id = p_build.image_id AND i.status = 'BUILDING' FOR NO KEY UPDATE;
+        IF FOUND THEN
+            UPDATE workspaces.images i
+            SET status = CASE p_build.status WHEN 'FAILED' THEN 'FAILED' ELSE 'PENDING' END::workspaces.image_status
+            WHERE i.id = p_build.image_id AND i.status = 'BUILDING'
+              AND NOT EXISTS (SELECT FROM workspaces.builds b WHERE b.image_id = i.id AND b.id <> p_build.id
+                              AND b.status IN ('SCHEDULED', 'IN_PROGRESS'));
+        END IF;
     END IF;
     SELECT i.* INTO v_image FROM workspaces.images i WHERE i.id = p_build.image_id;
     SELECT p.name INTO v_project FROM workspaces.projects p WHERE p.id = v_image.project_id;
@@ -849,7 +857,12 @@ BEGIN
         END IF;
         RETURN workspaces._build_json(v_build);      -- the repeated request: the first answer
     END IF;
-    IF v_image.status IN ('PENDING', 'FAILED') THEN
+    IF v_image.status <> 'READY' THEN
+        -- A READY image stays READY whatever its builds do. Any other may be turned FAILED or PENDING by
+        -- a build of it finishing now: take its row (held until this build is committed, so that
+        -- completion sees it) and set BUILDING in a later statement, which sees a FAILED or PENDING
+        -- committed by the completion we waited for (issue 16 item 4).
+        PERFORM FROM workspaces.images i WHERE i.id = v_image.id FOR NO KEY UPDATE;
         UPDATE workspaces.images i SET status = 'BUILDING' WHERE i.id = v_image.id AND i.status IN ('PENDING', 'FAILED');
     END IF;
     PERFORM pg_notify('builds', json_build_object('event', 'scheduled', 'build_id', v_build.id,
@@ -930,6 +943,9 @@ BEGIN
             MESSAGE = format('build %s is %s', v_build.id, v_build.status),
             HINT = 'Only FAILED and CANCELLED builds can be retried.';
     END IF;
+    -- As schedule_image_build: hold the image's row, so a concurrent failure of another of its builds
+    -- sees this one queued, and set BUILDING after the lock (issue 16 item 4).
+    PERFORM FROM workspaces.images i WHERE i.id = v_build.image_id AND i.status <> 'READY' FOR NO KEY UPDATE;
     UPDATE workspaces.builds b
     SET status = 'SCHEDULED', attempts = 0, run_at = now(), due = true, cancel_requested = false, finished_at = NULL
     WHERE b.id = v_build.id RETURNING * INTO v_build;
