@@ -49,8 +49,8 @@ import Testing
         try connection.execute("SET LOCAL ROLE app_user")
         try connection.query("SELECT set_config('request.jwt.claims', $1, true)",
                              ["{\"sub\":\"\(requester)\",\"role\":\"app_user\"}"])
-        // Top priority: claimed before any build other tests may have left in the queue.
-        try connection.query("SELECT api.schedule_image_build($1, $2, $3::bigint, 1000)", [image, image, String(change)])
+        // The top priority a user may ask: claimed before any build other tests may have left in the queue.
+        try connection.query("SELECT api.schedule_image_build($1, $2, $3::bigint, 100)", [image, image, String(change)])
         try connection.execute("COMMIT")
     }
 
