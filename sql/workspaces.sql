@@ -24,8 +24,10 @@
 -- Host agents' protocol: the agent of host H calls claim_host_task(H) in a loop; a task is a workspace
 -- of H in PROVISIONING (create the container `container_name`), CLEANING (a creation failed: remove the
 -- stale container; the seed's "cleaned up first, then retry with a fresh state") or DELETING (remove
--- the container). It reports report_task_success(id, hostname, ip) or report_task_failure(id, reason).
--- A claimed task is not handed out again for 5 minutes (the agent may have died). Creation gives up
+-- the container). It reports report_task_success(id, task_token, hostname, ip) or
+-- report_task_failure(id, task_token, reason), with the token of its claim: a deletion or a later
+-- claim makes it stale (409, nothing changes), so a late report cannot act on a task it no longer
+-- holds. A claimed task is not handed out again for 5 minutes (the agent may have died). Creation gives up
 -- after max_attempts (3) failures: FAILED. Periodically the agent lists its containers and calls
 -- reconcile_host(H, names): READY workspaces whose container is gone become FAILED, DELETING ones whose
 -- container is gone are deleted, and containers the database does not know (or knows as FAILED) are
@@ -1171,8 +1173,8 @@ COMMENT ON FUNCTION api.complete_build(bigint, uuid, text, text) IS
 -- array of {build_id, lease_token, status, log}. Malformed input -> 400 and nothing changes. Each
 -- result is fenced on its own: the answer is an array in the input's order with, per result, either
 -- {build_id, status, finished_at} or {build_id, error: {code PT404|PT409, message, details, hint}}
--- (that build was not changed; the others were). Rows are locked in build_id order, so concurrent
--- batches cannot deadlock.
+-- (that build was not changed; the others were). Rows are locked in build_id order, and the images
+-- a failure locks in image order before them, so concurrent batches cannot deadlock.
 CREATE OR REPLACE FUNCTION api.complete_builds(results json)
 RETURNS json
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -1221,6 +1223,15 @@ BEGIN
     END IF;
 
     v_answers := array_fill(NULL::jsonb, ARRAY[jsonb_array_length(v_items)]);
+    -- A failure or cancellation locks its image while the image is BUILDING (_finish_build); take those
+    -- locks first, in image order, so that batches finishing builds of several images cannot deadlock.
+    PERFORM FROM workspaces.images i
+    WHERE i.status = 'BUILDING'
+      AND i.id IN (SELECT b.image_id FROM workspaces.builds b
+                   WHERE b.id IN (SELECT (e.item ->> 'build_id')::bigint FROM jsonb_array_elements(v_items) AS e(item)
+                                  WHERE e.item ->> 'status' <> 'SUCCEEDED'))
+    ORDER BY i.id
+    FOR NO KEY UPDATE;
     FOR v_item IN
         SELECT e.ord, (e.item ->> 'build_id')::bigint AS build_id, (e.item ->> 'lease_token')::uuid AS token,
                e.item ->> 'status' AS status, e.item ->> 'log' AS log
@@ -1250,6 +1261,7 @@ SET search_path = ''
 AS $$
 DECLARE
     v_build     workspaces.builds;
+    v_finals    workspaces.builds[] := '{}';
     v_requeued  integer := 0;
     v_failed    integer := 0;
     v_cancelled integer := 0;
@@ -1279,8 +1291,13 @@ BEGIN
             v_requeued := v_requeued + 1;
         ELSE
             IF v_build.status = 'FAILED' THEN v_failed := v_failed + 1; ELSE v_cancelled := v_cancelled + 1; END IF;
-            PERFORM workspaces._finish_build(v_build);
+            v_finals := v_finals || v_build;
         END IF;
+    END LOOP;
+    -- Their consequences in image order: _finish_build may lock the image, and two requeuers (or a
+    -- batch completion) taking image locks in different orders could deadlock.
+    FOR v_build IN SELECT f.* FROM unnest(v_finals) f ORDER BY f.image_id, f.id LOOP
+        PERFORM workspaces._finish_build(v_build);
     END LOOP;
     IF v_requeued > 0 THEN
         PERFORM pg_notify('builds', json_build_object('event', 'requeued', 'count', v_requeued)::text);
