@@ -46,6 +46,8 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION auth.check_text(text, text, integer) FROM PUBLIC;
+-- The REST routes' SECURITY INVOKER helpers (workspaces._check_path_user) call it as app_user.
+GRANT EXECUTE ON FUNCTION auth.check_text(text, text, integer) TO app_user;
 COMMENT ON FUNCTION auth.check_text(text, text, integer) IS
     'Input bound: the value, or 22023 (400) naming the argument when it has more than p_max characters.';
 
@@ -98,6 +100,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION auth.check_json(jsonb, text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth.check_json(jsonb, text, integer) TO app_user;   -- workspaces._check_body
 COMMENT ON FUNCTION auth.check_json(jsonb, text, integer) IS
     'Input bound: the document, or 22023 (400) naming the argument when it is larger than p_max_bytes bytes.';
 

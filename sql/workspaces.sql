@@ -1565,10 +1565,11 @@ COMMENT ON FUNCTION api.list_hosts() IS 'Operator: every host with disk capacity
 
 -- The caller's user id, checked against the userId of the REST path (header x-a4c-user-id set by
 -- nginx): PT403 (403) when they differ. Called over /rpc directly (no header): the token's user.
--- SECURITY DEFINER: the REST functions run as app_user, which may not call auth.check_text itself.
+-- SECURITY INVOKER like its callers (no private SECURITY DEFINER helper is callable by an API role:
+-- 05_grants.sql); app_user may execute the pure validators auth.check_text / check_json.
 CREATE OR REPLACE FUNCTION workspaces._check_path_user()
 RETURNS text
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY INVOKER
 SET search_path = ''
 AS $$
 DECLARE
@@ -1591,10 +1592,10 @@ COMMENT ON FUNCTION workspaces._check_path_user() IS
     'Private: the token''s sub, after checking it is the userId of the REST path (x-a4c-user-id header); PT403 (403) otherwise.';
 
 -- A REST route's JSON body, bounded (4 KiB: its few short fields fit many times over). SECURITY
--- DEFINER for the same reason as _check_path_user.
+-- INVOKER, as _check_path_user.
 CREATE OR REPLACE FUNCTION workspaces._check_body(p_body json)
 RETURNS json
-LANGUAGE plpgsql IMMUTABLE SECURITY DEFINER
+LANGUAGE plpgsql IMMUTABLE SECURITY INVOKER
 SET search_path = ''
 AS $$
 BEGIN

@@ -4,7 +4,7 @@
 -- for every user-owned table. A new function, grant or user table makes this file fail until the
 -- allow-list (or the policy) is updated on purpose.
 BEGIN;
-SELECT plan(24);
+SELECT plan(26);
 
 -- "Ours": the schemas owned by platform_owner, plus public; extension members (pgTAP) and the
 -- integration tests' fixtures (test_*) are not.
@@ -70,6 +70,8 @@ INSERT INTO allow_list VALUES
     ('app_user', 'api.schedule_user_image_build(json)'),
     --   private helpers the SECURITY INVOKER functions above call as app_user
     ('app_user', 'auth.current_user_id()'),
+    ('app_user', 'auth.check_text(text,text,integer)'),
+    ('app_user', 'auth.check_json(jsonb,text,integer)'),
     ('app_user', 'workspaces._check_path_user()'),
     ('app_user', 'workspaces._check_body(json)'),
     -- agents: compute nodes, host agents, build workers
@@ -127,6 +129,50 @@ SELECT set_eq(
     $$SELECT signature FROM our_functions WHERE has_function_privilege('operator', oid, 'EXECUTE')$$,
     $$SELECT signature FROM allow_list WHERE rolname = 'operator'$$,
     'operator executes exactly its allow-list');
+
+-- 2b. Agents' identities: one worker role, but each agent's token names the agent (a `host`, `node` or
+-- `mailer` claim) and every function an agent calls checks it with auth.require_agent, in its body or in
+-- the private helper it calls. This is the map of which claim each worker function checks; the build
+-- worker's calls check none (a build is fenced by its lease token, and any worker may take any due build).
+-- A new worker function, or one that stops checking its claim, makes this fail until the map is updated.
+CREATE TEMP TABLE agent_claims (signature text, kind text, PRIMARY KEY (signature, kind));
+INSERT INTO agent_claims VALUES
+    ('api.register_node(text,integer)', 'node'),
+    ('api.node_heartbeat(text,bigint,jsonb)', 'node'),
+    ('api.leave_node(text,bigint)', 'node'),
+    ('api.claim_host_task(text)', 'host'),
+    ('api.report_task_success(bigint,uuid,text,inet)', 'host'),
+    ('api.report_task_failure(bigint,uuid,text)', 'host'),
+    ('api.reconcile_host(text,text[])', 'host'),
+    ('api.report_host_disk(text,bigint,bigint)', 'host'),
+    ('api.claim_notifications(text,integer)', 'mailer'),
+    ('api.ack_notifications(bigint[])', 'mailer'),
+    ('api.fail_notification(bigint,text)', 'mailer'),
+    ('api.claim_build(text)', 'none'),
+    ('api.claim_builds(text,integer)', 'none'),
+    ('api.heartbeat_build(bigint,uuid)', 'none'),
+    ('api.complete_build(bigint,uuid,text,text)', 'none'),
+    ('api.complete_builds(json)', 'none'),
+    ('api.requeue_expired_builds()', 'none');
+
+CREATE TEMP VIEW checked_claims AS
+    WITH checks AS (   -- functions whose own body checks a claim, with the kinds they check
+        SELECT p.oid, n.nspname || '.' || p.proname AS name, m[1] AS kind
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace,
+             LATERAL regexp_matches(p.prosrc, 'auth\.require_agent\(\s*''(\w+)''', 'g') AS m
+    ), worker_functions AS (
+        SELECT f.oid, f.signature, p.prosrc FROM our_functions f JOIN pg_proc p ON p.oid = f.oid
+        WHERE has_function_privilege('worker', f.oid, 'EXECUTE')
+    )
+    SELECT w.signature, coalesce((SELECT string_agg(DISTINCT c.kind, ',') FROM checks c
+                                  WHERE c.oid = w.oid OR w.prosrc ~ ('\m' || replace(c.name, '.', '\.') || '\(')), 'none') AS kind
+    FROM worker_functions w;
+
+SELECT set_eq('SELECT signature, kind FROM checked_claims', 'SELECT signature, kind FROM agent_claims',
+    'every agent function checks the token''s claim for its kind of agent (host, node, mailer); build calls none');
+
+SELECT results_eq($$SELECT count(*)::int FROM agent_claims WHERE kind <> 'none'$$, $$VALUES (11)$$,
+    'the map is not vacuous: 11 functions act for a named agent');
 
 SELECT is_empty($$
     SELECT signature FROM our_functions f
