@@ -118,9 +118,11 @@ DECLARE
     v_claims json := nullif(current_setting('request.jwt.claims', true), '')::json;
     v_named text := v_claims ->> p_kind;
 BEGIN
-    -- Every call through the gateway carries claims (at least the role); none at all is a DBA in psql.
-    -- Inside these SECURITY DEFINER functions current_user is the owner, so only the claims tell.
-    IF v_claims IS NULL OR v_claims ->> 'role' = 'operator' THEN
+    -- Every call through the gateway carries claims; none at all is a DBA in psql. The caller's role is
+    -- the `role` setting the gateway switched to (SECURITY DEFINER changes current_user, not that
+    -- setting), never the payload's "role" field: the gateway's role claim key is configurable
+    -- (jwt-role-claim-key), so a payload may carry a "role" that is not the role it runs as.
+    IF v_claims IS NULL OR current_setting('role', true) = 'operator' THEN
         RETURN;
     END IF;
     IF v_named IS NULL OR v_named IS DISTINCT FROM p_name THEN

@@ -83,10 +83,16 @@ struct HostAgentContainerTests {
             return (answer.status, answer.json)
         }
 
-        /// Waits until the agent registered its host.
+        /// Waits until the agent registered its host. Generous: the agent first waits for the engine to
+        /// answer its ping, and podman's first answers after it starts, while the suite's other tests
+        /// build images on it, have taken over 30 s on a loaded 2-core machine.
         func waitForHost() async throws {
-            try await waitUntil("host \(host) registered") {
-                try TestDatabase.connect().query("SELECT 1 FROM workspaces.hosts WHERE name = $1", [host]).count == 1
+            do {
+                try await waitUntil("host \(host) registered", seconds: 120) {
+                    try TestDatabase.connect().query("SELECT 1 FROM workspaces.hosts WHERE name = $1", [host]).count == 1
+                }
+            } catch {
+                throw TestFailure("\(error); agent log:\n\(log)")
             }
         }
 
