@@ -122,6 +122,39 @@ AS $$ SELECT coalesce(current_setting('role', true) = 'operator', false) $$;
 REVOKE ALL ON FUNCTION workspaces._caller_is_operator() FROM PUBLIC;
 COMMENT ON FUNCTION workspaces._caller_is_operator() IS 'Private: whether the caller''s role is operator (may act on any build).';
 
+-- The build queue's calls are for build workers: a build worker is any worker token not bound to one
+-- agent (builds are fenced by their lease tokens, so any build worker may take any due build and needs
+-- no name of its own). A token that names another kind of agent (a host, node or mailer claim) is that
+-- agent's alone: a stolen host or node agent's token must not claim builds and fail them (issue 16
+-- item 5), so it gets PT403. Operators (the role the gateway switched to, not the payload's "role"
+-- field: its key is configurable) and claim-less DBA sessions pass. Deliberately separate from the
+-- per-agent check in sql/00_auth.sql: there is no build worker's name to compare.
+CREATE OR REPLACE FUNCTION workspaces._require_build_worker()
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+DECLARE
+    v_claims json := nullif(current_setting('request.jwt.claims', true), '')::json;
+    v_kind   text;
+BEGIN
+    IF v_claims IS NULL OR current_setting('role', true) = 'operator' OR json_typeof(v_claims) <> 'object' THEN
+        RETURN;
+    END IF;
+    SELECT k INTO v_kind FROM unnest(ARRAY['host', 'node', 'mailer']) k WHERE v_claims -> k IS NOT NULL LIMIT 1;
+    IF v_kind IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT403',
+            MESSAGE = 'this token may not work the build queue',
+            DETAIL = format('The token is the agent of %s %s, not a build worker.', v_kind,
+                            coalesce(quote_literal(v_claims ->> v_kind), 'null')),
+            HINT = 'Use a build worker''s token: gateway token --role worker (without --host, --node or --mailer).';
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION workspaces._require_build_worker() FROM PUBLIC;
+COMMENT ON FUNCTION workspaces._require_build_worker() IS
+    'Private: PT403 (403) when the token names a host, node or mailer agent (build-queue calls are for build workers); operators and DBA sessions pass.';
+
 -- A workspace as the API returns it.
 CREATE OR REPLACE FUNCTION workspaces._workspace_json(p_ws workspaces.workspaces)
 RETURNS json
@@ -1055,6 +1088,7 @@ AS $$
 DECLARE
     v_claim json;
 BEGIN
+    PERFORM workspaces._require_build_worker();
     PERFORM auth.check_text(worker, 'worker', 200);
     SELECT c INTO v_claim FROM workspaces._claim(claim_build.worker, 1) c;
     RETURN v_claim;
@@ -1075,6 +1109,7 @@ AS $$
 DECLARE
     v_claims json;
 BEGIN
+    PERFORM workspaces._require_build_worker();
     PERFORM auth.check_text(worker, 'worker', 200);
     IF claim_builds.max_builds IS NULL OR claim_builds.max_builds NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
@@ -1100,6 +1135,7 @@ AS $$
 DECLARE
     v_build workspaces.builds;
 BEGIN
+    PERFORM workspaces._require_build_worker();
     UPDATE workspaces.builds b SET lease_expires_at = now() + workspaces._lease_duration()
     WHERE b.id = heartbeat_build.build_id AND b.status = 'IN_PROGRESS' AND b.lease_token = heartbeat_build.lease_token
     RETURNING * INTO v_build;
@@ -1152,6 +1188,7 @@ AS $$
 DECLARE
     v_build workspaces.builds;
 BEGIN
+    PERFORM workspaces._require_build_worker();
     PERFORM auth.check_text(status, 'status', 16), auth.check_text(log, 'log', 1048576);
     IF complete_build.status IS NULL OR complete_build.status NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
@@ -1187,6 +1224,7 @@ DECLARE
     v_build   workspaces.builds;
     v_answers jsonb[] := '{}';
 BEGIN
+    PERFORM workspaces._require_build_worker();
     PERFORM auth.check_json(results::jsonb, 'results', 16777216);
     IF v_items IS NULL OR jsonb_typeof(v_items) <> 'array' OR jsonb_array_length(v_items) NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
@@ -1266,6 +1304,7 @@ DECLARE
     v_failed    integer := 0;
     v_cancelled integer := 0;
 BEGIN
+    PERFORM workspaces._require_build_worker();
     FOR v_build IN
         WITH expired AS MATERIALIZED (
             SELECT b.id FROM workspaces.builds b
@@ -1324,7 +1363,10 @@ AS $$
 DECLARE
     v_claims json := nullif(current_setting('request.jwt.claims', true), '')::json;
 BEGIN
-    IF v_claims IS NULL OR v_claims ->> 'role' = 'operator' THEN
+    -- The role the gateway switched to, not the payload's "role" field: the gateway's role claim key is
+    -- configurable (jwt-role-claim-key), so a worker's payload may carry a "role": "operator" beside its
+    -- real role claim (issue 16 item 4b).
+    IF v_claims IS NULL OR current_setting('role', true) = 'operator' THEN
         RETURN NULL;
     END IF;
     PERFORM auth.require_agent('mailer', v_claims ->> 'mailer');   -- 403 without a mailer claim

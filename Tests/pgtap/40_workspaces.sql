@@ -4,7 +4,7 @@
 -- Time is moved by editing lease_expires_at / run_at / updated_at, never by sleeping.
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(235);
+SELECT plan(245);
 
 -- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
 CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -774,6 +774,33 @@ SELECT is(pg_temp.error_of($$SELECT api.complete_build(1, gen_random_uuid(), 'SU
           'log must be at most 1048576 characters', 'complete_build: a log over 1 Mi characters -> 400');
 SELECT is(pg_temp.error_of($$SELECT api.claim_build(repeat('w', 201))$$) ->> 'message',
           'worker must be at most 200 characters', 'claim_build: a 201-character worker name -> 400');
+RESET ROLE;
+
+-- Issue 16 item 5: the build queue is for build workers. A token naming another kind of agent (host,
+-- node, mailer) gets 403 on every build-queue call; a plain worker token works.
+SELECT pg_temp.as_agent('host', 'h1');
+SELECT is(pg_temp.error_of($$SELECT api.claim_build('w')$$) ->> 'code', 'PT403', 'a host agent''s token cannot claim a build (403)');
+SELECT is(pg_temp.error_of($$SELECT api.heartbeat_build(1, gen_random_uuid())$$) ->> 'code', 'PT403', '... nor heartbeat one');
+SELECT pg_temp.as_agent('node', 'n1');
+SELECT is(pg_temp.error_of($$SELECT api.claim_builds('w', 5)$$) ->> 'code', 'PT403', 'a node agent''s token cannot claim builds (403)');
+SELECT is(pg_temp.error_of($$SELECT api.complete_build(1, gen_random_uuid(), 'FAILED')$$) ->> 'code', 'PT403', '... nor fail one');
+SELECT is(pg_temp.error_of(format($$SELECT api.complete_builds('[{"build_id": 1, "lease_token": "%s", "status": "FAILED"}]')$$, gen_random_uuid())) ->> 'code',
+          'PT403', '... nor a batch');
+SELECT pg_temp.as_agent('mailer', 'm');
+SELECT is(pg_temp.error_of($$SELECT api.requeue_expired_builds()$$) ->> 'code', 'PT403', 'a mailer''s token cannot requeue builds (403)');
+SELECT pg_temp.as_role('worker');
+SELECT is(pg_temp.error_of($$SELECT api.claim_build('w')$$), NULL, 'a plain worker token claims builds');
+SELECT is(pg_temp.error_of($$SELECT api.requeue_expired_builds()$$), NULL, '... and requeues them');
+SELECT pg_temp.as_role('operator');
+SELECT is(pg_temp.error_of($$SELECT api.requeue_expired_builds()$$), NULL, 'an operator requeues them');
+RESET ROLE;
+
+-- Issue 16 item 4b: the mailer check reads the role the gateway switched to, not the payload's "role"
+-- field (the role claim key is configurable): a worker token carrying "role": "operator" beside its
+-- real role claim and no mailer claim is refused, not taken for an operator.
+SELECT set_config('request.jwt.claims', '{"https://example/role": "worker", "role": "operator"}', true), set_config('role', 'worker', true);
+SELECT is(pg_temp.error_of($$SELECT api.ack_notifications(ARRAY[1]::bigint[])$$) ->> 'code', 'PT403',
+          'a worker token with a payload "role": "operator" cannot acknowledge mail (403)');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------------
