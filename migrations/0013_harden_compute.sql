@@ -4,6 +4,16 @@ SET LOCAL ROLE platform_owner;
 -- Item 14: no test hooks in a product database. The clock offset and compute._test_advance_clock were
 -- installed everywhere although only tests move the clock; compute._now() is now plain now()
 -- (sql/compute.sql) and tests install the movable clock themselves (Tests/fixtures/compute_clock.sql).
+-- compute._now() is replaced here, before the table it read goes: migrations and sql/ are applied in
+-- separate transactions, so between this migration's commit and the re-apply of sql/ (or for good, if
+-- that step fails) every compute call would otherwise fail on the missing table (42P01). Same
+-- definition as sql/compute.sql's.
+CREATE OR REPLACE FUNCTION compute._now()
+RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = ''
+AS $$ SELECT now() $$;
+REVOKE ALL ON FUNCTION compute._now() FROM PUBLIC;
 DROP FUNCTION IF EXISTS compute._test_advance_clock(interval);
 DROP TABLE compute.clock;
 
