@@ -9,6 +9,14 @@ SET LOCAL ROLE platform_owner;
 ALTER TABLE workspaces.workspaces ADD COLUMN task_token uuid;
 COMMENT ON COLUMN workspaces.workspaces.task_token IS
     'The token of the current claim of its task (claim_host_task); only a report carrying it is accepted. null: unclaimed.';
+-- Tasks claimed before this migration have no token, so their agent's report (without one, or with
+-- none to match) would be refused and the task would stay with that agent until its 5-minute claim
+-- lapsed. Release those claims: claim_host_task hands the tasks out again at once, each with a token.
+-- Their agents (old binaries, no token in their reports) must be stopped for the upgrade and started
+-- with the new version: a task it was working on is claimed again by the new agent, and every task
+-- is idempotent (create or remove a named container; CLEANING removes a stale one first).
+UPDATE workspaces.workspaces SET task_claimed_at = NULL
+WHERE task_claimed_at IS NOT NULL AND task_token IS NULL AND state IN ('PROVISIONING', 'CLEANING', 'DELETING');
 
 -- Item 11: an idempotency key is the requester's, not global. With one global key another user's
 -- repeat of a key got a 409 naming the first user's build, and anybody could squat keys others would
