@@ -38,11 +38,17 @@ COMMENT ON COLUMN compute.projects.over_limit_since IS
 
 -- Item 8: projects have owners. Any app_user token could acquire any project id, fill every slot and
 -- keep other people's projects from going idle. A project is the user's who acquired it first (the
--- token's sub; acquire_node says why); acquiring another's is 403. NULL: a project acquired before
--- this migration, claimed by its next acquirer (nobody's identity was recorded then).
+-- token's sub; acquire_node says why); acquiring another's is 403.
+-- On upgrade every existing project gets owner_id NULL: nobody's identity was recorded before. Those
+-- that run at that moment are in use by a user we cannot name, so acquire_node hands them to nobody
+-- (403, "an operator must assign it"): claiming one would give a stranger who knows its id the real
+-- user's live node and lock that user out for good. An operator assigns them (api.set_project_owner,
+-- which also reassigns a squatted id or clears an owner); unassigned, such a run ends at the idle
+-- release (the refused calls do not keep it in use) and the project becomes claimable. An idle one
+-- (no assignment) runs nothing of anyone's and is claimed by its next acquirer.
 ALTER TABLE compute.projects ADD COLUMN owner_id text COLLATE "C";
 COMMENT ON COLUMN compute.projects.owner_id IS
-    'The user (token sub) the project belongs to: its first acquirer. NULL only for projects from before owners, claimed by their next acquirer.';
+    'The user (token sub) the project belongs to: its first acquirer, or whom an operator assigned it to (api.set_project_owner). NULL for projects from before owners (or cleared by an operator): claimed by the next acquirer only while it has no assignment.';
 CREATE INDEX projects_owner_id_idx ON compute.projects (owner_id);
 
 -- One row per user who acquired a project: acquire_node locks it while it counts the user's running

@@ -8,7 +8,7 @@
 --             the token's "node" claim must name it, auth.require_agent, else 403. One shared worker
 --             role would otherwise let any agent re-register, and so empty, any node.)
 --   operator  drain_node, release_idle_projects, surplus_idle_nodes, list_compute_nodes,
---             compute_settings, set_compute_settings
+--             compute_settings, set_compute_settings, set_project_owner
 --             Not node agents, even for their own node: draining is the fleet owner's decision (a node
 --             that wants out calls leave_node, which hands its project back at once); the idle release
 --             ends other users' assignments on every node, and surplus_idle_nodes is the autoscaler's
@@ -20,9 +20,12 @@
 -- No test hook ships with the product (migration 0013).
 --
 -- acquire_node(project_id), in one transaction:
---   0. 403 (PT403) when the project belongs to another user (projects.owner_id: its first acquirer).
+--   0. 403 (PT403) when the project belongs to another user (projects.owner_id: its first acquirer,
+--      or whom an operator assigned it to with set_project_owner).
 --   1. upserts the project row (claiming it), which locks it: concurrent calls for one project queue
 --      here and the later ones see the first one's assignment (they converge on one node, one epoch).
+--      A project without an owner (from before owners, or cleared by an operator) is claimed only while
+--      it runs nothing: one with a live assignment is 403 "an operator must assign it" (see step 1).
 --   2. 413 (PT413) when the project's reported memory is above the limit.
 --   3. its live assignment on an alive node (lease fresh, same registration epoch): answered as is.
 --      On a dead node: the assignment ends (history, reason node_dead) and it gets a new one below.
@@ -410,6 +413,23 @@ $$;
 REVOKE ALL ON FUNCTION compute._raise_not_owner(text) FROM PUBLIC;
 COMMENT ON FUNCTION compute._raise_not_owner(text) IS 'Private: 403 (PT403), the project belongs to another user.';
 
+-- Raises 403: the project has no owner and runs now, so it is nobody's to claim (acquire_node, step 1).
+CREATE OR REPLACE FUNCTION compute._raise_unclaimed(p_project text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = ''
+AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'PT403',
+        MESSAGE = format('project %s has no owner and is running: an operator must assign it', quote_literal(p_project)),
+        DETAIL = 'It was acquired before projects had owners (or an operator cleared its owner) and runs on a compute node now; who runs it was not recorded, so it is handed to no new acquirer.',
+        HINT = 'Ask an operator to assign it to you (set_project_owner). Once it is released as idle, its next acquirer claims it.';
+END
+$$;
+REVOKE ALL ON FUNCTION compute._raise_unclaimed(text) FROM PUBLIC;
+COMMENT ON FUNCTION compute._raise_unclaimed(text) IS
+    'Private: 403 (PT403), the project has no owner and a live assignment: only an operator may assign it.';
+
 -- Locks the user's row (creating it): one user's acquisitions queue here while they count and assign.
 CREATE OR REPLACE FUNCTION compute._lock_owner(p_user text, p_now timestamptz)
 RETURNS void
@@ -483,20 +503,34 @@ BEGIN
     -- 0. Whose project. compute learns of a project only through acquire_node, so the first user to
     --    acquire it claims it (owner_id): the user who opens a project first is the one who made it, as
     --    its user expects, and nobody else can then hold it, fill slots with it or keep it from going
-    --    idle. Another user's project is 403, decided before anything is locked or written (an owner
-    --    never changes once set, so this read is final); the upsert below re-checks a concurrent claim.
+    --    idle. Another user's project is 403, answered before anything is locked or written; only an
+    --    operator changes an owner (set_project_owner), and the check under the lock below decides.
     SELECT p.owner_id INTO v_owner FROM compute.projects p WHERE p.id = acquire_node.project_id;
     IF v_owner <> v_user THEN
         PERFORM compute._raise_not_owner(acquire_node.project_id);
     END IF;
     -- 1. Lock the project (creating it, claiming it): concurrent calls for one project queue here and
-    --    converge.
+    --    converge. A project without an owner is claimed only while it has no assignment. One that runs
+    --    (a project acquired before migration 0013, or whose owner an operator cleared) is in use by a
+    --    user nobody recorded: handing it to the next acquirer would give a stranger who knows its id
+    --    that user's live node, and lock the real user out for good (403). So it stays nobody's and the
+    --    caller gets 403 "an operator must assign it" (set_project_owner); the refusal rolls back the
+    --    last_used_at bump, so the run ends at the idle release unless an operator assigns it first.
+    --    An idle one runs nothing of anyone's: its next acquirer claims it (an operator can reassign a
+    --    squatted id). The EXISTS reads the statement's snapshot: an assignment committed while we
+    --    waited for the lock came from an acquire_node that had claimed the row, so coalesce keeps that
+    --    owner.
     INSERT INTO compute.projects AS p (id, owner_id, first_seen_at, last_used_at)
     VALUES (acquire_node.project_id, v_user, v_now, v_now)
-    ON CONFLICT (id) DO UPDATE SET last_used_at = greatest(p.last_used_at, excluded.last_used_at),
-                                   owner_id = coalesce(p.owner_id, excluded.owner_id)
+    ON CONFLICT (id) DO UPDATE SET
+        last_used_at = greatest(p.last_used_at, excluded.last_used_at),
+        owner_id = coalesce(p.owner_id,
+                            CASE WHEN NOT EXISTS (SELECT FROM compute.assignments a WHERE a.project_id = p.id)
+                                 THEN excluded.owner_id END)
     RETURNING * INTO v_project;
-    IF v_project.owner_id <> v_user THEN   -- claimed by another user between the read and the lock
+    IF v_project.owner_id IS NULL THEN      -- nobody's and running: an operator's decision
+        PERFORM compute._raise_unclaimed(acquire_node.project_id);
+    ELSIF v_project.owner_id <> v_user THEN   -- claimed (or reassigned) between the read and the lock
         PERFORM compute._raise_not_owner(acquire_node.project_id);
     END IF;
 
@@ -581,7 +615,7 @@ $$;
 REVOKE ALL ON FUNCTION api.acquire_node(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION api.acquire_node(text) TO app_user;
 COMMENT ON FUNCTION api.acquire_node(text) IS
-    'The compute node of a project: {project_id, node, node_id, epoch, assigned_at, new, previous_epoch}. Its live node, else a free one (new epoch, greater than any before). A project is its first acquirer''s: 403 for another user''s; 429 + Retry-After when the caller already runs max_running_projects_per_user projects; 413 above the memory limit (until over_limit_retry_seconds after its node''s report; then it runs again, measured anew); 503 + Retry-After when all nodes are busy; 400 bad project_id.';
+    'The compute node of a project: {project_id, node, node_id, epoch, assigned_at, new, previous_epoch}. Its live node, else a free one (new epoch, greater than any before). A project is its first acquirer''s (or whom an operator assigned it to): 403 for another user''s, and for a running project without an owner (an operator must assign it); 429 + Retry-After when the caller already runs max_running_projects_per_user projects; 413 above the memory limit (until over_limit_retry_seconds after its node''s report; then it runs again, measured anew); 503 + Retry-After when all nodes are busy; 400 bad project_id.';
 
 ------------------------------------------------------------------------------------------------------
 -- worker: node agents
@@ -951,3 +985,47 @@ REVOKE ALL ON FUNCTION api.set_compute_settings(integer, integer, integer, integ
 GRANT EXECUTE ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer, integer) TO operator;
 COMMENT ON FUNCTION api.set_compute_settings(integer, integer, integer, integer, integer, integer, integer, integer) IS
     'Operator: changes the given settings (memory limit MB, heartbeat timeout and idle release in seconds, max running projects, spare nodes, Retry-After seconds, over_limit_retry_seconds: how long a project reported above the limit is refused before it runs again on probation, max_running_projects_per_user); returns them all. A lowered cap moves running projects into the slots under it; none is stopped. 400 invalid values.';
+
+-- Sets or clears (NULL) a project's owner: the operator's answer to a project that ran before owners
+-- (acquire_node refuses to hand it to anyone while it runs) and to a squatted id (someone else
+-- acquired it first). The running assignment stays: the new owner gets its live node, the former one
+-- 403. The new owner's running projects may then exceed max_running_projects_per_user; the cap only
+-- gates new assignments, and this is the operator's decision. Cleared, a running project is claimable
+-- by nobody, an idle one by its next acquirer. Unknown project: 404 (an id is known once acquired).
+CREATE OR REPLACE FUNCTION api.set_project_owner(project_id text, owner text)
+RETURNS json
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    v_previous text;
+BEGIN
+    PERFORM compute._check_name(project_id, 'project_id');
+    -- A user id (the token's sub), as workspaces.owner: 1 to 255 characters; NULL clears.
+    PERFORM auth.check_text(owner, 'owner', 255);
+    IF set_project_owner.owner = '' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'owner must be a user id of 1 to 255 characters, or null',
+            DETAIL = 'Got an empty string.',
+            HINT = 'Send the user''s id (the "sub" of their tokens), or null to clear the owner.';
+    END IF;
+    -- The project row lock: acquire_node of the project waits, and then sees the new owner.
+    SELECT p.owner_id INTO v_previous FROM compute.projects p
+    WHERE p.id = set_project_owner.project_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('no compute project %s', quote_literal(set_project_owner.project_id)),
+            DETAIL = 'compute learns of a project when it is first acquired.',
+            HINT = 'Check the project id; a project never acquired is claimed by its first acquirer.';
+    END IF;
+    UPDATE compute.projects p SET owner_id = set_project_owner.owner WHERE p.id = set_project_owner.project_id;
+    RETURN json_build_object(
+        'project_id', set_project_owner.project_id, 'owner', set_project_owner.owner, 'previous_owner', v_previous,
+        'node', (SELECT n.name FROM compute.assignments a JOIN compute.nodes n ON n.id = a.node_id
+                 WHERE a.project_id = set_project_owner.project_id));
+END
+$$;
+REVOKE ALL ON FUNCTION api.set_project_owner(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION api.set_project_owner(text, text) TO operator;
+COMMENT ON FUNCTION api.set_project_owner(text, text) IS
+    'Operator: sets a project''s owner (a user id), or clears it (null); returns {project_id, owner, previous_owner, node} (node: where it runs now, kept). For projects from before owners (a running one is nobody''s to claim) and squatted ids. 404 unknown project; 400 empty or longer than 255 characters.';

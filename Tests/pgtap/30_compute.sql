@@ -8,7 +8,7 @@
 -- Tests/IntegrationTests/ComputeConcurrencyTests.swift).
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
-SELECT plan(151);
+SELECT plan(172);
 
 -- What `gateway migrate` alone gives (production): no test hooks, compute._now() is the real clock.
 SELECT is_empty($$
@@ -98,7 +98,8 @@ SELECT results_eq(
       FROM pg_proc p
       WHERE p.pronamespace = 'api'::regnamespace AND p.proname IN
              ('acquire_node', 'register_node', 'node_heartbeat', 'leave_node', 'drain_node', 'release_idle_projects',
-              'surplus_idle_nodes', 'list_compute_nodes', 'compute_settings', 'set_compute_settings')
+              'surplus_idle_nodes', 'list_compute_nodes', 'compute_settings', 'set_compute_settings',
+              'set_project_owner')
       ORDER BY 1$$,
     ARRAY['api.acquire_node(text) app_user',
           'api.compute_settings() operator',
@@ -109,6 +110,7 @@ SELECT results_eq(
           'api.register_node(text,integer) worker',
           'api.release_idle_projects() operator',
           'api.set_compute_settings(integer,integer,integer,integer,integer,integer,integer,integer) operator',
+          'api.set_project_owner(text,text) operator',
           'api.surplus_idle_nodes() operator'],
     'each API function is executable by exactly the role that needs it');
 SELECT is_empty($$
@@ -493,6 +495,53 @@ SELECT is(pg_temp.as_user('carol', $$api.acquire_node('pc1')$$) ->> 'node', 'n13
 DO $do$ BEGIN PERFORM pg_temp.agent('n12', format('api.leave_node(%L, %s)', 'n12', pg_temp.epoch('n12'))); END $do$;
 SELECT is(pg_temp.as_user('alice', $$api.acquire_node('pa3')$$) ->> 'node', 'n14', 'pa2''s node left: alice may run pa3');
 SELECT is(pg_temp.op($$api.compute_settings()$$) ->> 'max_running_projects_per_user', '2', 'compute_settings shows the per-user cap');
+
+------------------------------------------------------------------------------------------------------
+-- Projects from before owners (migration 0013), and the operator's say over owners
+------------------------------------------------------------------------------------------------------
+DO $do$ BEGIN PERFORM pg_temp.agent(n, format('api.register_node(%L, 8192)', n)) FROM unnest(ARRAY['n15', 'n16']) n; END $do$;
+SELECT is(pg_temp.as_user('dave', $$api.acquire_node('pd1')$$) ->> 'node', 'n15', 'dave acquires pd1');
+-- As a project running when 0013 was applied: a live assignment, no owner recorded.
+UPDATE compute.projects SET owner_id = NULL WHERE id = 'pd1';
+CREATE TEMP TABLE pd1_before AS SELECT last_used_at FROM compute.projects WHERE id = 'pd1';
+DO $do$ BEGIN PERFORM compute._test_advance_clock('1 s'); END $do$;
+CREATE TEMP TABLE unclaimed AS SELECT pg_temp.as_user('mallory', $$api.acquire_node('pd1')$$) AS e;
+SELECT is((SELECT e ->> 'error' FROM unclaimed), 'PT403',
+          'a running project without an owner (from before owners) is not handed to a new acquirer: 403');
+SELECT is((SELECT e ->> 'message' FROM unclaimed), 'project ''pd1'' has no owner and is running: an operator must assign it',
+          '... saying an operator must assign it');
+SELECT ok((SELECT p.owner_id IS NULL AND p.last_used_at = b.last_used_at FROM compute.projects p, pd1_before b WHERE p.id = 'pd1'),
+          '... nothing changed: still nobody''s, and the refused call does not keep it from going idle');
+SELECT is(pg_temp.as_user('dave', $$api.acquire_node('pd1')$$) ->> 'error', 'PT403',
+          '... not even for the user who runs it: nobody recorded who that is');
+SELECT is(pg_temp.op($$api.set_project_owner('pd1', 'dave')$$),
+          '{"project_id": "pd1", "owner": "dave", "previous_owner": null, "node": "n15"}'::jsonb,
+          'an operator assigns it to its user (set_project_owner)');
+SELECT is(pg_temp.as_user('dave', $$api.acquire_node('pd1')$$) - 'assigned_at' - 'epoch' - 'node_id',
+          '{"project_id": "pd1", "node": "n15", "new": false, "previous_epoch": null}'::jsonb,
+          '... who gets its live node back');
+SELECT is(pg_temp.as_user('mallory', $$api.acquire_node('pd1')$$) ->> 'message', 'project ''pd1'' belongs to another user',
+          '... and nobody else does');
+-- An idle project without an owner runs nothing of anyone's: its next acquirer claims it, even a squatter.
+INSERT INTO compute.projects (id, first_seen_at, last_used_at) VALUES ('pd2', now(), now());
+SELECT is(pg_temp.as_user('mallory', $$api.acquire_node('pd2')$$) ->> 'node', 'n16',
+          'an idle project without an owner is claimed by its next acquirer');
+SELECT is(pg_temp.op($$api.set_project_owner('pd2', 'dave')$$) ->> 'previous_owner', 'mallory',
+          'an operator gives a squatted project to its user');
+SELECT is(pg_temp.as_user('dave', $$api.acquire_node('pd2')$$) ->> 'node', 'n16', '... who gets its node');
+SELECT is(pg_temp.as_user('mallory', $$api.acquire_node('pd2')$$) ->> 'error', 'PT403', '... and the squatter no longer does');
+SELECT is(pg_temp.op($$api.set_project_owner('pd2', NULL)$$) -> 'owner', 'null'::jsonb, 'an operator clears an owner (NULL)');
+SELECT ok((SELECT owner_id IS NULL FROM compute.projects WHERE id = 'pd2'), '... the project is nobody''s');
+SELECT is(pg_temp.as_user('mallory', $$api.acquire_node('pd2')$$) ->> 'error', 'PT403',
+          '... and, running, claimable by nobody until an operator assigns it or it is released');
+SELECT is(pg_temp.op($$api.set_project_owner('nope', 'dave')$$) ->> 'error', 'PT404', 'set_project_owner: unknown project 404');
+SELECT is(pg_temp.op($$api.set_project_owner('', 'dave')$$) ->> 'error', '22023', '... empty project_id 400');
+SELECT is(pg_temp.op($$api.set_project_owner('pd1', '')$$) ->> 'error', '22023', '... empty owner 400 (NULL clears)');
+SELECT is(pg_temp.op(format('api.set_project_owner(%L, %L)', 'pd1', repeat('x', 256))) ->> 'message',
+          'owner must be at most 255 characters', '... owner above 255 characters 400');
+SELECT is(pg_temp.app($$api.set_project_owner('pd1', 'tester')$$) ->> 'error', '42501',
+          'a user cannot give himself a project: operators only');
+SELECT is((SELECT owner_id FROM compute.projects WHERE id = 'pd1'), 'dave', '... nothing changed by the refused calls');
 
 SELECT * FROM finish();
 ROLLBACK;

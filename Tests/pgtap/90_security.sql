@@ -104,6 +104,7 @@ INSERT INTO allow_list VALUES
     ('operator', 'api.list_compute_nodes()'),
     ('operator', 'api.compute_settings()'),
     ('operator', 'api.set_compute_settings(integer,integer,integer,integer,integer,integer,integer,integer)'),
+    ('operator', 'api.set_project_owner(text,text)'),
     ('operator', 'api.register_host(text,integer)'),
     ('operator', 'api.add_host_image(text,text,text)'),
     ('operator', 'api.set_host_availability(text,boolean)'),
