@@ -1210,8 +1210,9 @@ COMMENT ON FUNCTION api.complete_build(bigint, uuid, text, text) IS
 -- array of {build_id, lease_token, status, log}. Malformed input -> 400 and nothing changes. Each
 -- result is fenced on its own: the answer is an array in the input's order with, per result, either
 -- {build_id, status, finished_at} or {build_id, error: {code PT404|PT409, message, details, hint}}
--- (that build was not changed; the others were). Rows are locked in build_id order, and the images
--- a failure locks in image order before them, so concurrent batches cannot deadlock.
+-- (that build was not changed; the others were). Locks are taken builds first (in build_id order), then
+-- the images the results change (in image order), as every other path takes them, so neither
+-- concurrent batches nor a batch and requeue_expired_builds can deadlock.
 CREATE OR REPLACE FUNCTION api.complete_builds(results json)
 RETURNS json
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -1261,15 +1262,32 @@ BEGIN
     END IF;
 
     v_answers := array_fill(NULL::jsonb, ARRAY[jsonb_array_length(v_items)]);
-    -- A failure or cancellation locks its image while the image is BUILDING (_finish_build); take those
-    -- locks first, in image order, so that batches finishing builds of several images cannot deadlock.
-    PERFORM FROM workspaces.images i
-    WHERE i.status = 'BUILDING'
-      AND i.id IN (SELECT b.image_id FROM workspaces.builds b
-                   WHERE b.id IN (SELECT (e.item ->> 'build_id')::bigint FROM jsonb_array_elements(v_items) AS e(item)
-                                  WHERE e.item ->> 'status' <> 'SUCCEEDED'))
-    ORDER BY i.id
+    -- Lock order, here as everywhere (complete_build, requeue_expired_builds): builds, then images
+    -- (issue 16 items 1, 2). First the batch's builds that the results may finish, in id order; then,
+    -- in image order, every image whose row _finish_build may update: a SUCCEEDED result's image unless
+    -- it is READY at that change or a newer one, a failure's or cancellation's while it is BUILDING.
+    -- Taking an image before the builds would deadlock with requeue_expired_builds (which holds an
+    -- expired build and then waits for its image), and leaving the SUCCEEDED results' images to
+    -- _finish_build would take them out of order (two batches with crossed results on two images).
+    -- Images that no result changes are not locked, so batches of one image do not queue on its row.
+    PERFORM FROM workspaces.builds b
+    WHERE (b.id, b.lease_token) IN (SELECT (e.item ->> 'build_id')::bigint, (e.item ->> 'lease_token')::uuid
+                                    FROM jsonb_array_elements(v_items) AS e(item))
+      AND b.status = 'IN_PROGRESS'
+    ORDER BY b.id
     FOR NO KEY UPDATE;
+    PERFORM FROM workspaces.images i
+    JOIN (SELECT b.image_id,
+                 max(b.change_number) FILTER (WHERE r.status = 'SUCCEEDED') AS succeeded_change,
+                 bool_or(r.status <> 'SUCCEEDED') AS fails
+          FROM (SELECT (e.item ->> 'build_id')::bigint AS build_id, e.item ->> 'status' AS status, (e.item ->> 'lease_token')::uuid AS token
+                FROM jsonb_array_elements(v_items) AS e(item)) r
+          JOIN workspaces.builds b ON b.id = r.build_id AND b.status = 'IN_PROGRESS' AND b.lease_token = r.token
+          GROUP BY b.image_id) t ON t.image_id = i.id
+    WHERE (t.succeeded_change IS NOT NULL AND (i.status <> 'READY' OR i.change_number < t.succeeded_change))
+       OR (t.fails AND i.status = 'BUILDING')
+    ORDER BY i.id
+    FOR NO KEY UPDATE OF i;
     FOR v_item IN
         SELECT e.ord, (e.item ->> 'build_id')::bigint AS build_id, (e.item ->> 'lease_token')::uuid AS token,
                e.item ->> 'status' AS status, e.item ->> 'log' AS log
