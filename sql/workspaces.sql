@@ -1043,17 +1043,27 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = ''
 SET plan_cache_mode = force_generic_plan
 AS $$
+DECLARE
+    v_promoted bigint[];
+    v_left     integer;
 BEGIN
     -- Promote the builds whose run_at has passed into the claim index (builds_not_due_idx: a range
     -- scan that reads only those; nothing when none is waiting). Future builds are never walked by
-    -- the claim below (issue 16 item 10). Rows another claim is promoting are skipped.
-    UPDATE workspaces.builds b SET due = true
-    WHERE b.id = ANY (ARRAY(
+    -- the claim below (issue 16 item 10). Only as many as this claim takes, the best first in the
+    -- claim's order: a promoted row stays locked (and not due to the others' snapshots) until this
+    -- transaction commits, so promoting a thousand made every concurrent claim skip them and answer
+    -- none (issue 16 item 6). With at most p_max promoted, concurrent claims promote and take the
+    -- next ones; the due builds and these p_max hold the claim's p_max best, so the order is kept.
+    -- Rows another claim is promoting are skipped.
+    v_promoted := ARRAY(
         SELECT q.id FROM workspaces.builds q
         WHERE q.status = 'SCHEDULED' AND NOT q.due AND q.run_at <= now()
-        ORDER BY q.run_at
-        LIMIT 1000
-        FOR UPDATE SKIP LOCKED));
+        ORDER BY q.priority DESC, q.run_at, q.id
+        LIMIT p_max
+        FOR UPDATE SKIP LOCKED);
+    IF cardinality(v_promoted) > 0 THEN
+        UPDATE workspaces.builds b SET due = true WHERE b.id = ANY (v_promoted);
+    END IF;
     RETURN QUERY
     WITH next AS MATERIALIZED (
         SELECT q.id FROM workspaces.builds q
@@ -1072,6 +1082,14 @@ BEGIN
         'build_id', b.id, 'lease_token', b.lease_token, 'lease_expires_at', b.lease_expires_at,
         'image', i.name, 'arch', i.arch, 'project', p.name, 'change', b.change_number,
         'priority', b.priority, 'attempts', b.attempts, 'max_attempts', b.max_attempts);
+    -- Promoted builds this claim did not take (due builds outranked them) become claimable when it
+    -- commits: wake the idle workers, who may have found nothing meanwhile.
+    IF cardinality(v_promoted) > 0 THEN
+        SELECT count(*) INTO v_left FROM workspaces.builds b WHERE b.id = ANY (v_promoted) AND b.status = 'SCHEDULED';
+        IF v_left > 0 THEN
+            PERFORM pg_notify('builds', json_build_object('event', 'due', 'count', v_left)::text);
+        END IF;
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION workspaces._claim(text, integer) FROM PUBLIC;
