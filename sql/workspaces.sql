@@ -9,7 +9,8 @@
 --             report_host_disk, each only for the host its token's `host` claim names (gateway token
 --             --role worker --host H; auth.require_agent)
 --             build workers: claim_build, claim_builds, heartbeat_build, complete_build, complete_builds,
---             requeue_expired_builds
+--             requeue_expired_builds, with a worker token that names no host, node or mailer
+--             (workspaces._require_build_worker; builds are fenced by their lease tokens)
 --             the mailer: claim_notifications, ack_notifications, fail_notification, only with a token
 --             whose `mailer` claim names it (--mailer M), and only for the mail it claimed
 --   operator  register_host, add_host_image, set_host_availability, list_hosts,
