@@ -44,6 +44,7 @@ extension GatewayConfig {
       jwt-secret                   HS256 secret, at least 32 characters.           PGRST_JWT_SECRET
       jwt-aud                      expected JWT audience.                          PGRST_JWT_AUD
       jwt-role-claim-key           JSPath of the role claim (default ".role").     PGRST_JWT_ROLE_CLAIM_KEY
-      app.settings.<name>          free settings, file only.
+      app.settings.<name>          free settings: every request's transaction sets them, readable
+                                   with current_setting('app.settings.<name>').  PGRST_APP_SETTINGS_<NAME>
     """
 }

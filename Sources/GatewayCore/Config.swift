@@ -52,7 +52,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var jwtAud: String?
     /// JSPath of the role claim, PostgREST syntax (`.role`, `.realm_access.roles[0]`).
     public var jwtRoleClaimKey = ".role"
-    /// `app.settings.*` keys of the config file, passed through as given.
+    /// `app.settings.<name>` keys (config file, or `PGRST_APP_SETTINGS_<NAME>`), by lower-cased name:
+    /// each request's transaction sets them, readable with `current_setting('app.settings.<name>')`.
     public var appSettings: [String: String] = [:]
 
     public init() {}
@@ -94,12 +95,23 @@ public struct GatewayConfig: Sendable, Equatable {
                 values.append((key, .string(raw), variable))
             }
         }
+        // PGRST_APP_SETTINGS_MY_KEY -> app.settings.my_key (PostgREST: "case is not important").
+        for (variable, raw) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix(appSettingsVariablePrefix) {
+            values.append(("app.settings." + variable.dropFirst(appSettingsVariablePrefix.count).lowercased(), .string(raw), variable))
+        }
         var config = GatewayConfig()
         for (key, value, source) in values {
             try config.apply(key: key, value: value, source: source)
         }
         try config.validate()
         return config
+    }
+
+    static let appSettingsVariablePrefix = "PGRST_APP_SETTINGS_"
+
+    /// The `app.settings.*` settings as the context statement applies them (sorted by name).
+    public var appTransactionSettings: [TransactionSetting] {
+        appSettings.sorted { $0.key < $1.key }.map { TransactionSetting(name: "app.settings." + $0.key, value: $0.value) }
     }
 
     /// `db-pool` -> `PGRST_DB_POOL`.

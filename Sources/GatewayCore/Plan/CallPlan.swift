@@ -63,7 +63,8 @@ public struct CallPlan: Sendable {
 
         readOnly = route.isQueryCall || chosen.volatility != .volatile
         var statements = [ContextStatement.make(role: role, request: request, claims: claims, readOnly: readOnly,
-                                                settings: catalog.transactionSettings(role: role, routine: chosen))]
+                                                settings: catalog.transactionSettings(role: role, routine: chosen)
+                                                    + config.appTransactionSettings)]
         if let preRequest = config.dbPreRequest.flatMap(QualifiedName.init) {
             statements.append(Statement("SELECT " + preRequest.sql + "()"))
         }
