@@ -6,8 +6,8 @@ public struct GatewayConfig: Sendable, Equatable {
 
     /// libpq connection string or URI the gateway logs in with (the authenticator role).
     public var dbURI = "postgresql://"
-    /// Exposed schemas; the first is the default one, the others are chosen with Accept-Profile /
-    /// Content-Profile (not yet supported: only the first is served).
+    /// Exposed schemas; the first is the default one, the others are chosen with Accept-Profile
+    /// (GET, HEAD, OPTIONS and the document at `/`) or Content-Profile (POST).
     public var dbSchemas = ["public"]
     /// Role for requests without a JWT; nil means anonymous access is refused (401 PGRST302).
     public var dbAnonRole: String?
@@ -45,7 +45,8 @@ public struct GatewayConfig: Sendable, Equatable {
     /// Seconds of client inactivity after which a connection is closed (ours).
     public var serverTimeoutSeconds = 10
     public var logLevel = LogLevel.error
-    /// `follow-privileges`, `ignore-privileges` or `disabled` (OpenAPI itself is not served yet).
+    /// The OpenAPI document at `/`: `follow-privileges` lists the functions the caller's role may
+    /// execute, `ignore-privileges` all of them, `disabled` answers 404 PGRST126.
     public var openAPIMode = "follow-privileges"
     /// HS256 secret (at least 32 characters) used by the later JWT work.
     public var jwtSecret: String?

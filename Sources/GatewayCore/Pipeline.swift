@@ -25,10 +25,12 @@ public final class Pipeline: Sendable {
         var timing = ServerTiming()
         var authenticated = false
         do {
-            if let document = try openAPI(request) { return document }
             let auth = try authenticator.authenticate(authorization: request.headers["authorization"])       // who
             authenticated = auth.isAuthenticated
             timing.mark("jwt")
+            if request.path == "/", request.method == "GET" || request.method == "HEAD" {
+                return try openAPI(request, auth: auth, database: database, now: now, reply: reply)
+            }
             let plan = try CallPlan(request: request, catalog: catalogStore.current(), config: config,
                                     role: auth.role, claims: auth.claims)                                   // what
             timing.mark("plan")
@@ -50,14 +52,37 @@ public final class Pipeline: Sendable {
         }
     }
 
-    /// `GET /` (and HEAD): the OpenAPI 3.1 document of the exposed schema, built from the schema cache.
-    func openAPI(_ request: HTTPRequest) throws -> HTTPResponse? {
-        guard request.path == "/", request.method == "GET" || request.method == "HEAD" else { return nil }
-        guard config.openAPIMode != "disabled" else { throw APIError.notFound(path: "/") }
-        guard let document = catalogStore.openAPI() else {
-            throw APIError.databaseUnavailable(message: "the schema cache is not loaded yet")
+    /// `GET /` (and HEAD): the OpenAPI 3.1 document of the schema Accept-Profile names (else the
+    /// default one), built from the schema cache. `openapi-mode` follow-privileges (the default): only
+    /// the functions the caller's role may execute, asked in the caller's own transaction (one round
+    /// trip, as PostgREST's `OAFollowPriv`); ignore-privileges: every function; disabled: 404 PGRST126.
+    func openAPI(_ request: HTTPRequest, auth: Authentication, database: PGPoolRouter, now: UInt64,
+                 reply: @escaping (HTTPResponse) -> Void) throws -> HTTPResponse? {
+        guard config.openAPIMode != "disabled" else { throw APIError.openAPIDisabled }
+        let schema = try CallPlan.schema(named: request.headers["accept-profile"], config: config)
+        let isHead = request.method == "HEAD"
+        guard config.openAPIMode == "follow-privileges" else {
+            return Self.document(try catalogStore.openAPI(schema: schema, executable: nil), isHead: isHead)
         }
-        return HTTPResponse(status: 200, headers: [("Content-Type", "application/openapi+json; charset=utf-8")],
-                            body: request.method == "HEAD" ? [] : document)
+        let catalog = try catalogStore.current()
+        let statements = [
+            ContextStatement.make(role: auth.role, request: request, claims: auth.claims, readOnly: true,
+                                  settings: (catalog.roleSettings[auth.role] ?? []) + config.appTransactionSettings),
+            OpenAPIDocument.executableQuery(schema: schema),
+        ]
+        try database.submit(statements, role: .primary, now: now) { [catalogStore, authenticated = auth.isAuthenticated] rows, _ in
+            do {
+                let executable = Set(try rows.get().compactMap { $0.first.flatMap { $0 }.flatMap { UInt32($0) } })
+                reply(Self.document(try catalogStore.openAPI(schema: schema, executable: executable), isHead: isHead))
+            } catch {
+                reply(HTTPResponse(error: error, authenticated: authenticated))
+            }
+        }
+        return nil
+    }
+
+    static func document(_ json: [UInt8], isHead: Bool) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [("Content-Type", "application/openapi+json; charset=utf-8")],
+                     body: isHead ? [] : json)
     }
 }

@@ -77,3 +77,62 @@ struct GatewayAppSettingsTests {
         #expect(try setting("nothing_here").text == "null")
     }
 }
+
+/// `openapi-mode` (docs/references/configuration.rst, "openapi-mode"): under follow-privileges, the
+/// default, the document at `/` lists only what the caller's role may use (src/library/PostgREST/
+/// MainTx.hs, `OAFollowPriv`: the functions of `accessibleFuncs`, `has_function_privilege(p.oid,
+/// 'execute')` in the caller's transaction); ignore-privileges lists every function of the schema;
+/// disabled answers 404 PGRST126 (test/spec/Feature/OpenApi/DisabledOpenApiSpec.hs).
+@Suite(.serialized)
+struct GatewayOpenAPIModeTests {
+    static let everyone: Set<String> = ["/rpc/app_setting", "/rpc/for_everyone"]
+    static let all: Set<String> = everyone.union(["/rpc/for_users"])
+
+    func paths(_ response: HTTPClient.Response) -> Set<String> {
+        Set(((response.json as? [String: Any])?["paths"] as? [String: Any])?.keys.map { $0 } ?? [])
+    }
+
+    @Test func followPrivilegesListsWhatEachRoleMayExecute() throws {
+        let gateway = try ParityFixtures.gateway()
+        let anonymous = try gateway.send("GET", "/")
+        #expect(anonymous.status == 200)
+        #expect(anonymous.header("Content-Type") == "application/openapi+json; charset=utf-8")
+        #expect(paths(anonymous) == Self.everyone)
+        let user = try gateway.send("GET", "/", headers: [ParityFixtures.token(role: "app_user")])
+        #expect(user.status == 200)
+        #expect(paths(user) == Self.all)
+        // Accept-Profile chooses the schema, as for the root in PostgREST (IgnorePrivOpenApiSpec.hs).
+        let other = try gateway.send("GET", "/", headers: [("Accept-Profile", "test_rpc")])
+        #expect(paths(other).contains("/rpc/add_them"))
+        #expect(!paths(other).contains("/rpc/privileged"))
+        let head = try gateway.send("HEAD", "/", headers: [ParityFixtures.token(role: "app_user")])
+        #expect(head.status == 200)
+        #expect(head.header("Content-Type") == "application/openapi+json; charset=utf-8")
+        #expect(head.body.isEmpty)
+    }
+
+    @Test func followPrivilegesRefusesWhatEveryRequestRefuses() throws {
+        let gateway = try ParityFixtures.gateway()
+        let unknownSchema = try gateway.send("GET", "/", headers: [("Accept-Profile", "nope")])
+        #expect(unknownSchema.status == 406)
+        #expect((unknownSchema.json as? [String: Any])?["code"] as? String == "PGRST106")
+        let badToken = try gateway.send("GET", "/", headers: [("Authorization", "Bearer x.y.z")])
+        #expect(badToken.status == 401)
+        #expect((badToken.json as? [String: Any])?["code"] as? String == "PGRST301")
+    }
+
+    @Test func ignorePrivilegesListsEveryFunction() throws {
+        let gateway = try ParityFixtures.gateway(["openapi-mode": "\"ignore-privileges\""])
+        let anonymous = try gateway.send("GET", "/")
+        #expect(anonymous.status == 200)
+        #expect(paths(anonymous) == Self.all)
+    }
+
+    @Test func disabledIs404PGRST126() throws {
+        let gateway = try ParityFixtures.gateway(["openapi-mode": "\"disabled\""])
+        let response = try gateway.send("GET", "/", headers: [("Accept", "application/openapi+json")])
+        #expect(response.status == 404)
+        #expect(response.text == #"{"code":"PGRST126","details":null,"hint":null,"message":"Root endpoint metadata is disabled"}"#)
+        #expect(response.header("Content-Length") == "93")
+    }
+}

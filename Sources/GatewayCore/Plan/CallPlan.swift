@@ -96,7 +96,12 @@ public struct CallPlan: Sendable {
     /// (POST), else the default one.
     static func schema(for request: HTTPRequest, route: Route, config: GatewayConfig) throws -> String {
         let header = route.isQueryCall || route.method == .options ? "accept-profile" : "content-profile"
-        guard let wanted = request.headers[header] else { return config.defaultSchema }
+        return try schema(named: request.headers[header], config: config)
+    }
+
+    /// The exposed schema a profile header names (nil: the default one); 406 PGRST106 otherwise.
+    static func schema(named wanted: String?, config: GatewayConfig) throws -> String {
+        guard let wanted else { return config.defaultSchema }
         guard config.dbSchemas.contains(wanted) else {
             throw APIError.unacceptableSchema(schema: wanted, exposed: config.dbSchemas)
         }
