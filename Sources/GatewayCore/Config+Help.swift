@@ -36,6 +36,8 @@ extension GatewayConfig {
       server-host                  address to listen on (default 127.0.0.1); "!4" or "*" = any
                                    IPv4, "!6" = any IPv6.                          PGRST_SERVER_HOST
       server-port                  HTTP port (default 3000).                       PGRST_SERVER_PORT
+      server-cors-allowed-origins  comma-separated origins allowed to make CORS requests; unset or
+                                   "": any origin (Access-Control-Allow-Origin: *). PGRST_SERVER_CORS_ALLOWED_ORIGINS
       admin-server-port            port of /live and /ready (default: none).       PGRST_ADMIN_SERVER_PORT
       server-timeout-seconds       seconds of client inactivity before a connection is closed
                                    (default 10; gateway-specific).          PGRST_SERVER_TIMEOUT_SECONDS

@@ -20,7 +20,7 @@ extension GatewayConfig {
         "db-uri", "db-schemas", "db-anon-role", "db-pool", "db-pool-acquisition-timeout", "db-pre-request",
         "db-max-body-bytes", "server-host", "server-port", "admin-server-port", "server-timeout-seconds",
         "log-level", "openapi-mode", "jwt-secret", "jwt-aud", "jwt-role-claim-key",
-        "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-max-wait-ms", "db-pool-pipeline-depth", "server-threads",
+        "server-cors-allowed-origins", "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-max-wait-ms", "db-pool-pipeline-depth", "server-threads",
     ]
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -74,6 +74,10 @@ extension GatewayConfig {
             let host = try string().trimmingCharacters(in: .whitespaces)
             guard !host.isEmpty else { throw fail("expected a host name or address") }
             serverHost = host
+        case "server-cors-allowed-origins":
+            // PostgREST: comma-separated, each trimmed; unset or "" allows any origin.
+            serverCorsAllowedOrigins = try optionalString() == nil ? []
+                : value.text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         case "server-port": serverPort = try integer(0...65_535)
         case "admin-server-port": adminServerPort = try optionalString() == nil ? nil : integer(0...65_535)
         case "server-timeout-seconds": serverTimeoutSeconds = try integer(1...86_400)

@@ -39,6 +39,9 @@ public struct GatewayConfig: Sendable, Equatable {
     /// Address to listen on. PostgREST's special values are accepted: `!4` (any IPv4), `!6`
     /// (any IPv6), `*` (any); see `bindHost`.
     public var serverHost = "127.0.0.1"
+    /// Origins allowed to make CORS requests (`Access-Control-Allow-Origin` echoes them, with
+    /// credentials); empty, PostgREST's default: any origin (`*`).
+    public var serverCorsAllowedOrigins: [String] = []
     public var serverPort = 3000
     /// Port of the admin server (`/live`, `/ready`); nil: no admin server.
     public var adminServerPort: Int?

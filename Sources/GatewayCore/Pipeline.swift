@@ -8,6 +8,7 @@ public final class Pipeline: Sendable {
     let config: GatewayConfig
     let catalogStore: CatalogStore
     let authenticator: JWTAuthenticator
+    let cors: CORSPolicy
 
     public init(config: GatewayConfig, catalogStore: CatalogStore) {
         self.config = config
@@ -16,12 +17,28 @@ public final class Pipeline: Sendable {
                                          // validated when the configuration was loaded
                                          roleClaim: (try? RoleClaimPath(config.jwtRoleClaimKey)) ?? .default,
                                          anonRole: config.dbAnonRole)
+        cors = CORSPolicy(allowedOrigins: config.serverCorsAllowedOrigins)
     }
 
     /// Answers now (no database needed, or a failure before the call), or returns nil and calls
-    /// `reply` once, later, on this loop, when the database answered.
+    /// `reply` once, later, on this loop, when the database answered. CORS wraps everything, as
+    /// PostgREST's middleware does: a preflight is answered here, an actual CORS request's answer
+    /// (an error too) gets its headers.
     func respond(to request: HTTPRequest, database: PGPoolRouter, now: UInt64,
                  reply: @escaping (HTTPResponse) -> Void) -> HTTPResponse? {
+        switch cors.decide(request) {
+        case .none:
+            return answer(request, database: database, now: now, reply: reply)
+        case .preflight(let response):
+            return response
+        case .actual(let headers):
+            return answer(request, database: database, now: now) { reply($0.adding(headers)) }?.adding(headers)
+        }
+    }
+
+    /// The request path proper (see `respond`).
+    func answer(_ request: HTTPRequest, database: PGPoolRouter, now: UInt64,
+                reply: @escaping (HTTPResponse) -> Void) -> HTTPResponse? {
         var timing = ServerTiming()
         var authenticated = false
         do {

@@ -136,3 +136,106 @@ struct GatewayOpenAPIModeTests {
         #expect(response.header("Content-Length") == "93")
     }
 }
+
+/// CORS as PostgREST answers it (docs/references/api/cors.rst; test/spec/Feature/CorsSpec.hs;
+/// src/library/PostgREST/Cors.hs over wai-cors): any origin unless `server-cors-allowed-origins`
+/// lists some, preflights answered 200 on any path, actual requests given the expose headers.
+@Suite(.serialized)
+struct GatewayCORSTests {
+    static let preflight = [("Accept", "*/*"), ("Origin", "http://example.com"), ("Access-Control-Request-Method", "POST")]
+
+    @Test func anyOriginByDefaultAndAPreflightOnAnyPath() throws {
+        let gateway = try ParityFixtures.gateway()
+        // CorsSpec "replies naively and permissively to preflight request" (on "/").
+        let response = try gateway.send("OPTIONS", "/", headers: Self.preflight + [("Access-Control-Request-Headers", "Foo,Bar")])
+        #expect(response.status == 200)
+        #expect(response.body.isEmpty)
+        #expect(response.header("Access-Control-Allow-Origin") == "*")
+        #expect(response.header("Access-Control-Allow-Credentials") == nil)
+        #expect(response.header("Access-Control-Allow-Methods") == "GET, POST, PATCH, PUT, DELETE, OPTIONS, HEAD")
+        #expect(response.header("Access-Control-Allow-Headers") == "Authorization, Foo, Bar, Accept, Accept-Language, Content-Language")
+        #expect(response.header("Access-Control-Max-Age") == "86400")
+        // cors.rst's example: Content-Type requested.
+        let example = try gateway.send("OPTIONS", "/rpc/for_everyone",
+                                       headers: Self.preflight + [("Access-Control-Request-Headers", "Content-Type")])
+        #expect(example.status == 200)
+        #expect(example.header("Access-Control-Allow-Headers") == "Authorization, Content-Type, Accept, Accept-Language, Content-Language")
+        #expect(example.header("Allow") == nil)
+        // Without Access-Control-Request-Headers there is no Access-Control-Allow-Headers.
+        let bare = try gateway.send("OPTIONS", "/rpc/no_such_function", headers: Self.preflight)
+        #expect(bare.status == 200)
+        #expect(bare.header("Access-Control-Allow-Headers") == nil)
+        #expect(bare.header("Access-Control-Max-Age") == "86400")
+    }
+
+    @Test func anActualRequestGetsTheExposeHeadersErrorsToo() throws {
+        let gateway = try ParityFixtures.gateway()
+        // CorsSpec "exposes necesssary response headers to regular request".
+        let response = try gateway.send("GET", "/rpc/for_everyone", headers: [("Origin", "http://example.com")])
+        #expect(response.status == 200)
+        #expect(response.text == "1")
+        #expect(response.header("Access-Control-Allow-Origin") == "*")
+        #expect(response.header("Access-Control-Expose-Headers")
+                == "Content-Encoding, Content-Location, Content-Range, Content-Type, Date, Location, Server, Transfer-Encoding, Range-Unit")
+        #expect(response.header("Access-Control-Max-Age") == nil)
+        // The middleware wraps the whole application: an error answer carries them as well.
+        let missing = try gateway.send("GET", "/rpc/no_such_function", headers: [("Origin", "http://example.com")])
+        #expect(missing.status == 404)
+        #expect(missing.header("Access-Control-Allow-Origin") == "*")
+        // Without Origin: no CORS headers.
+        let plain = try gateway.send("GET", "/rpc/for_everyone")
+        #expect(plain.header("Access-Control-Allow-Origin") == nil)
+        #expect(plain.header("Access-Control-Expose-Headers") == nil)
+    }
+
+    @Test func anOptionsRequestThatIsNoPreflightIsAnsweredAsUsual() throws {
+        let gateway = try ParityFixtures.gateway()
+        // CorsSpec "allows INFO body through even with CORS request headers present": no
+        // Access-Control-Request-Method, so the function's OPTIONS answer (Allow), not a preflight.
+        for headers in [[("Origin", "http://localhost:8000"), ("Accept", "text/csv, */*; q=0.01")], [("Accept", "application/json")]] {
+            let response = try gateway.send("OPTIONS", "/rpc/for_everyone", headers: headers)
+            #expect(response.status == 200)
+            #expect(response.header("Access-Control-Allow-Origin") == "*")
+            #expect(response.header("Allow") == "OPTIONS,GET,HEAD,POST")
+            #expect(response.header("Access-Control-Allow-Methods") == nil)
+        }
+        // A method wai-cors does not know is no preflight either.
+        let unknown = try gateway.send("OPTIONS", "/rpc/for_everyone",
+                                       headers: [("Origin", "http://example.com"), ("Access-Control-Request-Method", "TRACE")])
+        #expect(unknown.header("Allow") == "OPTIONS,GET,HEAD,POST")
+        #expect(unknown.header("Access-Control-Allow-Methods") == nil)
+    }
+
+    @Test func allowedOriginsAreEchoedWithCredentialsOthersGetNothing() throws {
+        let gateway = try ParityFixtures.gateway(["server-cors-allowed-origins": "\"http://example.com, http://example2.com\""])
+        // CorsSpec "test preflight/non-preflight request and cors server allowed config".
+        let preflight = try gateway.send("OPTIONS", "/rpc/for_everyone",
+                                         headers: Self.preflight + [("Access-Control-Request-Headers", "Content-Type")])
+        #expect(preflight.status == 200)
+        #expect(preflight.header("Access-Control-Allow-Origin") == "http://example.com")
+        #expect(preflight.header("Access-Control-Allow-Credentials") == "true")
+        let second = try gateway.send("GET", "/rpc/for_everyone", headers: [("Accept", "*/*"), ("Origin", "http://example2.com")])
+        #expect(second.status == 200)
+        #expect(second.header("Access-Control-Allow-Origin") == "http://example2.com")
+        let other = try gateway.send("GET", "/rpc/for_everyone", headers: [("Accept", "*/*"), ("Origin", "http://invalid.com")])
+        #expect(other.status == 200)
+        #expect(other.header("Access-Control-Allow-Origin") == nil)
+        #expect(other.header("Access-Control-Expose-Headers") == nil)
+        // A preflight from an origin not allowed is answered as a plain OPTIONS request.
+        let refused = try gateway.send("OPTIONS", "/rpc/for_everyone",
+                                       headers: [("Origin", "http://invalid.com"), ("Access-Control-Request-Method", "POST")])
+        #expect(refused.header("Access-Control-Allow-Methods") == nil)
+        #expect(refused.header("Allow") == "OPTIONS,GET,HEAD,POST")
+    }
+
+    @Test func anEmptyListAllowsEveryOrigin() throws {
+        let gateway = try ParityFixtures.gateway(["server-cors-allowed-origins": "\"\""])
+        // CorsSpec "OPTIONS preflight request should allow all origins when config is not set or empty".
+        let response = try gateway.send("OPTIONS", "/rpc/for_everyone",
+                                        headers: [("Accept", "*/*"), ("Origin", "http://anyorigin.com"),
+                                                  ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "Content-Type")])
+        #expect(response.status == 200)
+        #expect(response.header("Access-Control-Allow-Origin") == "*")
+        #expect(response.header("Access-Control-Allow-Methods")?.contains("POST") == true)
+    }
+}
