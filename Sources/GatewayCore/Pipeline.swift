@@ -70,27 +70,26 @@ public final class Pipeline: Sendable {
     }
 
     /// `GET /` (and HEAD): the OpenAPI 3.1 document of the schema Accept-Profile names (else the
-    /// default one), built from the schema cache. `openapi-mode` follow-privileges (the default): only
-    /// the functions the caller's role may execute, asked in the caller's own transaction (one round
-    /// trip, as PostgREST's `OAFollowPriv`); ignore-privileges: every function; disabled: 404 PGRST126.
+    /// default one), built from the schema cache. As PostgREST's root (MainTx.hs, `InspectPlan`), it runs
+    /// in the caller's transaction: context statement, db-pre-request (which may refuse it), then the
+    /// functions the role may execute (one round trip). `openapi-mode` follow-privileges (the default)
+    /// lists only those; ignore-privileges every function; disabled answers 404 PGRST126.
     func openAPI(_ request: HTTPRequest, auth: Authentication, database: PGPoolRouter, now: UInt64,
                  reply: @escaping (HTTPResponse) -> Void) throws -> HTTPResponse? {
         guard config.openAPIMode != "disabled" else { throw APIError.openAPIDisabled }
         let schema = try CallPlan.schema(named: request.headers["accept-profile"], config: config)
         let isHead = request.method == "HEAD"
-        guard config.openAPIMode == "follow-privileges" else {
-            return Self.document(try catalogStore.openAPI(schema: schema, executable: nil), isHead: isHead)
-        }
+        let followPrivileges = config.openAPIMode == "follow-privileges"
         let catalog = try catalogStore.current()
-        let statements = [
-            ContextStatement.make(role: auth.role, request: request, claims: auth.claims, readOnly: true,
-                                  settings: (catalog.roleSettings[auth.role] ?? []) + config.appTransactionSettings),
-            OpenAPIDocument.executableQuery(schema: schema),
-        ]
+        var statements = [ContextStatement.make(role: auth.role, request: request, claims: auth.claims, readOnly: true,
+                                                settings: (catalog.roleSettings[auth.role] ?? []) + config.appTransactionSettings)]
+        if let preRequest = CallPlan.preRequest(config) { statements.append(preRequest) }
+        statements.append(OpenAPIDocument.executableQuery(schema: schema))
         try database.submit(statements, role: .primary, now: now) { [catalogStore, authenticated = auth.isAuthenticated] rows, _ in
             do {
                 let executable = Set(try rows.get().compactMap { $0.first.flatMap { $0 }.flatMap { UInt32($0) } })
-                reply(Self.document(try catalogStore.openAPI(schema: schema, executable: executable), isHead: isHead))
+                reply(Self.document(try catalogStore.openAPI(schema: schema, executable: followPrivileges ? executable : nil),
+                                    isHead: isHead))
             } catch {
                 reply(HTTPResponse(error: error, authenticated: authenticated))
             }

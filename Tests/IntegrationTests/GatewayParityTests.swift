@@ -19,6 +19,13 @@ enum ParityFixtures {
         REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA test_parity1 FROM PUBLIC;
         GRANT EXECUTE ON FUNCTION test_parity1.app_setting(text), test_parity1.for_everyone() TO web_anon, app_user;
         GRANT EXECUTE ON FUNCTION test_parity1.for_users() TO app_user;
+        CREATE FUNCTION test_parity1.pre_request() RETURNS void LANGUAGE plpgsql STABLE AS $$
+          BEGIN
+            IF current_setting('request.headers', true)::json->>'x-refuse' IS NOT NULL THEN
+              RAISE SQLSTATE 'PT403' USING MESSAGE = 'refused by db-pre-request';
+            END IF;
+          END $$;
+        GRANT EXECUTE ON FUNCTION test_parity1.pre_request() TO web_anon, app_user;
         """)
     }
 
@@ -85,7 +92,7 @@ struct GatewayAppSettingsTests {
 /// disabled answers 404 PGRST126 (test/spec/Feature/OpenApi/DisabledOpenApiSpec.hs).
 @Suite(.serialized)
 struct GatewayOpenAPIModeTests {
-    static let everyone: Set<String> = ["/rpc/app_setting", "/rpc/for_everyone"]
+    static let everyone: Set<String> = ["/rpc/app_setting", "/rpc/for_everyone", "/rpc/pre_request"]
     static let all: Set<String> = everyone.union(["/rpc/for_users"])
 
     func paths(_ response: HTTPClient.Response) -> Set<String> {
@@ -126,6 +133,17 @@ struct GatewayOpenAPIModeTests {
         let anonymous = try gateway.send("GET", "/")
         #expect(anonymous.status == 200)
         #expect(paths(anonymous) == Self.all)
+    }
+
+    /// The root runs in the caller's transaction, db-pre-request included (MainTx.hs: `mqPreReq` runs
+    /// before `actionResult` for the `InspectPlan` too), in both modes that serve a document.
+    @Test(arguments: ["follow-privileges", "ignore-privileges"])
+    func preRequestMayRefuseTheDocument(mode: String) throws {
+        let gateway = try ParityFixtures.gateway(["openapi-mode": "\"\(mode)\"", "db-pre-request": "\"test_parity1.pre_request\""])
+        #expect(try gateway.send("GET", "/").status == 200)
+        let refused = try gateway.send("GET", "/", headers: [("X-Refuse", "1")])
+        #expect(refused.status == 403)
+        #expect((refused.json as? [String: Any])?["message"] as? String == "refused by db-pre-request")
     }
 
     @Test func disabledIs404PGRST126() throws {

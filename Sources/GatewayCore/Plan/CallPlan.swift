@@ -65,13 +65,16 @@ public struct CallPlan: Sendable {
         var statements = [ContextStatement.make(role: role, request: request, claims: claims, readOnly: readOnly,
                                                 settings: catalog.transactionSettings(role: role, routine: chosen)
                                                     + config.appTransactionSettings)]
-        if let preRequest = config.dbPreRequest.flatMap(QualifiedName.init) {
-            statements.append(Statement("SELECT " + preRequest.sql + "()"))
-        }
+        if let preRequest = Self.preRequest(config) { statements.append(preRequest) }
         statements.append(Statement(callSQL, values))
         self.statements = statements
         routine = chosen
         directResponse = nil
+    }
+
+    /// `SELECT <db-pre-request>()`, run after the context statement (nil when not configured).
+    static func preRequest(_ config: GatewayConfig) -> Statement? {
+        config.dbPreRequest.flatMap(QualifiedName.init).map { Statement("SELECT " + $0.sql + "()") }
     }
 
     /// The overload the request means (PGRST202/203 otherwise; PGRST127 for unsupported query features).
