@@ -22,6 +22,8 @@ public enum APIError: Error, Sendable, Equatable {
     case ambiguousFunction(message: String, hint: String?)
     /// PGRST107: unsupported Accept (406).
     case notAcceptable(accept: String)
+    /// PGRST126: `GET /` with `openapi-mode = "disabled"` (404).
+    case openAPIDisabled
     /// 503 while the gateway shuts down.
     case shuttingDown
 

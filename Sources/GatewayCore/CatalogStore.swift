@@ -3,11 +3,23 @@ import Synchronization
 /// The schema cache currently served: an atomically swapped snapshot. A request takes the snapshot
 /// once when it is planned, so a reload (NOTIFY or SIGUSR1) never changes a request in flight.
 public final class CatalogStore: Sendable {
+    /// What the OpenAPI documents are built from, and the documents built so far (by schema and the
+    /// set of functions shown), dropped with it on reload.
+    struct OpenAPIState {
+        /// Counts the reloads.
+        var generation: Int
+        var catalog: Catalog
+        var columns: OpenAPIDocument.ResultColumns
+        var documents: [String: [UInt8]] = [:]
+    }
+
     private let snapshot = Mutex<Catalog?>(nil)
-    private let openAPIDocument = Mutex<[UInt8]?>(nil)
+    private let openAPIState = Mutex<OpenAPIState?>(nil)
     private let loading = Mutex<Void>(())
     private let conninfo: String
     private let schemas: [String]
+    /// Documents kept per snapshot (one per schema and distinct set of executable functions).
+    static let documentsKept = 64
 
     /// `conninfo`: the authenticator's libpq URI; `schemas`: the exposed schemas (db-schemas).
     public init(conninfo: String, schemas: [String]) {
@@ -23,8 +35,24 @@ public final class CatalogStore: Sendable {
         return catalog
     }
 
-    /// The OpenAPI 3.1 document of the current snapshot (served at `/`), nil until loaded.
-    public func openAPI() -> [UInt8]? { openAPIDocument.withLock { $0 } }
+    /// The OpenAPI 3.1 document (served at `/`) of `schema`'s functions whose oids are in `executable`
+    /// (nil: all of them), built from the current snapshot once and kept; 503 until it is loaded.
+    public func openAPI(schema: String, executable: Set<UInt32>?) throws -> [UInt8] {
+        guard let state = openAPIState.withLock({ $0 }) else {
+            throw APIError.databaseUnavailable(message: "the schema cache is not loaded yet")
+        }
+        let key = schema + "/" + (executable.map { $0.sorted().map(String.init).joined(separator: ",") } ?? "*")
+        if let document = state.documents[key] { return document }
+        let routines = state.catalog.routines.filter { $0.schema == schema && executable?.contains($0.oid) != false }
+        let document = OpenAPIDocument(catalog: Catalog(routines: routines), schema: schema, resultColumns: state.columns).json
+        openAPIState.withLock { current in
+            // Kept only if no reload came in between (the documents go with their snapshot).
+            guard current?.generation == state.generation else { return }
+            if current!.documents.count >= Self.documentsKept { current!.documents.removeAll() }
+            current!.documents[key] = document
+        }
+        return document
+    }
 
     /// True once a catalog has been loaded.
     public var isLoaded: Bool { snapshot.withLock { $0 != nil } }
@@ -43,9 +71,8 @@ public final class CatalogStore: Sendable {
                                       roleSettingRows: connection.query(roleSettings.sql, roleSettings.parameters))
             let columnsQuery = OpenAPIDocument.resultColumnsQuery(schemas: schemas)
             let columns = OpenAPIDocument.resultColumns(rows: try connection.query(columnsQuery.sql, columnsQuery.parameters))
-            let document = OpenAPIDocument(catalog: catalog, schema: schemas.first ?? "public", resultColumns: columns)
             replace(catalog)
-            openAPIDocument.withLock { $0 = document.json }
+            openAPIState.withLock { $0 = OpenAPIState(generation: ($0?.generation ?? 0) + 1, catalog: catalog, columns: columns) }
         }
         GatewayMetrics.shared.schemaReloaded()
         Observation.log(.info, "schema cache loaded")

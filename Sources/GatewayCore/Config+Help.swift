@@ -9,8 +9,9 @@ extension GatewayConfig {
 
       db-uri                       libpq URI/connection string of the authenticator role
                                    (default "postgresql://").                      PGRST_DB_URI
-      db-schemas                   comma-separated exposed schemas; the first is the one served
-                                   (default "public").                             PGRST_DB_SCHEMAS
+      db-schemas                   comma-separated exposed schemas; the first is the default, the
+                                   others are chosen with Accept-Profile (GET, HEAD, OPTIONS, /) or
+                                   Content-Profile (POST) (default "public").      PGRST_DB_SCHEMAS
       db-anon-role                 role for requests without a JWT; unset: anonymous requests
                                    get 401 PGRST302.                               PGRST_DB_ANON_ROLE
       db-pool                      number of database connections (default 10).   PGRST_DB_POOL
@@ -35,15 +36,19 @@ extension GatewayConfig {
       server-host                  address to listen on (default 127.0.0.1); "!4" or "*" = any
                                    IPv4, "!6" = any IPv6.                          PGRST_SERVER_HOST
       server-port                  HTTP port (default 3000).                       PGRST_SERVER_PORT
+      server-cors-allowed-origins  comma-separated origins allowed to make CORS requests; unset or
+                                   "": any origin (Access-Control-Allow-Origin: *). PGRST_SERVER_CORS_ALLOWED_ORIGINS
       admin-server-port            port of /live and /ready (default: none).       PGRST_ADMIN_SERVER_PORT
       server-timeout-seconds       seconds of client inactivity before a connection is closed
                                    (default 10; gateway-specific).          PGRST_SERVER_TIMEOUT_SECONDS
       log-level                    crit, error, warn, info or debug (default error). PGRST_LOG_LEVEL
-      openapi-mode                 follow-privileges, ignore-privileges or disabled
-                                   (default follow-privileges; "disabled" turns off the OpenAPI 3.1 document at /). PGRST_OPENAPI_MODE
+      openapi-mode                 the OpenAPI 3.1 document at /: follow-privileges lists the functions
+                                   the caller's role may execute, ignore-privileges all of them, disabled
+                                   answers 404 PGRST126 (default follow-privileges). PGRST_OPENAPI_MODE
       jwt-secret                   HS256 secret, at least 32 characters.           PGRST_JWT_SECRET
       jwt-aud                      expected JWT audience.                          PGRST_JWT_AUD
       jwt-role-claim-key           JSPath of the role claim (default ".role").     PGRST_JWT_ROLE_CLAIM_KEY
-      app.settings.<name>          free settings, file only.
+      app.settings.<name>          free settings: every request's transaction sets them, readable
+                                   with current_setting('app.settings.<name>').  PGRST_APP_SETTINGS_<NAME>
     """
 }

@@ -20,7 +20,7 @@ extension GatewayConfig {
         "db-uri", "db-schemas", "db-anon-role", "db-pool", "db-pool-acquisition-timeout", "db-pre-request",
         "db-max-body-bytes", "server-host", "server-port", "admin-server-port", "server-timeout-seconds",
         "log-level", "openapi-mode", "jwt-secret", "jwt-aud", "jwt-role-claim-key",
-        "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-max-wait-ms", "db-pool-pipeline-depth", "server-threads",
+        "server-cors-allowed-origins", "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-max-wait-ms", "db-pool-pipeline-depth", "server-threads",
     ]
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -43,7 +43,12 @@ extension GatewayConfig {
             return number
         }
         if key.hasPrefix("app.settings.") {
-            appSettings[String(key.dropFirst("app.settings.".count))] = value.text
+            let name = key.dropFirst("app.settings.".count).lowercased()
+            // set_config refuses other names (22023) on every request: refuse them at start instead.
+            guard Self.isCustomSettingName("app.settings." + name) else {
+                throw fail("expected a name of letters, digits and underscores (app.settings.my_key)")
+            }
+            appSettings[name] = value.text
             return
         }
         switch key {
@@ -69,6 +74,10 @@ extension GatewayConfig {
             let host = try string().trimmingCharacters(in: .whitespaces)
             guard !host.isEmpty else { throw fail("expected a host name or address") }
             serverHost = host
+        case "server-cors-allowed-origins":
+            // PostgREST: comma-separated, each trimmed; unset or "" allows any origin.
+            serverCorsAllowedOrigins = try optionalString() == nil ? []
+                : value.text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         case "server-port": serverPort = try integer(0...65_535)
         case "admin-server-port": adminServerPort = try optionalString() == nil ? nil : integer(0...65_535)
         case "server-timeout-seconds": serverTimeoutSeconds = try integer(1...86_400)
@@ -116,6 +125,18 @@ extension GatewayConfig {
         }
         if let preRequest = dbPreRequest, QualifiedName(preRequest) == nil {
             throw ConfigError(key: "db-pre-request", reason: "expected a function name such as schema.fn, got \"\(preRequest)\"")
+        }
+    }
+
+    /// A name PostgreSQL accepts for a custom setting: dot-separated parts, each a letter or
+    /// underscore followed by letters, digits, underscores or dollars (`valid_custom_variable_name`).
+    static func isCustomSettingName(_ name: String) -> Bool {
+        let parts = name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        return parts.count >= 2 && parts.allSatisfy { part in
+            !part.isEmpty && part.enumerated().allSatisfy { index, byte in
+                byte >= 0x80 || byte == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20)
+                    || (index > 0 && (byte == UInt8(ascii: "$") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)))
+            }
         }
     }
 

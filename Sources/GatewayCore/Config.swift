@@ -6,8 +6,8 @@ public struct GatewayConfig: Sendable, Equatable {
 
     /// libpq connection string or URI the gateway logs in with (the authenticator role).
     public var dbURI = "postgresql://"
-    /// Exposed schemas; the first is the default one, the others are chosen with Accept-Profile /
-    /// Content-Profile (not yet supported: only the first is served).
+    /// Exposed schemas; the first is the default one, the others are chosen with Accept-Profile
+    /// (GET, HEAD, OPTIONS and the document at `/`) or Content-Profile (POST).
     public var dbSchemas = ["public"]
     /// Role for requests without a JWT; nil means anonymous access is refused (401 PGRST302).
     public var dbAnonRole: String?
@@ -39,20 +39,25 @@ public struct GatewayConfig: Sendable, Equatable {
     /// Address to listen on. PostgREST's special values are accepted: `!4` (any IPv4), `!6`
     /// (any IPv6), `*` (any); see `bindHost`.
     public var serverHost = "127.0.0.1"
+    /// Origins allowed to make CORS requests (`Access-Control-Allow-Origin` echoes them, with
+    /// credentials); empty, PostgREST's default: any origin (`*`).
+    public var serverCorsAllowedOrigins: [String] = []
     public var serverPort = 3000
     /// Port of the admin server (`/live`, `/ready`); nil: no admin server.
     public var adminServerPort: Int?
     /// Seconds of client inactivity after which a connection is closed (ours).
     public var serverTimeoutSeconds = 10
     public var logLevel = LogLevel.error
-    /// `follow-privileges`, `ignore-privileges` or `disabled` (OpenAPI itself is not served yet).
+    /// The OpenAPI document at `/`: `follow-privileges` lists the functions the caller's role may
+    /// execute, `ignore-privileges` all of them, `disabled` answers 404 PGRST126.
     public var openAPIMode = "follow-privileges"
     /// HS256 secret (at least 32 characters) used by the later JWT work.
     public var jwtSecret: String?
     public var jwtAud: String?
     /// JSPath of the role claim, PostgREST syntax (`.role`, `.realm_access.roles[0]`).
     public var jwtRoleClaimKey = ".role"
-    /// `app.settings.*` keys of the config file, passed through as given.
+    /// `app.settings.<name>` keys (config file, or `PGRST_APP_SETTINGS_<NAME>`), by lower-cased name:
+    /// each request's transaction sets them, readable with `current_setting('app.settings.<name>')`.
     public var appSettings: [String: String] = [:]
 
     public init() {}
@@ -94,12 +99,23 @@ public struct GatewayConfig: Sendable, Equatable {
                 values.append((key, .string(raw), variable))
             }
         }
+        // PGRST_APP_SETTINGS_MY_KEY -> app.settings.my_key (PostgREST: "case is not important").
+        for (variable, raw) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix(appSettingsVariablePrefix) {
+            values.append(("app.settings." + variable.dropFirst(appSettingsVariablePrefix.count).lowercased(), .string(raw), variable))
+        }
         var config = GatewayConfig()
         for (key, value, source) in values {
             try config.apply(key: key, value: value, source: source)
         }
         try config.validate()
         return config
+    }
+
+    static let appSettingsVariablePrefix = "PGRST_APP_SETTINGS_"
+
+    /// The `app.settings.*` settings as the context statement applies them (sorted by name).
+    public var appTransactionSettings: [TransactionSetting] {
+        appSettings.sorted { $0.key < $1.key }.map { TransactionSetting(name: "app.settings." + $0.key, value: $0.value) }
     }
 
     /// `db-pool` -> `PGRST_DB_POOL`.

@@ -8,6 +8,7 @@ public final class Pipeline: Sendable {
     let config: GatewayConfig
     let catalogStore: CatalogStore
     let authenticator: JWTAuthenticator
+    let cors: CORSPolicy
 
     public init(config: GatewayConfig, catalogStore: CatalogStore) {
         self.config = config
@@ -16,19 +17,37 @@ public final class Pipeline: Sendable {
                                          // validated when the configuration was loaded
                                          roleClaim: (try? RoleClaimPath(config.jwtRoleClaimKey)) ?? .default,
                                          anonRole: config.dbAnonRole)
+        cors = CORSPolicy(allowedOrigins: config.serverCorsAllowedOrigins)
     }
 
     /// Answers now (no database needed, or a failure before the call), or returns nil and calls
-    /// `reply` once, later, on this loop, when the database answered.
+    /// `reply` once, later, on this loop, when the database answered. CORS wraps everything, as
+    /// PostgREST's middleware does: a preflight is answered here, an actual CORS request's answer
+    /// (an error too) gets its headers.
     func respond(to request: HTTPRequest, database: PGPoolRouter, now: UInt64,
                  reply: @escaping (HTTPResponse) -> Void) -> HTTPResponse? {
+        switch cors.decide(request) {
+        case .none:
+            return answer(request, database: database, now: now, reply: reply)
+        case .preflight(let response):
+            return response
+        case .actual(let headers):
+            return answer(request, database: database, now: now) { reply($0.adding(headers)) }?.adding(headers)
+        }
+    }
+
+    /// The request path proper (see `respond`).
+    func answer(_ request: HTTPRequest, database: PGPoolRouter, now: UInt64,
+                reply: @escaping (HTTPResponse) -> Void) -> HTTPResponse? {
         var timing = ServerTiming()
         var authenticated = false
         do {
-            if let document = try openAPI(request) { return document }
             let auth = try authenticator.authenticate(authorization: request.headers["authorization"])       // who
             authenticated = auth.isAuthenticated
             timing.mark("jwt")
+            if request.path == "/", request.method == "GET" || request.method == "HEAD" {
+                return try openAPI(request, auth: auth, database: database, now: now, reply: reply)
+            }
             let plan = try CallPlan(request: request, catalog: catalogStore.current(), config: config,
                                     role: auth.role, claims: auth.claims)                                   // what
             timing.mark("plan")
@@ -50,14 +69,36 @@ public final class Pipeline: Sendable {
         }
     }
 
-    /// `GET /` (and HEAD): the OpenAPI 3.1 document of the exposed schema, built from the schema cache.
-    func openAPI(_ request: HTTPRequest) throws -> HTTPResponse? {
-        guard request.path == "/", request.method == "GET" || request.method == "HEAD" else { return nil }
-        guard config.openAPIMode != "disabled" else { throw APIError.notFound(path: "/") }
-        guard let document = catalogStore.openAPI() else {
-            throw APIError.databaseUnavailable(message: "the schema cache is not loaded yet")
+    /// `GET /` (and HEAD): the OpenAPI 3.1 document of the schema Accept-Profile names (else the
+    /// default one), built from the schema cache. As PostgREST's root (MainTx.hs, `InspectPlan`), it runs
+    /// in the caller's transaction: context statement, db-pre-request (which may refuse it), then the
+    /// functions the role may execute (one round trip). `openapi-mode` follow-privileges (the default)
+    /// lists only those; ignore-privileges every function; disabled answers 404 PGRST126.
+    func openAPI(_ request: HTTPRequest, auth: Authentication, database: PGPoolRouter, now: UInt64,
+                 reply: @escaping (HTTPResponse) -> Void) throws -> HTTPResponse? {
+        guard config.openAPIMode != "disabled" else { throw APIError.openAPIDisabled }
+        let schema = try CallPlan.schema(named: request.headers["accept-profile"], config: config)
+        let isHead = request.method == "HEAD"
+        let followPrivileges = config.openAPIMode == "follow-privileges"
+        let catalog = try catalogStore.current()
+        var statements = [ContextStatement.make(role: auth.role, request: request, claims: auth.claims, readOnly: true,
+                                                settings: (catalog.roleSettings[auth.role] ?? []) + config.appTransactionSettings)]
+        if let preRequest = CallPlan.preRequest(config) { statements.append(preRequest) }
+        statements.append(OpenAPIDocument.executableQuery(schema: schema))
+        try database.submit(statements, role: .primary, now: now) { [catalogStore, authenticated = auth.isAuthenticated] rows, _ in
+            do {
+                let executable = Set(try rows.get().compactMap { $0.first.flatMap { $0 }.flatMap { UInt32($0) } })
+                reply(Self.document(try catalogStore.openAPI(schema: schema, executable: followPrivileges ? executable : nil),
+                                    isHead: isHead))
+            } catch {
+                reply(HTTPResponse(error: error, authenticated: authenticated))
+            }
         }
-        return HTTPResponse(status: 200, headers: [("Content-Type", "application/openapi+json; charset=utf-8")],
-                            body: request.method == "HEAD" ? [] : document)
+        return nil
+    }
+
+    static func document(_ json: [UInt8], isHead: Bool) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: [("Content-Type", "application/openapi+json; charset=utf-8")],
+                     body: isHead ? [] : json)
     }
 }

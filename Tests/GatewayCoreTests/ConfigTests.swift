@@ -81,6 +81,26 @@ import Testing
         #expect(config.dbMaxBodyBytes == 100)
     }
 
+    @Test func appSettingsFromTheEnvironmentWinByLowerCaseName() throws {
+        let path = try writeConfig("app.settings.Greeting = \"file\"\napp.settings.kept = 1\n")
+        let config = try GatewayConfig.load(file: path, environment: [
+            "PGRST_APP_SETTINGS_GREETING": "env", "PGRST_APP_SETTINGS_JWT_SECRET": "s3cret",
+        ])
+        #expect(config.appSettings == ["greeting": "env", "kept": "1", "jwt_secret": "s3cret"])
+        #expect(config.appTransactionSettings == [
+            TransactionSetting(name: "app.settings.greeting", value: "env"),
+            TransactionSetting(name: "app.settings.jwt_secret", value: "s3cret"),
+            TransactionSetting(name: "app.settings.kept", value: "1"),
+        ])
+    }
+
+    @Test func appSettingsNamesPostgreSQLWouldRefuseAreRefused() throws {
+        #expect(try refusal(file: "app.settings.my-key = 1\n")?.key == "app.settings.my-key")
+        #expect(try refusal(environment: ["PGRST_APP_SETTINGS_": "x"])?.key == "PGRST_APP_SETTINGS_")
+        #expect(try refusal(environment: ["PGRST_APP_SETTINGS_1ST": "x"])?.key == "PGRST_APP_SETTINGS_1ST")
+        #expect(try refusal(file: "app.settings.a.b_2 = 1\n") == nil)
+    }
+
     @Test func environmentNames() {
         #expect(GatewayConfig.environmentName(of: "db-pool-acquisition-timeout") == "PGRST_DB_POOL_ACQUISITION_TIMEOUT")
         #expect(GatewayConfig.environmentName(of: "db-uri") == "PGRST_DB_URI")

@@ -66,7 +66,8 @@ extension Catalog {
         return Routine(
             schema: schema, name: name, parameters: parameters, returnShape: shape,
             returnsSet: row[3] == "t" || row[3] == "true", returnType: row[5] ?? "", volatility: volatility,
-            comment: row[6], settings: try settings(row.count > 8 ? row[8] : nil, routine: "\(schema).\(name)")
+            comment: row[6], settings: try settings(row.count > 8 ? row[8] : nil, routine: "\(schema).\(name)"),
+            oid: row.count > 9 ? row[9].flatMap { UInt32($0) } ?? 0 : 0
         )
     }
 }

@@ -29,10 +29,12 @@ public struct Routine: Sendable, Equatable {
     public var comment: String?
     /// Its own `SET` settings that the call's transaction takes over (`TransactionSetting.hoisted`).
     public var settings: [TransactionSetting]
+    /// pg_proc.oid (0 when built by hand): which functions a role may execute is asked by oid.
+    public var oid: UInt32
 
     public init(schema: String, name: String, parameters: [RoutineParameter], returnShape: ReturnShape,
                 returnsSet: Bool, returnType: String, volatility: Volatility, comment: String? = nil,
-                settings: [TransactionSetting] = []) {
+                settings: [TransactionSetting] = [], oid: UInt32 = 0) {
         self.schema = schema
         self.name = name
         self.parameters = parameters
@@ -42,6 +44,7 @@ public struct Routine: Sendable, Equatable {
         self.volatility = volatility
         self.comment = comment
         self.settings = settings
+        self.oid = oid
     }
 
     /// True for a function whose only parameter is an unnamed `json`/`jsonb`: it gets the whole body.

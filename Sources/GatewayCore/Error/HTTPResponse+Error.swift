@@ -69,6 +69,8 @@ extension HTTPResponse {
             return errorBody(status: 300, code: "PGRST203", message: message, hint: hint)
         case .notAcceptable(let accept):
             return errorBody(status: 406, code: "PGRST107", message: "None of these media types are available: \(accept)")
+        case .openAPIDisabled:
+            return errorBody(status: 404, code: "PGRST126", message: "Root endpoint metadata is disabled")
         case .shuttingDown:
             return errorBody(status: 503, code: "PGRST000", message: "The server is shutting down.",
                              headers: [("Retry-After", "1"), ("Connection", "close")])

@@ -23,6 +23,16 @@ extension OpenAPIDocument {
             """, [schemas.joined(separator: ",")])
     }
 
+    /// The oids of `schema`'s functions the current role may execute, run in the caller's transaction
+    /// after the context statement's role switch (PostgREST's `accessibleFuncs`, openapi-mode
+    /// follow-privileges).
+    public static func executableQuery(schema: String) -> Statement {
+        Statement("""
+            SELECT p.oid::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = $1 AND p.prokind = 'f' AND has_function_privilege(p.oid, 'execute')
+            """, [schema])
+    }
+
     /// Reads the rows of `resultColumnsQuery`.
     public static func resultColumns(rows: [[String?]]) -> ResultColumns {
         var columns: ResultColumns = [:]

@@ -63,14 +63,18 @@ public struct CallPlan: Sendable {
 
         readOnly = route.isQueryCall || chosen.volatility != .volatile
         var statements = [ContextStatement.make(role: role, request: request, claims: claims, readOnly: readOnly,
-                                                settings: catalog.transactionSettings(role: role, routine: chosen))]
-        if let preRequest = config.dbPreRequest.flatMap(QualifiedName.init) {
-            statements.append(Statement("SELECT " + preRequest.sql + "()"))
-        }
+                                                settings: catalog.transactionSettings(role: role, routine: chosen)
+                                                    + config.appTransactionSettings)]
+        if let preRequest = Self.preRequest(config) { statements.append(preRequest) }
         statements.append(Statement(callSQL, values))
         self.statements = statements
         routine = chosen
         directResponse = nil
+    }
+
+    /// `SELECT <db-pre-request>()`, run after the context statement (nil when not configured).
+    static func preRequest(_ config: GatewayConfig) -> Statement? {
+        config.dbPreRequest.flatMap(QualifiedName.init).map { Statement("SELECT " + $0.sql + "()") }
     }
 
     /// The overload the request means (PGRST202/203 otherwise; PGRST127 for unsupported query features).
@@ -95,7 +99,12 @@ public struct CallPlan: Sendable {
     /// (POST), else the default one.
     static func schema(for request: HTTPRequest, route: Route, config: GatewayConfig) throws -> String {
         let header = route.isQueryCall || route.method == .options ? "accept-profile" : "content-profile"
-        guard let wanted = request.headers[header] else { return config.defaultSchema }
+        return try schema(named: request.headers[header], config: config)
+    }
+
+    /// The exposed schema a profile header names (nil: the default one); 406 PGRST106 otherwise.
+    static func schema(named wanted: String?, config: GatewayConfig) throws -> String {
+        guard let wanted else { return config.defaultSchema }
         guard config.dbSchemas.contains(wanted) else {
             throw APIError.unacceptableSchema(schema: wanted, exposed: config.dbSchemas)
         }

@@ -2,8 +2,9 @@ import Foundation
 
 /// The first statement of every call: the transaction-local settings PostgREST defines
 /// (`role`, `request.*`), and READ ONLY for GET/HEAD and non-volatile functions.
-/// First of all the impersonated role's settings, then the called function's hoisted ones
-/// (`TransactionSetting`; $7 names, $8 values, applied in order so the function's win): PostgreSQL
+/// First of all the impersonated role's settings, then the called function's hoisted ones, then
+/// the config's `app.settings.*` (`TransactionSetting`; $7 names, $8 values, applied in order so the
+/// function's win over the role's, as in PostgREST's `txVarQuery`): PostgreSQL
 /// applies role settings only at login, so `statement_timeout` and `lock_timeout` of the API roles
 /// take effect only through these. Before the role switch, as PostgREST does, so a privileged
 /// setting needs `GRANT SET ON PARAMETER` to the authenticator only.
