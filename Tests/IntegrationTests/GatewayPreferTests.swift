@@ -1,8 +1,11 @@
 import Foundation
 import Testing
 
-/// Issue 17 item 3: the `Prefer` header on /rpc as PostgREST answers it, through the real gateway.
-/// Sources: PostgREST's test/spec/Feature/RollbackSpec.hs.
+/// Issue 17 item 3: the `Prefer` header on /rpc as PostgREST answers it, through the real gateway:
+/// `handling`, `timezone`, `max-affected`, and `Preference-Applied`.
+/// Sources: PostgREST's docs/references/api/preferences.rst, docs/references/configuration.rst
+/// (db-tx-end), test/spec/Feature/Query/Preferences/{Handling,Timezone,MaxAffected}Spec.hs,
+/// test/spec/Feature/RollbackSpec.hs, src/library/PostgREST/ApiRequest/Preferences.hs.
 @Suite(.serialized)
 struct GatewayPreferTests {
     /// Functions in their own schema (idempotent, once per run); the `items` rows are reset by each test.
@@ -60,6 +63,137 @@ struct GatewayPreferTests {
 
     private func itemCount() throws -> String? {
         try TestDatabase.connect().query("SELECT count(*)::text FROM test_prefer.items").first?.first ?? nil
+    }
+
+    // MARK: handling (HandlingSpec.hs)
+
+    @Test func strictHandlingRefusesUnknownPreferences() throws {
+        let gateway = try Self.shared.get()
+        let response = try gateway.send("POST", "/rpc/timestamps", body: "{}",
+                                        headers: [("Content-Type", "application/json"), ("Prefer", "handling=strict, anything")])
+        #expect(response.status == 400)
+        #expect(response.json == json(#"{"details":"Invalid preferences: anything","message":"Invalid preferences given with handling=strict","code":"PGRST122","hint":null}"#),
+                "\(response.text)")
+        #expect(response.header("Preference-Applied") == nil)
+
+        // Over several Prefer headers, every unknown item is named.
+        let several = try gateway.send("GET", "/rpc/timestamps", headers: [("Prefer", "handling=strict"), ("Prefer", "something, else")])
+        #expect(several.status == 400)
+        #expect(several.json == json(#"{"details":"Invalid preferences: something, else","message":"Invalid preferences given with handling=strict","code":"PGRST122","hint":null}"#),
+                "\(several.text)")
+
+        // Preferences PostgREST knows are not invalid, even those a call does not use.
+        let known = try gateway.send("GET", "/rpc/timestamps",
+                                     headers: [("Prefer", "handling=strict, return=representation, count=exact, missing=default, tx=rollback")])
+        #expect(known.status == 200, "\(known.text)")
+        #expect(known.header("Preference-Applied") == "handling=strict")
+    }
+
+    @Test func lenientHandlingIgnoresUnknownPreferences() throws {
+        let gateway = try Self.shared.get()
+        for headers in [[("Prefer", "handling=lenient, anything")], [("Prefer", "handling=lenient"), ("Prefer", "anything")]] {
+            let response = try gateway.send("GET", "/rpc/timestamps", headers: headers)
+            #expect(response.status == 200, "\(response.text)")
+            #expect(response.header("Preference-Applied") == "handling=lenient")
+        }
+        // Lenient is the default: nothing to report.
+        let plain = try gateway.send("GET", "/rpc/timestamps", headers: [("Prefer", "anything")])
+        #expect(plain.status == 200)
+        #expect(plain.header("Preference-Applied") == nil)
+    }
+
+    // MARK: timezone (TimezoneSpec.hs)
+
+    @Test func timezoneSetsTheTransactionsTimeZone() throws {
+        let gateway = try Self.shared.get()
+        let losAngeles = #"[{"t":"2023-10-18T05:37:59.611-07:00"}, {"t":"2023-10-18T07:37:59.611-07:00"}, {"t":"2023-10-18T09:37:59.611-07:00"}]"#
+        let strict = try gateway.send("GET", "/rpc/timestamps", headers: [("Prefer", "handling=strict, timezone=America/Los_Angeles")])
+        #expect(strict.status == 200)
+        #expect(strict.json == json(losAngeles), "\(strict.text)")
+        #expect(strict.header("Preference-Applied") == "handling=strict, timezone=America/Los_Angeles")
+
+        let alone = try gateway.send("GET", "/rpc/timestamps", headers: [("Prefer", "timezone=America/Los_Angeles")])
+        #expect(alone.json == json(losAngeles), "\(alone.text)")
+        #expect(alone.header("Preference-Applied") == "timezone=America/Los_Angeles")
+
+        let positive = try gateway.send("GET", "/rpc/timestamps", headers: [("Prefer", "timezone=+05:30")])
+        #expect(positive.json == json(#"[{"t":"2023-10-18T07:07:59.611-05:30"}, {"t":"2023-10-18T09:07:59.611-05:30"}, {"t":"2023-10-18T11:07:59.611-05:30"}]"#),
+                "\(positive.text)")
+        #expect(positive.header("Preference-Applied") == "timezone=+05:30")
+
+        let negative = try gateway.send("GET", "/rpc/timestamps", headers: [("Prefer", "timezone=-4")])
+        #expect(negative.json == json(#"[{"t":"2023-10-18T08:37:59.611-04:00"}, {"t":"2023-10-18T10:37:59.611-04:00"}, {"t":"2023-10-18T12:37:59.611-04:00"}]"#),
+                "\(negative.text)")
+        #expect(negative.header("Preference-Applied") == "timezone=-4")
+
+        // Only that transaction: the connection's next call is back in the server's zone.
+        let after = try gateway.send("GET", "/rpc/timestamps")
+        #expect(after.status == 200)
+        #expect(!after.text.contains("-07:00"), "\(after.text)")
+    }
+
+    @Test func anInvalidTimezoneIsAnErrorWhateverTheHandling() throws {
+        let gateway = try Self.shared.get()
+        // preferences.rst: "handling=lenient is ignored for timezone. Invalid time zones always return an error."
+        for prefer in ["timezone=Invalid/Timezone", "handling=strict, timezone=Invalid/Timezone", "handling=lenient, timezone=Invalid/Timezone"] {
+            let response = try gateway.send("GET", "/rpc/timestamps", headers: [("Prefer", prefer)])
+            #expect(response.status == 400, "\(prefer)")
+            #expect(response.json == json(#"{"code":"22023","details":null,"hint":null,"message":"invalid value for parameter \"TimeZone\": \"Invalid/Timezone\""}"#),
+                    "\(response.text)")
+            #expect(response.header("Preference-Applied") == nil)
+        }
+        let leap = try gateway.send("GET", "/rpc/timestamps", headers: [("Prefer", "timezone=05:30:15")])
+        #expect(leap.status == 400)
+        #expect(leap.json == json(#"{"code":"22023","details":"PostgreSQL does not support leap seconds.","hint":null,"message":"time zone \"05:30:15\" appears to use leap seconds"}"#),
+                "\(leap.text)")
+    }
+
+    // MARK: max-affected (MaxAffectedSpec.hs, preferences.rst "Max Affected")
+
+    @Test func maxAffectedWithStrictHandlingRefusesACallReturningMoreRows() throws {
+        let gateway = try Self.shared.get()
+        for function in ["delete_items_returns_setof", "delete_items_returns_table"] {
+            try resetItems()
+            let response = try gateway.send("POST", "/rpc/" + function, headers: [("Prefer", "handling=strict, max-affected=10")])
+            #expect(response.status == 400)
+            #expect(response.json == json(#"{"code":"PGRST124","details":"The query affects 15 rows","hint":null,"message":"Query result exceeds max-affected preference constraint"}"#),
+                    "\(response.text)")
+            #expect(response.header("Content-Type") == "application/json; charset=utf-8")
+            #expect(try itemCount() == "15", "the deletion was rolled back")
+
+            let allowed = try gateway.send("POST", "/rpc/" + function, headers: [("Prefer", "handling=strict, max-affected=20")])
+            #expect(allowed.status == 200)
+            #expect(allowed.json == json("[" + (1...15).map { #"{"id":\#($0)}"# }.joined(separator: ",") + "]"), "\(allowed.text)")
+            #expect(allowed.header("Preference-Applied") == "handling=strict, max-affected=20")
+            #expect(try itemCount() == "0")
+        }
+        // Exactly the limit is allowed.
+        try resetItems()
+        let exact = try gateway.send("POST", "/rpc/delete_items_returns_setof", headers: [("Prefer", "handling=strict, max-affected=15")])
+        #expect(exact.status == 200, "\(exact.text)")
+    }
+
+    @Test func maxAffectedIsIgnoredWithLenientHandling() throws {
+        let gateway = try Self.shared.get()
+        try resetItems()
+        let response = try gateway.send("POST", "/rpc/delete_items_returns_setof", headers: [("Prefer", "handling=lenient, max-affected=10")])
+        #expect(response.status == 200, "\(response.text)")
+        #expect(response.header("Preference-Applied") == "handling=lenient")
+        #expect(try itemCount() == "0")
+        try resetItems()
+        let unspecified = try gateway.send("POST", "/rpc/delete_items_returns_setof", headers: [("Prefer", "max-affected=10")])
+        #expect(unspecified.status == 200, "\(unspecified.text)")
+        #expect(unspecified.header("Preference-Applied") == nil)
+    }
+
+    @Test func maxAffectedOnAFunctionNotReturningASetIsPGRST128() throws {
+        let gateway = try Self.shared.get()
+        try resetItems()
+        let response = try gateway.send("POST", "/rpc/delete_items_returns_void", headers: [("Prefer", "handling=strict, max-affected=20")])
+        #expect(response.status == 400)
+        #expect(response.json == json(#"{"code":"PGRST128","details":null,"hint":null,"message":"Function must return SETOF or TABLE when max-affected preference is used with handling=strict"}"#),
+                "\(response.text)")
+        #expect(try itemCount() == "15", "not called")
     }
 
     /// RollbackSpec.hs "raises deferred constraints": a violation found only at commit is the

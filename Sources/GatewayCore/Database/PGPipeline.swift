@@ -132,7 +132,7 @@ final class PGPipeline {
         var sent = true
         request.steps.removeAll(keepingCapacity: true)
         for (index, statement) in request.statements.enumerated() {
-            let last = index == request.statements.count - 1
+            let wanted = index == request.resultIndex
             if let name = statementNames[statement.sql] {
                 sent = sent && connection.sendQueryPrepared(name: name, parameters: statement.parameters)
             } else if preparing.contains(statement.sql) || statementNames.count >= Self.maxCachedStatements {
@@ -147,7 +147,7 @@ final class PGPipeline {
                 sent = sent && connection.sendPrepare(name: name, sql: statement.sql)
                     && connection.sendQueryPrepared(name: name, parameters: statement.parameters)
             }
-            request.steps.append(.execute(last: last))
+            request.steps.append(.execute(wanted: wanted))
         }
         sent = sent && connection.pipelineSync()
         inFlight.append(request)
@@ -203,9 +203,9 @@ final class PGPipeline {
                 preparing.remove(sql)
                 if kind == .command { statementNames[sql] = name }
                 if request.failure == nil { request.failure = error }
-            case .execute(let last):
-                let (kind, rows, error) = consume(result, wantRows: last, connection: connection)
-                if kind == .tuples, last { request.rows = rows }
+            case .execute(let wanted):
+                let (kind, rows, error) = consume(result, wantRows: wanted, connection: connection)
+                if kind == .tuples, wanted { request.rows = rows }
                 if request.failure == nil { request.failure = error }
             }
             wantNull = true
