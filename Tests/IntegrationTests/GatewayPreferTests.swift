@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Issue 17 item 3: the `Prefer` header on /rpc as PostgREST answers it, through the real gateway:
-/// `handling`, `timezone`, `max-affected`, and `Preference-Applied`.
+/// `handling`, `timezone`, `max-affected`, `tx` with `db-tx-end`, and `Preference-Applied`.
 /// Sources: PostgREST's docs/references/api/preferences.rst, docs/references/configuration.rst
 /// (db-tx-end), test/spec/Feature/Query/Preferences/{Handling,Timezone,MaxAffected}Spec.hs,
 /// test/spec/Feature/RollbackSpec.hs, src/library/PostgREST/ApiRequest/Preferences.hs.
@@ -194,6 +194,88 @@ struct GatewayPreferTests {
         #expect(response.json == json(#"{"code":"PGRST128","details":null,"hint":null,"message":"Function must return SETOF or TABLE when max-affected preference is used with handling=strict"}"#),
                 "\(response.text)")
         #expect(try itemCount() == "15", "not called")
+    }
+
+    // MARK: tx and db-tx-end (RollbackSpec.hs, configuration.rst "db-tx-end", preferences.rst "Transaction End Preference")
+
+    private static let deferredConstraintError = #"{"hint":null,"details":"Key (col)=(1) already exists.","code":"23505","message":"duplicate key value violates unique constraint \"deferrable_unique_constraint_col_key\""}"#
+
+    /// RollbackSpec's checks for one `db-tx-end` and one `Prefer` header: reads answer, a write
+    /// persists or not, immediate and deferred constraint violations are 409 (never with
+    /// Preference-Applied), and the header shows `applied` on success.
+    private func checkTransactionEnd(_ gateway: GatewayProcess, prefer: String?, persists: Bool, applied: String?) throws {
+        let prefer = prefer.map { [("Prefer", $0)] } ?? []
+        try resetItems(1...1)
+        let read = try gateway.send("GET", "/rpc/search?id=1", headers: prefer)
+        #expect(read.status == 200)
+        #expect(read.json == json(#"[{"id":1}]"#), "\(read.text)")
+        #expect(read.header("Preference-Applied") == applied)
+        let readPost = try gateway.send("POST", "/rpc/search", body: #"{"id":1}"#, headers: prefer + [("Content-Type", "application/json")])
+        #expect(readPost.json == json(#"[{"id":1}]"#), "\(readPost.text)")
+        #expect(readPost.header("Preference-Applied") == applied)
+
+        let write = try gateway.send("POST", "/rpc/add_item", body: #"{"id":0}"#, headers: prefer + [("Content-Type", "application/json")])
+        #expect(write.status == 200)
+        #expect(write.json == json(#"[{"id":0}]"#), "the response is the call's result either way: \(write.text)")
+        #expect(write.header("Preference-Applied") == applied)
+        #expect(try itemCount() == (persists ? "2" : "1"), "prefer \(prefer), persists \(persists)")
+
+        for body in ["{}", #"{"deferred": true}"#] {
+            let failed = try gateway.send("POST", "/rpc/raise_constraint", body: body, headers: prefer + [("Content-Type", "application/json")])
+            #expect(failed.status == 409, "\(body): \(failed.text)")
+            #expect(failed.json == json(Self.deferredConstraintError), "\(body): \(failed.text)")
+            #expect(failed.header("Preference-Applied") == nil)
+        }
+        // The connections are usable afterwards (no transaction left open or failed), and ending a
+        // transaction this way made PostgreSQL warn about nothing (libpq prints notices to stderr).
+        for _ in 0..<8 { #expect(try gateway.send("GET", "/rpc/search?id=1").status == 200) }
+        #expect(!gateway.log.contains("WARNING"), "\(gateway.log)")
+    }
+
+    @Test func commitAllowOverride() throws {
+        let gateway = try Self.gateway(["db-tx-end": "\"commit-allow-override\""])
+        try checkTransactionEnd(gateway, prefer: nil, persists: true, applied: nil)
+        try checkTransactionEnd(gateway, prefer: "tx=commit", persists: true, applied: "tx=commit")
+        try checkTransactionEnd(gateway, prefer: "tx=rollback", persists: false, applied: "tx=rollback")
+        // Preference-Applied lists in PostgREST's order (tx, handling, timezone, max-affected).
+        try resetItems(1...1)
+        let all = try gateway.send("GET", "/rpc/search?id=1", headers: [("Prefer", "max-affected=5, timezone=UTC, handling=strict, tx=rollback")])
+        #expect(all.header("Preference-Applied") == "tx=rollback, handling=strict, timezone=UTC, max-affected=5")
+    }
+
+    @Test func rollbackAllowOverride() throws {
+        let gateway = try Self.gateway(["db-tx-end": "\"rollback-allow-override\""])
+        try checkTransactionEnd(gateway, prefer: nil, persists: false, applied: nil)
+        try checkTransactionEnd(gateway, prefer: "tx=commit", persists: true, applied: "tx=commit")
+        try checkTransactionEnd(gateway, prefer: "tx=rollback", persists: false, applied: "tx=rollback")
+    }
+
+    @Test func commitWithoutOverride() throws {
+        // The default: tx= is ignored (still not an invalid preference), nothing is reported.
+        let gateway = try Self.shared.get()
+        try checkTransactionEnd(gateway, prefer: nil, persists: true, applied: nil)
+        try checkTransactionEnd(gateway, prefer: "tx=commit", persists: true, applied: nil)
+        try checkTransactionEnd(gateway, prefer: "tx=rollback", persists: true, applied: nil)
+    }
+
+    @Test func rollbackWithoutOverride() throws {
+        let gateway = try Self.gateway(["db-tx-end": "\"rollback\""])
+        try checkTransactionEnd(gateway, prefer: nil, persists: false, applied: nil)
+        try checkTransactionEnd(gateway, prefer: "tx=commit", persists: false, applied: nil)
+        try checkTransactionEnd(gateway, prefer: "tx=rollback", persists: false, applied: nil)
+    }
+
+    @Test func maxAffectedAndRollbackTogether() throws {
+        let gateway = try Self.gateway(["db-tx-end": "\"commit-allow-override\""])
+        try resetItems()
+        let over = try gateway.send("POST", "/rpc/delete_items_returns_setof", headers: [("Prefer", "tx=rollback, handling=strict, max-affected=10")])
+        #expect(over.status == 400)
+        #expect(over.json == json(#"{"code":"PGRST124","details":"The query affects 15 rows","hint":null,"message":"Query result exceeds max-affected preference constraint"}"#),
+                "\(over.text)")
+        let under = try gateway.send("POST", "/rpc/delete_items_returns_setof", headers: [("Prefer", "tx=rollback, handling=strict, max-affected=20")])
+        #expect(under.status == 200, "\(under.text)")
+        #expect(under.header("Preference-Applied") == "tx=rollback, handling=strict, max-affected=20")
+        #expect(try itemCount() == "15")
     }
 
     /// RollbackSpec.hs "raises deferred constraints": a violation found only at commit is the

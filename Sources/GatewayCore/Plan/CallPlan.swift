@@ -1,6 +1,6 @@
 /// What one request will do, decided without I/O: the statements to run in one transaction
 /// (context settings, optional db-pre-request, the call, then what `Prefer` asks: the max-affected
-/// check), or a response that needs no database.
+/// check, the rollback), or a response that needs no database.
 public struct CallPlan: Sendable {
     /// Run in order, in one implicit transaction (pipelined, one Sync). The rows handed to
     /// `HTTPResponse(plan:rows:)` are those of statement `resultIndex`, the call.
@@ -49,7 +49,7 @@ public struct CallPlan: Sendable {
         let (chosen, binding) = try Self.choose(schema: schema, route: route, arguments: arguments, request: request,
                                                 catalog: catalog)
         guard let role = role ?? config.dbAnonRole else { throw APIError.anonymousAccessDisabled }
-        let preferences = Preferences(header: request.headers["prefer"], allowTransactionOverride: false)
+        let preferences = Preferences(header: request.headers["prefer"], allowTransactionOverride: config.txAllowOverride)
         try Self.check(preferences, routine: chosen)
 
         var values: [String?] = []
@@ -84,7 +84,10 @@ public struct CallPlan: Sendable {
         }
         resultIndex = statements.count
         statements.append(Statement(callSQL, values))
+        let rollback = preferences.transaction == .rollback || (config.txRollbackAll && preferences.transaction != .commit)
+        if rollback { statements.append(PreferenceSQL.rollback[0]) }
         if maxAffected != nil { statements.append(PreferenceSQL.maxAffectedCheck) }
+        if rollback { statements += PreferenceSQL.rollback.dropFirst() }
         self.statements = statements
         preferenceApplied = preferences.appliedToCall
         routine = chosen

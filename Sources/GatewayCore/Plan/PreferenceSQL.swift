@@ -1,5 +1,5 @@
-/// The statements `Prefer` adds after a call (`MainTx.hs`: `failExceedsMaxAffectedPref`), in the
-/// call's own implicit transaction and pipeline.
+/// The statements `Prefer` adds after a call, in PostgREST's order (`MainTx.hs`: `optionalRollback`,
+/// then `failExceedsMaxAffectedPref`), all in the call's own implicit transaction and pipeline.
 enum PreferenceSQL {
     /// `max-affected` under strict handling: PGRST124 (400) when the call returned more rows than
     /// allowed (`pgrst.affected_rows`, left by the call, see `CallSQL`; `pgrst.max_affected`, set
@@ -17,4 +17,15 @@ enum PreferenceSQL {
         END $pgrst$
         """)
 
+    /// Ends the transaction in a rollback while the response is still the call's (`tx=rollback`,
+    /// `db-tx-end = rollback`). Deferred constraints are checked first, as PostgREST does, so a call
+    /// that would fail at commit fails here too (in a DO block: at top level outside a transaction
+    /// block, SET CONSTRAINTS works but warns). BEGIN turns the implicit transaction, call included,
+    /// into a block that ROLLBACK then ends without a warning; nothing between them can fail, so no
+    /// failed block outlives the request's sync.
+    static let rollback = [
+        Statement("DO $pgrst$ BEGIN SET CONSTRAINTS ALL IMMEDIATE; END $pgrst$"),
+        Statement("BEGIN"),
+        Statement("ROLLBACK"),
+    ]
 }
