@@ -31,6 +31,10 @@ extension GatewayConfig {
                                    (default: the number of cores, at most db-pool; gateway-specific). PGRST_SERVER_THREADS
       db-pre-request               function (schema.fn) called before every RPC call, after the
                                    request settings are in place.                  PGRST_DB_PRE_REQUEST
+      db-tx-end                    how each call's transaction ends: commit, commit-allow-override
+                                   (Prefer: tx=rollback rolls back), rollback, rollback-allow-override
+                                   (Prefer: tx=commit commits); a rolled-back call still answers
+                                   with its result (default commit).              PGRST_DB_TX_END
       db-max-body-bytes            largest request body accepted, larger -> 413
                                    (default 1048576; gateway-specific).            PGRST_DB_MAX_BODY_BYTES
       server-host                  address to listen on (default 127.0.0.1); "!4" or "*" = any

@@ -21,6 +21,7 @@ extension GatewayConfig {
         "db-max-body-bytes", "server-host", "server-port", "admin-server-port", "server-timeout-seconds",
         "log-level", "openapi-mode", "jwt-secret", "jwt-aud", "jwt-role-claim-key",
         "server-cors-allowed-origins", "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-max-wait-ms", "db-pool-pipeline-depth", "server-threads",
+        "db-tx-end",
     ]
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -69,6 +70,12 @@ extension GatewayConfig {
         case "db-pool-pipeline-depth": dbPoolPipelineDepth = try integer(1...1_000)
         case "server-threads": serverThreads = try optionalString() == nil ? nil : integer(1...256)
         case "db-pre-request": dbPreRequest = try optionalString()
+        case "db-tx-end":
+            let ends = ["commit", "commit-allow-override", "rollback", "rollback-allow-override"]
+            guard ends.contains(value.text) else {
+                throw fail("expected one of \(ends.joined(separator: ", ")), got \"\(value.text)\"")
+            }
+            dbTxEnd = value.text
         case "db-max-body-bytes": dbMaxBodyBytes = try integer(0...Int(Int32.max))
         case "server-host":
             let host = try string().trimmingCharacters(in: .whitespaces)

@@ -32,6 +32,10 @@ public struct GatewayConfig: Sendable, Equatable {
     /// Event-loop threads (ours); each owns its client connections and its share of the pools.
     /// nil: the number of cores. Never more than `db-pool` (each loop owns at least one connection).
     public var serverThreads: Int?
+    /// How each call's transaction ends (PostgREST's `db-tx-end`): `commit`, `commit-allow-override`
+    /// (`Prefer: tx=rollback` rolls back), `rollback`, `rollback-allow-override` (`Prefer: tx=commit`
+    /// commits). A rolled-back call still answers with its result.
+    public var dbTxEnd = "commit"
     /// Function called after the request settings and before the call (`schema.fn` or `fn`).
     public var dbPreRequest: String?
     /// Largest accepted request body in bytes (ours; larger -> 413).
@@ -67,6 +71,12 @@ public struct GatewayConfig: Sendable, Equatable {
 
     /// Waiting requests allowed over the whole gateway (`db-pool-max-waiting`).
     public var maxWaiting: Int { dbPoolMaxWaiting ?? dbPool * 4 }
+
+    /// `db-tx-end` rolls back unless overridden.
+    public var txRollbackAll: Bool { dbTxEnd.hasPrefix("rollback") }
+
+    /// `db-tx-end` lets `Prefer: tx=` decide.
+    public var txAllowOverride: Bool { dbTxEnd.hasSuffix("-allow-override") }
 
     /// The default (first) exposed schema.
     public var defaultSchema: String { dbSchemas.first ?? "public" }

@@ -53,7 +53,8 @@ public final class Pipeline: Sendable {
             timing.mark("plan")
             if let direct = plan.directResponse { return direct }
             let role = database.role(for: plan, method: request.method)                                      // where
-            try database.submit(plan.statements, role: role, now: now) { [timing, authenticated] rows, servedBy in  // ONE round trip
+            try database.submit(plan.statements, resultIndex: plan.resultIndex, role: role,
+                                now: now) { [timing, authenticated] rows, servedBy in                        // ONE round trip
                 var timing = timing
                 timing.mark("db")
                 var response: HTTPResponse

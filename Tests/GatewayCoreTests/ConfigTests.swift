@@ -133,6 +133,7 @@ import Testing
         ("db-max-body-bytes = 1.5", "db-max-body-bytes"),
         ("db-uri = \"\"", "db-uri"),
         ("db-pre-request = \"a.b.c\"", "db-pre-request"),
+        ("db-tx-end = \"sometimes\"", "db-tx-end"),
         ("server-port = 3000\nadmin-server-port = 3000", "admin-server-port"),
         ("db-channel = \"pgrst\"", "db-channel"),
         ("unknown-key = 1", "unknown-key"),
@@ -143,6 +144,20 @@ import Testing
         let error = try #require(try refusal(file: line + "\n"))
         #expect(error.key == key)
         #expect(error.description.contains(key))
+    }
+
+    /// PostgREST's four `db-tx-end` values (configuration.rst), from the file or PGRST_DB_TX_END.
+    @Test func txEnd() throws {
+        let defaults = try GatewayConfig.load(file: nil, environment: [:])
+        #expect(defaults.dbTxEnd == "commit" && !defaults.txRollbackAll && !defaults.txAllowOverride)
+        let expected = ["commit": (false, false), "commit-allow-override": (false, true),
+                        "rollback": (true, false), "rollback-allow-override": (true, true)]
+        for (value, (rollbackAll, allowOverride)) in expected {
+            let config = try GatewayConfig.load(file: try writeConfig("db-tx-end = \"\(value)\"\n"), environment: [:])
+            #expect(config.txRollbackAll == rollbackAll && config.txAllowOverride == allowOverride, "\(value)")
+        }
+        let fromEnvironment = try GatewayConfig.load(file: nil, environment: ["PGRST_DB_TX_END": "rollback"])
+        #expect(fromEnvironment.txRollbackAll)
     }
 
     @Test func refusesInvalidEnvironmentValuesNamingTheVariable() throws {

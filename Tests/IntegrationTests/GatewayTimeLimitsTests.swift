@@ -82,6 +82,10 @@ struct GatewayTimeLimitsTests {
         let response = try gateway.send("POST", "/rpc/short_timeout", body: #"{"seconds": 3}"#,
                                         headers: Self.json + [("Content-Profile", "test_limits")])
         let seconds = Date().timeIntervalSince(started)
+        // Issue 17 item 5: 57014 is 500, as PostgREST answers it (docs/references/errors.rst, "HTTP
+        // Status Codes": 57* -> 500 "operator intervention"; src/library/PostgREST/Error.hs,
+        // mapSQLtoHTTP: only 57P01 is 503, other 57xxx 500; errors.rst's Proxy-Status example
+        // shows 57014 as a 500 too).
         #expect(response.status == 500, "\(response.text)")
         #expect(response.json == (try JSONSerialization.jsonObject(with: Data(#"""
             {"code": "57014", "message": "canceling statement due to statement timeout", "details": null, "hint": null}

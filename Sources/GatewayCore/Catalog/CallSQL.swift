@@ -5,13 +5,15 @@ import Synchronization
 /// back: JSON body (built by PostgreSQL), `response.status`, `response.headers`, row count.
 ///
 /// The aggregate makes PostgreSQL finish the call before it reads the `response.*` settings.
+/// With `recordsCount` (`Prefer: max-affected` under strict handling) the row count is also left in
+/// the transaction setting `pgrst.affected_rows` for the check that follows (`PreferenceSQL`).
 enum CallSQL {
     /// Columns of the call's result row.
     enum Column {
         static let body = 0, status = 1, headers = 2, count = 3
     }
 
-    static func text(for routine: Routine, given: [Bool], wholeBody: Bool) -> String {
+    static func text(for routine: Routine, given: [Bool], wholeBody: Bool, recordsCount: Bool = false) -> String {
         var call = QualifiedName(schema: routine.schema, name: routine.name).sql + "("
         var placeholder = 0
         if wholeBody {
@@ -45,7 +47,9 @@ enum CallSQL {
         return "SELECT " + body
             + ", nullif(current_setting('response.status', true), '')"
             + ", nullif(current_setting('response.headers', true), '')"
-            + ", count(*)::text FROM " + source
+            + ", count(*)::text"
+            + (recordsCount ? ", pg_catalog.set_config('pgrst.affected_rows', count(*)::text, true)" : "")
+            + " FROM " + source
     }
 }
 
@@ -57,17 +61,18 @@ final class CallSQLCache: Sendable {
         var types: [String]
         var given: [Bool]
         var wholeBody: Bool
+        var recordsCount: Bool
     }
 
     private let entries = Mutex<[Shape: String]>([:])
     /// Bound on distinct shapes kept (a client cannot grow memory without limit).
     static let capacity = 10_000
 
-    func text(for routine: Routine, given: [Bool], wholeBody: Bool) -> String {
+    func text(for routine: Routine, given: [Bool], wholeBody: Bool, recordsCount: Bool = false) -> String {
         let shape = Shape(schema: routine.schema, name: routine.name, types: routine.parameters.map(\.type),
-                          given: given, wholeBody: wholeBody)
+                          given: given, wholeBody: wholeBody, recordsCount: recordsCount)
         if let cached = entries.withLock({ $0[shape] }) { return cached }
-        let text = CallSQL.text(for: routine, given: given, wholeBody: wholeBody)
+        let text = CallSQL.text(for: routine, given: given, wholeBody: wholeBody, recordsCount: recordsCount)
         entries.withLock { table in
             if table.count < Self.capacity { table[shape] = text }
         }

@@ -27,9 +27,11 @@ public struct Catalog: Sendable {
     }
 
     /// The settings a call of `routine` as `role` applies in its transaction, in order: the role's,
-    /// then the function's (a later `set_config` of the same name wins, so the function overrides).
-    public func transactionSettings(role: String, routine: Routine) -> [TransactionSetting] {
-        (roleSettings[role] ?? []) + routine.settings
+    /// the request's (`Prefer: timezone`), then the function's (a later `set_config` of the same name
+    /// wins, so the function overrides; PostgREST's order in `PreQuery.hs`).
+    public func transactionSettings(role: String, routine: Routine, requested: [TransactionSetting] = [])
+        -> [TransactionSetting] {
+        (roleSettings[role] ?? []) + requested + routine.settings
     }
 
     /// Every function, in no particular order.

@@ -16,6 +16,10 @@ final class PGPipeline {
     /// Where reading stands in the head request: its next step, and whether its NULL comes next.
     private var step = 0
     private var wantNull = false
+    /// The head request's transaction failed as it ended (COMMIT at the sync, e.g. a deferred
+    /// constraint): its sync is still to come, and libpq may answer one NULL before it.
+    private var failedAtSync = false
+    private var nullAfterFailure = false
     private var statementNames: [String: String] = [:]
     private var preparing: Set<String> = []
     private var nextStatement = 0
@@ -128,7 +132,7 @@ final class PGPipeline {
         var sent = true
         request.steps.removeAll(keepingCapacity: true)
         for (index, statement) in request.statements.enumerated() {
-            let last = index == request.statements.count - 1
+            let wanted = index == request.resultIndex
             if let name = statementNames[statement.sql] {
                 sent = sent && connection.sendQueryPrepared(name: name, parameters: statement.parameters)
             } else if preparing.contains(statement.sql) || statementNames.count >= Self.maxCachedStatements {
@@ -143,7 +147,7 @@ final class PGPipeline {
                 sent = sent && connection.sendPrepare(name: name, sql: statement.sql)
                     && connection.sendQueryPrepared(name: name, parameters: statement.parameters)
             }
-            request.steps.append(.execute(last: last))
+            request.steps.append(.execute(wanted: wanted))
         }
         sent = sent && connection.pipelineSync()
         inFlight.append(request)
@@ -173,12 +177,21 @@ final class PGPipeline {
                 continue
             }
             guard let result else {
+                if failedAtSync, !nullAfterFailure { nullAfterFailure = true; continue }
                 // Between statements libpq answers NULL only once per statement (handled above).
                 return lost("the server closed the connection unexpectedly", now: now)
             }
             if step == request.steps.count {
-                let kind = consume(result, wantRows: false, connection: connection).kind
+                let (kind, _, error) = consume(result, wantRows: false, connection: connection)
+                if kind == .failed, !failedAtSync {
+                    // The implicit COMMIT at the sync failed: the request gets that error (nothing stayed).
+                    failedAtSync = true
+                    if request.failure == nil { request.failure = error }
+                    continue
+                }
                 guard kind == .sync else { return lost("expected the end of a request, got another result", now: now) }
+                failedAtSync = false
+                nullAfterFailure = false
                 _ = inFlight.removeFirst()
                 step = 0
                 pool.answered(request, by: self, now: now)
@@ -190,9 +203,9 @@ final class PGPipeline {
                 preparing.remove(sql)
                 if kind == .command { statementNames[sql] = name }
                 if request.failure == nil { request.failure = error }
-            case .execute(let last):
-                let (kind, rows, error) = consume(result, wantRows: last, connection: connection)
-                if kind == .tuples, last { request.rows = rows }
+            case .execute(let wanted):
+                let (kind, rows, error) = consume(result, wantRows: wanted, connection: connection)
+                if kind == .tuples, wanted { request.rows = rows }
                 if request.failure == nil { request.failure = error }
             }
             wantNull = true
@@ -207,6 +220,8 @@ final class PGPipeline {
         state = .waiting(retryAt: now + backoff)
         step = 0
         wantNull = false
+        failedAtSync = false
+        nullAfterFailure = false
         let unanswered = inFlight.removeAll()
         pool.lost(self, message: message, unanswered: unanswered)
     }

@@ -28,12 +28,13 @@ public final class PGPool {
 
     /// Sends the statements now when a connection has a free slot, else queues them; throws at once
     /// (nothing sent) when no connection is open here, the FIFO is full, or the pool is stopping.
-    /// `completion` is called exactly once, later, on this loop.
-    func submit(_ statements: [Statement], now: UInt64,
+    /// `completion` is called exactly once, later, on this loop, with the rows of statement
+    /// `resultIndex` (nil: the last).
+    func submit(_ statements: [Statement], resultIndex: Int? = nil, now: UInt64,
                 completion: @escaping (Result<[[String?]], any Error>) -> Void) throws {
         guard !stopping else { throw APIError.shuttingDown }
         guard isConnected else { throw APIError.databaseUnavailable(message: stats.lastErrorMessage) }
-        let request = PGRequest(statements: statements, completion: completion)
+        let request = PGRequest(statements: statements, resultIndex: resultIndex, completion: completion)
         if waiting.isEmpty, let pipeline = leastLoaded(), pipeline.load < settings.depth {
             return dispatch(request, to: pipeline, now: now)
         }

@@ -5,12 +5,14 @@ final class PGRequest {
     enum Step {
         /// The Parse of a statement first prepared by this request (cached once it succeeds).
         case parse(name: String, sql: String)
-        /// A statement's execution; `last` carries the rows the caller wants.
-        case execute(last: Bool)
+        /// A statement's execution; `wanted` carries the rows the caller wants.
+        case execute(wanted: Bool)
     }
 
     let statements: [Statement]
-    /// Called exactly once, on the loop: rows of the last statement, or the first error.
+    /// The statement whose rows the caller gets (the call; statements after it end the transaction).
+    let resultIndex: Int
+    /// Called exactly once, on the loop: rows of statement `resultIndex`, or the first error.
     let completion: (Result<[[String?]], any Error>) -> Void
     /// When it joined the waiting line: admission by time looks at the oldest one's wait, and past
     /// `db-pool-acquisition-timeout` it fails with PGRST003.
@@ -19,8 +21,10 @@ final class PGRequest {
     var rows: [[String?]] = []
     var failure: PGError?
 
-    init(statements: [Statement], completion: @escaping (Result<[[String?]], any Error>) -> Void) {
+    init(statements: [Statement], resultIndex: Int? = nil,
+         completion: @escaping (Result<[[String?]], any Error>) -> Void) {
         self.statements = statements
+        self.resultIndex = resultIndex ?? statements.count - 1
         self.completion = completion
     }
 

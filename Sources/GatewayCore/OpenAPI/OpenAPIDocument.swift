@@ -26,6 +26,8 @@ public struct OpenAPIDocument: Sendable {
             "paths": paths,
             "components": [
                 "schemas": ["Error": Self.errorSchema],
+                "parameters": ["Prefer": Self.preferParameter],
+                "headers": ["Preference-Applied": Self.preferenceAppliedHeader],
                 "securitySchemes": ["bearerAuth": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]],
                 "responses": ["Error": ["description": "Error (PostgREST format)",
                                         "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]],
@@ -55,6 +57,24 @@ public struct OpenAPIDocument: Sendable {
         "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]],
     ] }
 
+    /// `Prefer` (RFC 7240, PostgREST's preferences.rst): comma-separated items.
+    static var preferParameter: [String: Any] { [
+        "name": "Prefer", "in": "header", "required": false,
+        "description": "handling=strict|lenient (strict: an unknown preference is a 400 PGRST122); "
+            + "timezone=<IANA name or offset> (the transaction's TimeZone; an invalid one is a 400 22023); "
+            + "max-affected=<n> with handling=strict (a function returning more rows is a 400 PGRST124, and rolled back; "
+            + "one not returning a set is a 400 PGRST128); tx=commit|rollback when db-tx-end allows an override "
+            + "(rollback: the response is the call's, its effects are undone); params=single-object.",
+        "schema": ["type": "string"],
+        "examples": ["strict": ["value": "handling=strict, timezone=UTC"], "rollback": ["value": "tx=rollback"]],
+    ] }
+
+    /// `Preference-Applied` on a success: the preferences honoured, in PostgREST's order.
+    static var preferenceAppliedHeader: [String: Any] { [
+        "description": "The preferences honoured (tx, handling, timezone, max-affected), e.g. \"handling=strict, timezone=UTC\"",
+        "schema": ["type": "string"],
+    ] }
+
     static func key(_ routine: Routine) -> String {
         "\(routine.schema).\(routine.name)(\(routine.parameters.map(\.name).joined(separator: ",")))"
     }
@@ -74,6 +94,7 @@ public struct OpenAPIDocument: Sendable {
                     "required": overloads.allSatisfy { !$0.requiredParameterNames.isEmpty },
                     "content": ["application/json": ["schema": bodies.count == 1 ? bodies[0] : ["oneOf": bodies]]],
                 ],
+                "parameters": [Self.preferReference],
                 "responses": responses,
             ] as [String: Any],
         ]
@@ -82,12 +103,15 @@ public struct OpenAPIDocument: Sendable {
                 "operationId": "\(first.name)_get",
                 "summary": summary,
                 "description": description,
-                "parameters": first.parameters.filter { !$0.name.isEmpty }.map(queryParameter),
+                "parameters": first.parameters.filter { !$0.name.isEmpty }.map(queryParameter) + [Self.preferReference],
                 "responses": responses,
             ] as [String: Any]
         }
         return item
     }
+
+    private static var preferReference: [String: Any] { ["$ref": "#/components/parameters/Prefer"] }
+    private static var successHeaders: [String: Any] { ["Preference-Applied": ["$ref": "#/components/headers/Preference-Applied"]] }
 
     private static func requestBodySchema(_ routine: Routine) -> [String: Any] {
         if routine.takesSingleUnnamedJSON { return ["description": "the whole body is the function's json argument"] }
@@ -114,7 +138,7 @@ public struct OpenAPIDocument: Sendable {
             "503": ["$ref": "#/components/responses/Unavailable"],
         ]
         if routine.returnShape == .void && !routine.returnsSet {
-            responses["204"] = ["description": "Done (the function returns void)"]
+            responses["204"] = ["description": "Done (the function returns void)", "headers": Self.successHeaders]
             return responses
         }
         // Every value may be SQL NULL (JSON null): PostgreSQL does not say which results cannot be.
@@ -133,7 +157,8 @@ public struct OpenAPIDocument: Sendable {
         } else if routine.returnShape == .composite {
             value = OpenAPITypes.nullable(value)
         }
-        let success: [String: Any] = ["description": "The function's result", "content": ["application/json": ["schema": value]]]
+        let success: [String: Any] = ["description": "The function's result", "headers": Self.successHeaders,
+                                      "content": ["application/json": ["schema": value]]]
         responses["200"] = success
         // A function may choose another success status (SET response.status, e.g. 201 or 202), same body.
         responses["2XX"] = success

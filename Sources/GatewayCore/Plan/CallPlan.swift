@@ -1,9 +1,14 @@
 /// What one request will do, decided without I/O: the statements to run in one transaction
-/// (context settings, optional db-pre-request, the call), or a response that needs no database.
+/// (context settings, optional db-pre-request, the call, then what `Prefer` asks: the max-affected
+/// check, the rollback), or a response that needs no database.
 public struct CallPlan: Sendable {
     /// Run in order, in one implicit transaction (pipelined, one Sync). The rows handed to
-    /// `HTTPResponse(plan:rows:)` are those of the last statement.
+    /// `HTTPResponse(plan:rows:)` are those of statement `resultIndex`, the call.
     public var statements: [Statement]
+    /// The call's place in `statements`.
+    public var resultIndex: Int
+    /// `Preference-Applied` of the success response (nil: none).
+    public var preferenceApplied: String?
     /// GET/HEAD or a non-volatile function: the context statement already sets
     /// `transaction_read_only`, so a writing function fails with 25006 (405).
     public var readOnly: Bool
@@ -24,6 +29,8 @@ public struct CallPlan: Sendable {
         isHead = route.method == .head
         if route.method == .options {
             statements = []
+            resultIndex = 0
+            preferenceApplied = nil
             readOnly = true
             routine = nil
             directResponse = try Self.options(schema: schema, function: route.function, catalog: catalog)
@@ -42,6 +49,8 @@ public struct CallPlan: Sendable {
         let (chosen, binding) = try Self.choose(schema: schema, route: route, arguments: arguments, request: request,
                                                 catalog: catalog)
         guard let role = role ?? config.dbAnonRole else { throw APIError.anonymousAccessDisabled }
+        let preferences = Preferences(header: request.headers["prefer"], allowTransactionOverride: config.txAllowOverride)
+        try Self.check(preferences, routine: chosen)
 
         var values: [String?] = []
         var given: [Bool] = []
@@ -59,15 +68,27 @@ public struct CallPlan: Sendable {
                 }
             }
         }
-        let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody)
+        let maxAffected = preferences.enforcedMaxAffected
+        let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody,
+                                            recordsCount: maxAffected != nil)
 
         readOnly = route.isQueryCall || chosen.volatility != .volatile
+        var requested: [TransactionSetting] = []
+        if let timezone = preferences.timezone { requested.append(TransactionSetting(name: "timezone", value: timezone)) }
+        if let maxAffected { requested.append(TransactionSetting(name: "pgrst.max_affected", value: String(maxAffected))) }
         var statements = [ContextStatement.make(role: role, request: request, claims: claims, readOnly: readOnly,
-                                                settings: catalog.transactionSettings(role: role, routine: chosen)
+                                                settings: catalog.transactionSettings(role: role, routine: chosen,
+                                                                                      requested: requested)
                                                     + config.appTransactionSettings)]
         if let preRequest = Self.preRequest(config) { statements.append(preRequest) }
+        resultIndex = statements.count
         statements.append(Statement(callSQL, values))
+        let rollback = preferences.transaction == .rollback || (config.txRollbackAll && preferences.transaction != .commit)
+        if rollback { statements.append(PreferenceSQL.rollback[0]) }
+        if maxAffected != nil { statements.append(PreferenceSQL.maxAffectedCheck) }
+        if rollback { statements += PreferenceSQL.rollback.dropFirst() }
         self.statements = statements
+        preferenceApplied = preferences.appliedToCall
         routine = chosen
         directResponse = nil
     }
@@ -75,6 +96,18 @@ public struct CallPlan: Sendable {
     /// `SELECT <db-pre-request>()`, run after the context statement (nil when not configured).
     static func preRequest(_ config: GatewayConfig) -> Statement? {
         config.dbPreRequest.flatMap(QualifiedName.init).map { Statement("SELECT " + $0.sql + "()") }
+    }
+
+    /// PostgREST's checks of the preferences once the function is known (`Plan.hs`, `callReadPlan`):
+    /// PGRST122 for unknown ones under strict handling, PGRST128 for max-affected on a function that
+    /// does not return a set.
+    static func check(_ preferences: Preferences, routine: Routine) throws {
+        try preferences.checkValid()
+        if preferences.enforcedMaxAffected != nil, !routine.returnsSet {
+            throw APIError.requestError(status: 400, code: "PGRST128",
+                                        message: "Function must return SETOF or TABLE when max-affected preference is used with handling=strict",
+                                        details: nil, hint: nil)
+        }
     }
 
     /// The overload the request means (PGRST202/203 otherwise; PGRST127 for unsupported query features).

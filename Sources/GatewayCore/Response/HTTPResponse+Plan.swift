@@ -35,6 +35,7 @@ extension HTTPResponse {
         let returnsSet = routine?.returnsSet ?? false
         let range = !returnsSet ? "0-0/*" : count == 0 ? "*/*" : "0-\(count - 1)/*"
         Self.addDefault(("Content-Range", range), to: &headers)
+        if let applied = plan.preferenceApplied { Self.addDefault(("Preference-Applied", applied), to: &headers) }
         self.init(status: status, headers: headers, body: bytes)
     }
 
