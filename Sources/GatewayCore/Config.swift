@@ -62,7 +62,15 @@ public struct GatewayConfig: Sendable, Equatable {
     public var jwtRoleClaimKey = ".role"
     /// `app.settings.<name>` keys (config file, or `PGRST_APP_SETTINGS_<NAME>`), by lower-cased name:
     /// each request's transaction sets them, readable with `current_setting('app.settings.<name>')`.
-    public var appSettings: [String: String] = [:]
+    public var appSettings: [String: String] = [:] {
+        didSet {
+            appTransactionSettings = appSettings.sorted { $0.key < $1.key }
+                .map { TransactionSetting(name: "app.settings." + $0.key, value: $0.value) }
+        }
+    }
+    /// `appSettings` as every request's context statement applies them (sorted by name): derived when
+    /// the configuration is read, not sorted again on each request.
+    public private(set) var appTransactionSettings: [TransactionSetting] = []
 
     public init() {}
 
@@ -123,10 +131,6 @@ public struct GatewayConfig: Sendable, Equatable {
 
     static let appSettingsVariablePrefix = "PGRST_APP_SETTINGS_"
 
-    /// The `app.settings.*` settings as the context statement applies them (sorted by name).
-    public var appTransactionSettings: [TransactionSetting] {
-        appSettings.sorted { $0.key < $1.key }.map { TransactionSetting(name: "app.settings." + $0.key, value: $0.value) }
-    }
 
     /// `db-pool` -> `PGRST_DB_POOL`.
     public static func environmentName(of key: String) -> String {
