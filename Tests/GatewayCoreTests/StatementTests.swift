@@ -7,7 +7,7 @@ import Testing
             "content-type": "application/json", "x-custom": "a \"quoted\" value\\", "cookie": "session=abc; theme=\"dark\"; empty=",
         ])
         let context = plan.statements[0]
-        #expect(context.sql == ContextStatement.readWriteSQL)
+        #expect(context.sql == ContextStatement.sql(settings: 0, readOnly: false))
         #expect(!context.sql.contains("transaction_read_only"))
         #expect(context.parameters[0] == "web_anon")
         #expect(context.parameters[1] == "POST")
@@ -32,8 +32,8 @@ import Testing
         #expect(!(try Fixtures.plan("POST", "/rpc/ret_void").readOnly))
         let stablePost = try Fixtures.plan("POST", "/rpc/noparamsproc")
         #expect(stablePost.readOnly)
-        #expect(stablePost.statements[0].sql == ContextStatement.readOnlySQL)
-        #expect(ContextStatement.readOnlySQL.hasSuffix("set_config('transaction_read_only', 'on', true)"))
+        #expect(stablePost.statements[0].sql == ContextStatement.sql(settings: 0, readOnly: true))
+        #expect(stablePost.statements[0].sql.hasSuffix("set_config('transaction_read_only', 'on', true)"))
     }
 
     @Test func explicitRoleWins() throws {

@@ -2,7 +2,7 @@ import Testing
 @testable import GatewayCore
 
 /// Issue 16 item 12: the impersonated role's settings and the called function's hoisted settings
-/// travel in the context statement ($7 names, $8 values), role first, so that the function's win.
+/// travel in the context statement (name, value pairs from $7 on), role first, so that the function's win.
 @Suite struct TransactionSettingTests {
     static let catalog = Catalog(
         routines: [
@@ -19,22 +19,22 @@ import Testing
 
     @Test func roleSettingsThenFunctionSettings() throws {
         let context = try Self.context("slow")
-        #expect(context.parameters.count == 8)
-        #expect(context.parameters[6] == #"{"lock_timeout","statement_timeout","statement_timeout"}"#)
-        #expect(context.parameters[7] == #"{"2s","5s","30s"}"#)
-        // Applied in array order before the role switch (PostgREST's order), every value a bind parameter.
-        #expect(context.sql.hasPrefix("SELECT (SELECT count(set_config(s.name, s.value, true)) FROM unnest($7::text[], $8::text[])"))
-        #expect(context.sql.range(of: "unnest($7")!.lowerBound < context.sql.range(of: "set_config('role'")!.lowerBound)
+        #expect(context.parameters.count == 12)
+        #expect(Array(context.parameters[6...]) == ["lock_timeout", "2s", "statement_timeout", "5s", "statement_timeout", "30s"])
+        // Applied left to right before the role switch (PostgREST's order), names and values bind parameters.
+        #expect(context.sql.hasPrefix("SELECT set_config($7, $8, true), set_config($9, $10, true), set_config($11, $12, true), set_config('role', $1, true)"))
     }
 
     @Test func onlyTheRolesOwnSettings() throws {
         let plain = try Self.context("plain")
-        #expect(plain.parameters[6] == #"{"lock_timeout","statement_timeout"}"#)
+        #expect(Array(plain.parameters[6...]) == ["lock_timeout", "2s", "statement_timeout", "5s"])
         let other = try Self.context("plain", role: "operator")
-        #expect(other.parameters[6] == "{}" && other.parameters[7] == "{}")
-        #expect(try Self.context("slow", role: "operator").parameters[7] == #"{"30s"}"#)
-        // Same text for every role and function: one prepared statement.
-        #expect(plain.sql == other.sql)
+        #expect(other.parameters.count == 6)
+        #expect(other.sql.hasPrefix("SELECT set_config('role', $1, true)"))
+        #expect(Array(try Self.context("slow", role: "operator").parameters[6...]) == ["statement_timeout", "30s"])
+        // The text depends only on how many settings there are: one prepared statement per count.
+        #expect(plain.sql == ContextStatement.sql(settings: 2, readOnly: false))
+        #expect(ContextStatement.sql(settings: 40, readOnly: true) == ContextStatement.text(settings: 40, readOnly: true))
     }
 
     @Test func parsesRoleSettingRowsAndFunctionSettings() throws {

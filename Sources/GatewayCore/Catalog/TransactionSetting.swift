@@ -20,9 +20,4 @@ public struct TransactionSetting: Sendable, Equatable {
     /// starts with the statement. Its other settings (`lock_timeout`, `search_path`) PostgreSQL applies
     /// itself while the function runs.
     public static let hoisted: [String] = ["statement_timeout", "plan_filter.statement_cost_limit"]
-
-    /// The two text-array literals (names, values) the context statement unnests.
-    static func literals(_ settings: [TransactionSetting]) -> (names: String, values: String) {
-        (ArrayLiteral.text(settings.map { Optional($0.name) }), ArrayLiteral.text(settings.map { Optional($0.value) }))
-    }
 }
