@@ -36,6 +36,16 @@ public final class Pipeline: Sendable {
         }
     }
 
+    /// A refusal the server makes before the pipeline (413 body too large, 503 shutting down), with
+    /// the CORS headers an actual CORS request gets, so that a browser can read it too.
+    func refusal(_ error: APIError, method: String, headers: [String: String]) -> HTTPResponse {
+        let response = HTTPResponse(error: error, authenticated: false)
+        guard headers["origin"] != nil, method != "OPTIONS",
+              case .actual(let extra) = cors.decide(HTTPRequest(method: method, path: "", query: "", headers: headers, body: []))
+        else { return response }
+        return response.adding(extra)
+    }
+
     /// The request path proper (see `respond`).
     func answer(_ request: HTTPRequest, database: PGPoolRouter, now: UInt64,
                 reply: @escaping (HTTPResponse) -> Void) -> HTTPResponse? {

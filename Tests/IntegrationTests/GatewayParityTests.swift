@@ -246,6 +246,20 @@ struct GatewayCORSTests {
         #expect(refused.header("Allow") == "OPTIONS,GET,HEAD,POST")
     }
 
+    @Test func theServersOwnRefusalsCarryThemToo() throws {
+        // The middleware wraps everything PostgREST answers, so a browser can read why a request
+        // failed: a body over `db-max-body-bytes`, refused before the pipeline, too (413).
+        let gateway = try ParityFixtures.gateway(["db-max-body-bytes": "100"])
+        let big = "{\"x\": \"" + String(repeating: "a", count: 500) + "\"}"
+        let refused = try gateway.send("POST", "/rpc/for_everyone", body: big, headers: [("Origin", "http://example.com")])
+        #expect(refused.status == 413)
+        #expect(refused.header("Access-Control-Allow-Origin") == "*")
+        #expect(refused.header("Access-Control-Expose-Headers")?.hasPrefix("Content-Encoding") == true)
+        let plain = try gateway.send("POST", "/rpc/for_everyone", body: big)
+        #expect(plain.status == 413)
+        #expect(plain.header("Access-Control-Allow-Origin") == nil)
+    }
+
     @Test func anEmptyListAllowsEveryOrigin() throws {
         let gateway = try ParityFixtures.gateway(["server-cors-allowed-origins": "\"\""])
         // CorsSpec "OPTIONS preflight request should allow all origins when config is not set or empty".

@@ -60,11 +60,11 @@ extension EventLoop {
             context.phase = .receiving
             // Answering on the first call closes the connection: wanted for these two only.
             if stopping {
-                return queue(HTTPResponse(error: APIError.shuttingDown, authenticated: false), context, connection, close: true)
+                return queue(refusal(.shuttingDown, context, connection), context, connection, close: true)
             }
             if let length = MHD_lookup_connection_value(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"),
                let bytes = Int(String(cString: length)), bytes > limit {
-                return queue(HTTPResponse(error: APIError.bodyTooLarge(limit: limit), authenticated: false), context, connection, close: true)
+                return queue(refusal(.bodyTooLarge(limit: limit), context, connection), context, connection, close: true)
             }
             return MHD_Result.YES
         case .receiving:
@@ -86,10 +86,10 @@ extension EventLoop {
             }
             context.phase = .dispatched
             if context.tooLarge {
-                return queue(HTTPResponse(error: APIError.bodyTooLarge(limit: limit), authenticated: false), context, connection, close: true)
+                return queue(refusal(.bodyTooLarge(limit: limit), context, connection), context, connection, close: true)
             }
             if stopping {
-                return queue(HTTPResponse(error: APIError.shuttingDown, authenticated: false), context, connection, close: true)
+                return queue(refusal(.shuttingDown, context, connection), context, connection, close: true)
             }
             let request = HTTPRequest(method: context.method, path: String(context.path), query: String(context.query),
                                       headers: requestHeaders(connection), body: context.body)
@@ -118,6 +118,11 @@ extension EventLoop {
         _ = queue(response, context, connection)
         MHD_resume_connection(connection)
         resumed = true
+    }
+
+    /// The server's own refusal, CORS headers included (see `Pipeline.refusal`).
+    private func refusal(_ error: APIError, _ context: RequestContext, _ connection: OpaquePointer) -> HTTPResponse {
+        pipeline.refusal(error, method: context.method, headers: requestHeaders(connection))
     }
 
     private func queue(_ response: HTTPResponse, _ context: RequestContext, _ connection: OpaquePointer,
