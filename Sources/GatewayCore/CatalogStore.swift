@@ -18,13 +18,17 @@ public final class CatalogStore: Sendable {
     private let loading = Mutex<Void>(())
     private let conninfo: String
     private let schemas: [String]
+    /// The function settings hoisted to the transaction (`db-hoisted-tx-settings`).
+    private let hoisted: [String]
     /// Documents kept per snapshot (one per schema and distinct set of executable functions).
     static let documentsKept = 64
 
-    /// `conninfo`: the authenticator's libpq URI; `schemas`: the exposed schemas (db-schemas).
-    public init(conninfo: String, schemas: [String]) {
+    /// `conninfo`: the authenticator's libpq URI; `schemas`: the exposed schemas (db-schemas);
+    /// `hoisted`: the function settings applied to the whole transaction (db-hoisted-tx-settings).
+    public init(conninfo: String, schemas: [String], hoisted: [String] = TransactionSetting.hoisted) {
         self.conninfo = conninfo
         self.schemas = schemas
+        self.hoisted = hoisted
     }
 
     /// The catalog in use, or 503 while none has been loaded (database unreachable at start).
@@ -65,7 +69,7 @@ public final class CatalogStore: Sendable {
     public func reload(on connection: PGConnection? = nil) throws {
         try loading.withLock { _ in
             let connection = try connection ?? PGConnection(gatewayConnInfo(conninfo))
-            let statement = Catalog.query(schemas: schemas)
+            let statement = Catalog.query(schemas: schemas, hoisted: hoisted)
             let roleSettings = Catalog.roleSettingsQuery
             let catalog = try Catalog(rows: connection.query(statement.sql, statement.parameters),
                                       roleSettingRows: connection.query(roleSettings.sql, roleSettings.parameters))

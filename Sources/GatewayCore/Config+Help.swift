@@ -35,6 +35,9 @@ extension GatewayConfig {
                                    (Prefer: tx=rollback rolls back), rollback, rollback-allow-override
                                    (Prefer: tx=commit commits); a rolled-back call still answers
                                    with its result (default commit).              PGRST_DB_TX_END
+      db-hoisted-tx-settings       a function's own SET settings applied to its whole transaction
+                                   (default statement_timeout, plan_filter.statement_cost_limit;
+                                   default_transaction_isolation is ignored). PGRST_DB_HOISTED_TX_SETTINGS
       db-max-body-bytes            largest request body accepted, larger -> 413
                                    (default 1048576; gateway-specific).            PGRST_DB_MAX_BODY_BYTES
       server-host                  address to listen on (default 127.0.0.1); "!4" or "*" = any

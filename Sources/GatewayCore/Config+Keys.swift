@@ -21,7 +21,7 @@ extension GatewayConfig {
         "db-max-body-bytes", "server-host", "server-port", "admin-server-port", "server-timeout-seconds",
         "log-level", "openapi-mode", "jwt-secret", "jwt-aud", "jwt-role-claim-key",
         "server-cors-allowed-origins", "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-max-wait-ms", "db-pool-pipeline-depth", "server-threads",
-        "db-tx-end",
+        "db-tx-end", "db-hoisted-tx-settings",
     ]
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -76,6 +76,12 @@ extension GatewayConfig {
                 throw fail("expected one of \(ends.joined(separator: ", ")), got \"\(value.text)\"")
             }
             dbTxEnd = value.text
+        case "db-hoisted-tx-settings":
+            let names = value.text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard names.allSatisfy({ $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." } }) else {
+                throw fail("expected a comma-separated list of setting names, got \"\(value.text)\"")
+            }
+            dbHoistedTxSettings = names.filter { $0 != "default_transaction_isolation" }
         case "db-max-body-bytes": dbMaxBodyBytes = try integer(0...Int(Int32.max))
         case "server-host":
             let host = try string().trimmingCharacters(in: .whitespaces)

@@ -36,6 +36,10 @@ public struct GatewayConfig: Sendable, Equatable {
     /// (`Prefer: tx=rollback` rolls back), `rollback`, `rollback-allow-override` (`Prefer: tx=commit`
     /// commits). A rolled-back call still answers with its result.
     public var dbTxEnd = "commit"
+    /// A called function's own settings (`CREATE FUNCTION ... SET`) applied to its whole transaction
+    /// (PostgREST's `db-hoisted-tx-settings`); `default_transaction_isolation` is accepted and left
+    /// out: the call's transaction has begun before any setting could choose its isolation.
+    public var dbHoistedTxSettings = TransactionSetting.hoisted
     /// Function called after the request settings and before the call (`schema.fn` or `fn`).
     public var dbPreRequest: String?
     /// Largest accepted request body in bytes (ours; larger -> 413).

@@ -134,6 +134,7 @@ import Testing
         ("db-uri = \"\"", "db-uri"),
         ("db-pre-request = \"a.b.c\"", "db-pre-request"),
         ("db-tx-end = \"sometimes\"", "db-tx-end"),
+        ("db-hoisted-tx-settings = \"statement_timeout; drop\"", "db-hoisted-tx-settings"),
         ("server-port = 3000\nadmin-server-port = 3000", "admin-server-port"),
         ("db-channel = \"pgrst\"", "db-channel"),
         ("unknown-key = 1", "unknown-key"),
@@ -158,6 +159,21 @@ import Testing
         }
         let fromEnvironment = try GatewayConfig.load(file: nil, environment: ["PGRST_DB_TX_END": "rollback"])
         #expect(fromEnvironment.txRollbackAll)
+    }
+
+    /// `db-hoisted-tx-settings` (configuration.rst): PostgREST's default list is accepted as is,
+    /// less default_transaction_isolation, which a transaction already begun cannot take.
+    @Test func hoistedTxSettings() throws {
+        #expect(try GatewayConfig.load(file: nil, environment: [:]).dbHoistedTxSettings
+                == ["statement_timeout", "plan_filter.statement_cost_limit"])
+        let postgrest = try GatewayConfig.load(file: try writeConfig(
+            "db-hoisted-tx-settings = \"statement_timeout, plan_filter.statement_cost_limit, default_transaction_isolation\"\n"),
+            environment: [:])
+        #expect(postgrest.dbHoistedTxSettings == ["statement_timeout", "plan_filter.statement_cost_limit"])
+        let fromEnvironment = try GatewayConfig.load(file: nil, environment: ["PGRST_DB_HOISTED_TX_SETTINGS": "work_mem"])
+        #expect(fromEnvironment.dbHoistedTxSettings == ["work_mem"])
+        #expect(try GatewayConfig.load(file: try writeConfig("db-hoisted-tx-settings = \"\"\n"), environment: [:])
+                    .dbHoistedTxSettings.isEmpty)
     }
 
     @Test func refusesInvalidEnvironmentValuesNamingTheVariable() throws {

@@ -26,9 +26,9 @@ struct GatewayTimeLimitsTests {
             """)
     }
 
-    private func gateway() throws -> GatewayProcess {
+    private func gateway(_ settings: [String: String] = [:]) throws -> GatewayProcess {
         try Self.fixtures.get()
-        let gateway = try GatewayProcess(settings: ["db-schemas": "\"api, test_limits\""])
+        let gateway = try GatewayProcess(settings: settings.merging(["db-schemas": "\"api, test_limits\""]) { $1 })
         try gateway.waitUntilReady()
         return gateway
     }
@@ -91,5 +91,16 @@ struct GatewayTimeLimitsTests {
             {"code": "57014", "message": "canceling statement due to statement timeout", "details": null, "hint": null}
             """#.utf8)) as? NSObject), "\(response.text)")
         #expect(seconds >= 0.8 && seconds < 2.5, "answered after \(seconds) s")
+    }
+
+    @Test func hoistedSettingsAreConfigurable() throws {
+        // PostgREST's `db-hoisted-tx-settings` (docs/references/configuration.rst): only the listed
+        // settings of a function apply to its whole transaction. Without statement_timeout in the
+        // list, the function's own '1s' does not cut off its call (the role's 5 s does not either).
+        let gateway = try gateway(["db-hoisted-tx-settings": "\"plan_filter.statement_cost_limit\""])
+        let response = try gateway.send("POST", "/rpc/short_timeout", body: #"{"seconds": 1.5}"#,
+                                        headers: Self.json + [("Content-Profile", "test_limits")])
+        #expect(response.status == 200, "\(response.text)")
+        #expect(response.text == #""slept""#)
     }
 }

@@ -3,9 +3,9 @@ extension Catalog {
     /// Columns: schema, name, volatility (i/s/v), returns set (t/f), shape (void/scalar/composite),
     /// return type, comment, parameters as a JSON array of [name, cast type, has default, variadic, array],
     /// the function's hoisted `SET` settings as a JSON array of [name, value], the function's oid.
-    public static func query(schemas: [String]) -> Statement {
+    public static func query(schemas: [String], hoisted: [String] = TransactionSetting.hoisted) -> Statement {
         Statement(catalogSQL, [ArrayLiteral.text(schemas.map { Optional($0) }),
-                               ArrayLiteral.text(TransactionSetting.hoisted.map { Optional($0) })])
+                               ArrayLiteral.text(hoisted.map { Optional($0) })])
     }
 
     /// The settings of the roles the authenticator may switch to (its direct memberships, as PostgREST

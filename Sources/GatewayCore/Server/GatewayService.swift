@@ -15,7 +15,7 @@ public final class GatewayService: Sendable {
 
     public init(config: GatewayConfig) throws {
         self.config = config
-        catalogStore = CatalogStore(conninfo: config.dbURI, schemas: config.dbSchemas)
+        catalogStore = CatalogStore(conninfo: config.dbURI, schemas: config.dbSchemas, hoisted: config.dbHoistedTxSettings)
         let loops = min(config.dbPool, config.serverThreads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
         // Each loop opens its share of db-pool (at least one) and admits its share of the waiting line.
         func share(_ total: Int, atLeast: Int) -> Int { max(atLeast, (total + loops - 1) / loops) }
