@@ -144,3 +144,24 @@ import Testing
         #expect(response.json == errorJSON(code: "P0001", message: "bad \"input\"\n\\ \u{01}", hint: "tab\there"))
     }
 }
+
+/// `Proxy-Status` names the error's code (PostgREST's Error.hs, `errorResponseFor`).
+@Suite struct ProxyStatusTests {
+    func proxyStatus(_ response: HTTPResponse) -> String? { response.headers.first { $0.0 == "Proxy-Status" }?.1 }
+
+    @Test func namesPGRSTCodesSQLStatesAndCustomCodes() {
+        #expect(proxyStatus(HTTPResponse(error: APIError.notFound(path: "/x"), authenticated: false)) == "PostgREST; error=PGRST125")
+        #expect(proxyStatus(HTTPResponse(error: PGError(sqlState: "57014", message: "canceling statement"), authenticated: false))
+                == "PostgREST; error=57014")
+        let custom = HTTPResponse(error: PGError(sqlState: "PGRST", message: #"{"code":"123","message":"ABC"}"#,
+                                                 detail: #"{"status":332,"headers":{}}"#), authenticated: false)
+        #expect(proxyStatus(custom) == "PostgREST; error=123")
+    }
+
+    @Test func aCodeWithALineBreakGetsNoHeader() {
+        let response = HTTPResponse(error: PGError(sqlState: "PGRST", message: #"{"code":"1\r\nX: y","message":"m"}"#,
+                                                   detail: #"{"status":400,"headers":{}}"#), authenticated: false)
+        #expect(response.status == 400)
+        #expect(proxyStatus(response) == nil)
+    }
+}

@@ -9,6 +9,8 @@ final class GatewayProcess: @unchecked Sendable {
     let adminPort: Int
     let process = Process()
     let logPath: String
+    /// The config file it was started with (a reload test edits it).
+    let configPath: String
 
     /// Applies the `test_rpc` fixtures (idempotent) once per test run.
     private static let fixtures: Result<Void, any Error> = Result {
@@ -53,7 +55,7 @@ final class GatewayProcess: @unchecked Sendable {
         ]
         lines.merge(settings) { $1 }
         let base = NSTemporaryDirectory() + "gateway-test-\(UUID().uuidString)"
-        let configPath = base + ".conf"
+        configPath = base + ".conf"
         logPath = base + ".log"
         try lines.map { "\($0.key) = \($0.value)" }.joined(separator: "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
         FileManager.default.createFile(atPath: logPath, contents: nil)

@@ -21,17 +21,24 @@ extension HTTPResponse {
         }
     }
 
-    /// The JSON error response every failure ends in.
+    /// The JSON error response every failure ends in. Like PostgREST's `errorResponseFor` (Error.hs), it
+    /// names the code in a `Proxy-Status` header (RFC 9209) too, so that a HEAD request's error can be told apart.
     static func errorBody(status: Int, code: String, message: String, details: String? = nil, hint: String? = nil,
                           headers: [(String, String)] = []) -> HTTPResponse {
         let body = JSONText.object([("code", code), ("details", details), ("hint", hint), ("message", message)])
         var all: [(String, String)] = [("Content-Type", MediaTypes.json)]
+        // A custom code (RAISE SQLSTATE 'PGRST') could hold a line break: no header then, never a split one.
+        if isValidHeader(name: "Proxy-Status", value: proxyStatus(code: code)) { all.append(("Proxy-Status", proxyStatus(code: code))) }
         all += headers
         if status == 401, !all.contains(where: { $0.0.lowercased() == "www-authenticate" }) {
             all.append(("WWW-Authenticate", "Bearer"))
         }
         return HTTPResponse(status: status, headers: all, body: Array(body.utf8))
     }
+
+    /// `PostgREST; error=<code>`: PostgREST's value (a PGRST code, a SQLSTATE, or a custom code of
+    /// `RAISE SQLSTATE 'PGRST'`), as PostgREST writes it.
+    static func proxyStatus(code: String) -> String { "PostgREST; error=" + code }
 
     static func pgError(_ error: PGError, authenticated: Bool) -> HTTPResponse {
         if error.sqlState == "PGRST" {

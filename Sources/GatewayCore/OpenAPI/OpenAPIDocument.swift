@@ -27,9 +27,10 @@ public struct OpenAPIDocument: Sendable {
             "components": [
                 "schemas": ["Error": Self.errorSchema],
                 "parameters": ["Prefer": Self.preferParameter],
-                "headers": ["Preference-Applied": Self.preferenceAppliedHeader],
+                "headers": ["Preference-Applied": Self.preferenceAppliedHeader, "Proxy-Status": Self.proxyStatusHeader],
                 "securitySchemes": ["bearerAuth": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]],
                 "responses": ["Error": ["description": "Error (PostgREST format)",
+                                        "headers": ["Proxy-Status": ["$ref": "#/components/headers/Proxy-Status"]],
                                         "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]],
                               "Unavailable": Self.unavailableResponse],
             ],
@@ -53,8 +54,15 @@ public struct OpenAPIDocument: Sendable {
     /// later" (PT503, RAISE SQLSTATE 'PGRST' with status 503); the error body, usually with Retry-After.
     static var unavailableResponse: [String: Any] { [
         "description": "Unavailable for now: the database is unreachable, or the function asks to retry later",
-        "headers": ["Retry-After": ["description": "Seconds to wait before retrying", "schema": ["type": "string"]]],
+        "headers": ["Retry-After": ["description": "Seconds to wait before retrying", "schema": ["type": "string"]],
+                    "Proxy-Status": ["$ref": "#/components/headers/Proxy-Status"]],
         "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]],
+    ] }
+
+    /// `Proxy-Status` (RFC 9209) on every error, as PostgREST sends it (errors.rst, "Proxy-Status Header").
+    static var proxyStatusHeader: [String: Any] { [
+        "description": "PostgREST; error=<the body's code>: a PGRST code, a SQLSTATE or a custom code (useful after HEAD)",
+        "schema": ["type": "string"], "example": "PostgREST; error=PGRST202",
     ] }
 
     /// `Prefer` (RFC 7240, PostgREST's preferences.rst): comma-separated items.
