@@ -17,9 +17,9 @@ public final class CatalogStore: Sendable {
     private let openAPIState = Mutex<OpenAPIState?>(nil)
     private let loading = Mutex<Void>(())
     private let conninfo: String
-    private let schemas: [String]
-    /// The function settings hoisted to the transaction (`db-hoisted-tx-settings`).
-    private let hoisted: [String]
+    /// What is read: the exposed schemas (`db-schemas`) and the function settings hoisted to the
+    /// transaction (`db-hoisted-tx-settings`); both may change when the configuration is reloaded.
+    private let scope: Mutex<(schemas: [String], hoisted: [String])>
     /// Documents kept per snapshot (one per schema and distinct set of executable functions).
     static let documentsKept = 64
 
@@ -27,8 +27,12 @@ public final class CatalogStore: Sendable {
     /// `hoisted`: the function settings applied to the whole transaction (db-hoisted-tx-settings).
     public init(conninfo: String, schemas: [String], hoisted: [String] = TransactionSetting.hoisted) {
         self.conninfo = conninfo
-        self.schemas = schemas
-        self.hoisted = hoisted
+        scope = Mutex((schemas, hoisted))
+    }
+
+    /// True when `schemas` and `hoisted` are what the current snapshot was read with.
+    public func reads(schemas: [String], hoisted: [String]) -> Bool {
+        scope.withLock { $0.schemas == schemas && $0.hoisted == hoisted }
     }
 
     /// The catalog in use, or 503 while none has been loaded (database unreachable at start).
@@ -58,6 +62,11 @@ public final class CatalogStore: Sendable {
         return document
     }
 
+    /// The schema cache as JSON (admin `GET /schema_cache`), nil while none is loaded.
+    public func schemaCacheJSON() -> [UInt8]? {
+        snapshot.withLock { $0 }.map { Array($0.schemaCacheJSON.utf8) }
+    }
+
     /// True once a catalog has been loaded.
     public var isLoaded: Bool { snapshot.withLock { $0 != nil } }
 
@@ -65,9 +74,13 @@ public final class CatalogStore: Sendable {
     public func replace(_ catalog: Catalog) { snapshot.withLock { $0 = catalog } }
 
     /// Reads the catalog from pg_catalog on `connection` (a fresh one when nil) and swaps it in;
-    /// on failure the previous snapshot stays and the error is thrown.
-    public func reload(on connection: PGConnection? = nil) throws {
+    /// on failure the previous snapshot stays and the error is thrown. `schemas` and `hoisted` (a
+    /// reloaded configuration's) replace what is read from now on, once that succeeded.
+    public func reload(on connection: PGConnection? = nil, schemas newSchemas: [String]? = nil,
+                       hoisted newHoisted: [String]? = nil) throws {
         try loading.withLock { _ in
+            let current = scope.withLock { $0 }
+            let schemas = newSchemas ?? current.schemas, hoisted = newHoisted ?? current.hoisted
             let connection = try connection ?? PGConnection(gatewayConnInfo(conninfo))
             let statement = Catalog.query(schemas: schemas, hoisted: hoisted)
             let roleSettings = Catalog.roleSettingsQuery
@@ -76,6 +89,7 @@ public final class CatalogStore: Sendable {
             let columnsQuery = OpenAPIDocument.resultColumnsQuery(schemas: schemas)
             let columns = OpenAPIDocument.resultColumns(rows: try connection.query(columnsQuery.sql, columnsQuery.parameters))
             replace(catalog)
+            scope.withLock { $0 = (schemas, hoisted) }
             openAPIState.withLock { $0 = OpenAPIState(generation: ($0?.generation ?? 0) + 1, catalog: catalog, columns: columns) }
         }
         GatewayMetrics.shared.schemaReloaded()

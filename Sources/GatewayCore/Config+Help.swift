@@ -6,6 +6,10 @@ extension GatewayConfig {
     by the environment variable PGRST_<KEY> (upper case, dashes as underscores), which wins over
     the file. `db-uri`, `db-uri-read` and `jwt-secret` may be `@/path/to/file` to read the value
     from a file. Unknown keys and invalid values are refused at start with a message naming the key.
+    SIGUSR2 or NOTIFY pgrst, 'reload config' reloads the file, the environment and the in-database
+    configuration without a restart; the database URIs, pool sizes, server-host/-port/-unix-socket,
+    admin-server-port, server-threads, server-timeout-seconds, db-max-body-bytes, db-tx-end and
+    server-cors-allowed-origins keep their values until a restart, and a reload that fails keeps all.
 
       db-uri                       libpq URI/connection string of the authenticator role
                                    (default "postgresql://").                      PGRST_DB_URI
@@ -45,10 +49,21 @@ extension GatewayConfig {
       server-port                  HTTP port (default 3000).                       PGRST_SERVER_PORT
       server-cors-allowed-origins  comma-separated origins allowed to make CORS requests; unset or
                                    "": any origin (Access-Control-Allow-Origin: *). PGRST_SERVER_CORS_ALLOWED_ORIGINS
-      admin-server-port            port of /live and /ready (default: none).       PGRST_ADMIN_SERVER_PORT
+      server-unix-socket           unix domain socket to serve HTTP on instead of server-host and
+                                   server-port; a stale socket file is replaced (default: none). PGRST_SERVER_UNIX_SOCKET
+      server-unix-socket-mode      octal file mode of that socket, 600 to 777 (default 660). PGRST_SERVER_UNIX_SOCKET_MODE
+      admin-server-port            port of /live, /ready, /metrics and /schema_cache (default: none). PGRST_ADMIN_SERVER_PORT
       server-timeout-seconds       seconds of client inactivity before a connection is closed
                                    (default 10; gateway-specific).          PGRST_SERVER_TIMEOUT_SECONDS
       log-level                    crit, error, warn, info or debug (default error). PGRST_LOG_LEVEL
+      log-query                    true: log the SQL of each request's statements (as $n parameters)
+                                   when its access line is logged; "main-query" and "disabled" (PostgREST
+                                   13) mean true and false (default false).       PGRST_LOG_QUERY
+      db-config                    read the in-database configuration: the login role's pgrst.<key>
+                                   settings (ALTER ROLE ... SET pgrst.db_schemas = '...', keys with
+                                   underscores), over the file and environment (default true). PGRST_DB_CONFIG
+      db-pre-config                function (schema.fn) that sets pgrst.<key> settings with
+                                   set_config for the in-database configuration.  PGRST_DB_PRE_CONFIG
       openapi-mode                 the OpenAPI 3.1 document at /: follow-privileges lists the functions
                                    the caller's role may execute, ignore-privileges all of them, disabled
                                    answers 404 PGRST126 (default follow-privileges). PGRST_OPENAPI_MODE

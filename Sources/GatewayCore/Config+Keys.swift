@@ -22,6 +22,7 @@ extension GatewayConfig {
         "log-level", "openapi-mode", "jwt-secret", "jwt-aud", "jwt-role-claim-key",
         "server-cors-allowed-origins", "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-max-wait-ms", "db-pool-pipeline-depth", "server-threads",
         "db-tx-end", "db-hoisted-tx-settings",
+        "server-unix-socket", "server-unix-socket-mode", "log-query", "db-config", "db-pre-config",
     ]
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -42,6 +43,11 @@ extension GatewayConfig {
                 throw fail("\(number) is out of range (\(range.lowerBound)...\(range.upperBound))")
             }
             return number
+        }
+        func boolean() throws -> Bool {
+            if case .bool(let flag) = value { return flag }
+            guard let flag = Self.booleanText(value.text) else { throw fail("expected true or false, got \"\(value.text)\"") }
+            return flag
         }
         if key.hasPrefix("app.settings.") {
             let name = key.dropFirst("app.settings.".count).lowercased()
@@ -105,6 +111,17 @@ extension GatewayConfig {
                 throw fail("expected one of \(modes.joined(separator: ", ")), got \"\(value.text)\"")
             }
             openAPIMode = value.text
+        case "server-unix-socket": serverUnixSocket = try optionalString()
+        case "server-unix-socket-mode": serverUnixSocketMode = try Self.socketMode(value.text, fail: fail)
+        case "log-query":
+            // PostgREST 14 takes a boolean; 13's "main-query" and "disabled" mean true and false.
+            switch value.text {
+            case "main-query": logQuery = true
+            case "disabled": logQuery = false
+            default: logQuery = try boolean()
+            }
+        case "db-config": dbConfig = try boolean()
+        case "db-pre-config": dbPreConfig = try optionalString()
         case "jwt-secret": jwtSecret = try optionalString().map { try Self.fileReference($0, key: source) }
         case "jwt-aud": jwtAud = try optionalString()
         case "jwt-role-claim-key":
@@ -136,9 +153,30 @@ extension GatewayConfig {
         if dbPoolRead != nil, dbURIRead == nil {
             throw ConfigError(key: "db-pool-read", reason: "is set but db-uri-read is not (the read pool needs a standby URI)")
         }
+        if let preConfig = dbPreConfig, QualifiedName(preConfig) == nil {
+            throw ConfigError(key: "db-pre-config", reason: "expected a function name such as schema.fn, got \"\(preConfig)\"")
+        }
         if let preRequest = dbPreRequest, QualifiedName(preRequest) == nil {
             throw ConfigError(key: "db-pre-request", reason: "expected a function name such as schema.fn, got \"\(preRequest)\"")
         }
+    }
+
+    /// PostgREST's `coerceBool`: true/false in any case (quotes and other non-letters ignored), else a
+    /// number (above 0 is true); nil for anything else.
+    static func booleanText(_ text: String) -> Bool? {
+        switch text.filter(\.isLetter).lowercased() {
+        case "true": return true
+        case "false": return false
+        default: return Int(text.trimmingCharacters(in: .whitespaces)).map { $0 > 0 }
+        }
+    }
+
+    /// PostgREST's `parseSocketFileMode`: an octal number from 600 to 777.
+    static func socketMode(_ text: String, fail: (String) -> ConfigError) throws -> UInt32 {
+        let digits = text.trimmingCharacters(in: .whitespaces)
+        guard let mode = UInt32(digits, radix: 8) else { throw fail("not an octal") }
+        guard (0o600...0o777).contains(mode) else { throw fail("needs to be between 600 and 777") }
+        return mode
     }
 
     /// A name PostgreSQL accepts for a custom setting: dot-separated parts, each a letter or

@@ -51,11 +51,21 @@ public struct GatewayConfig: Sendable, Equatable {
     /// credentials); empty, PostgREST's default: any origin (`*`).
     public var serverCorsAllowedOrigins: [String] = []
     public var serverPort = 3000
+    /// Unix domain socket to serve HTTP on instead of `serverHost:serverPort` (PostgREST's `server-unix-socket`).
+    public var serverUnixSocket: String?
+    /// File mode of `serverUnixSocket`, 0o600...0o777 (default 0o660).
+    public var serverUnixSocketMode: UInt32 = 0o660
     /// Port of the admin server (`/live`, `/ready`); nil: no admin server.
     public var adminServerPort: Int?
     /// Seconds of client inactivity after which a connection is closed (ours).
     public var serverTimeoutSeconds = 10
     public var logLevel = LogLevel.error
+    /// Logs the SQL of each request's statements at the access log's level (PostgREST's `log-query`).
+    public var logQuery = false
+    /// Reads the in-database configuration (`pgrst.*` role settings, `db-pre-config`) at start and on reload.
+    public var dbConfig = true
+    /// Function (`schema.fn`) that sets `pgrst.*` settings with `set_config` for the in-database configuration.
+    public var dbPreConfig: String?
     /// The OpenAPI document at `/`: `follow-privileges` lists the functions the caller's role may
     /// execute, `ignore-privileges` all of them, `disabled` answers 404 PGRST126.
     public var openAPIMode = "follow-privileges"
@@ -104,7 +114,10 @@ public struct GatewayConfig: Sendable, Equatable {
 
     /// Reads the config file (if any), then applies `PGRST_*` environment variables over it,
     /// and validates every value. Throws `ConfigError` naming the key at fault.
-    public static func load(file: String?, environment: [String: String]) throws -> GatewayConfig {
+    /// `database`: the in-database configuration (`GatewayConfig.databaseSettingNames` without `pgrst.`,
+    /// `db_schemas`), which wins over both, as in PostgREST's `overrideFromDbOrEnvironment`.
+    public static func load(file: String?, environment: [String: String],
+                            database: [String: String] = [:]) throws -> GatewayConfig {
         var values: [(key: String, value: ConfigValue, source: String)] = []
         if let file {
             let text: String
@@ -124,6 +137,9 @@ public struct GatewayConfig: Sendable, Equatable {
         // PGRST_APP_SETTINGS_MY_KEY -> app.settings.my_key (PostgREST: "case is not important").
         for (variable, raw) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix(appSettingsVariablePrefix) {
             values.append(("app.settings." + variable.dropFirst(appSettingsVariablePrefix.count).lowercased(), .string(raw), variable))
+        }
+        for (name, raw) in database.sorted(by: { $0.key < $1.key }) {
+            values.append((name.replacingOccurrences(of: "_", with: "-"), .string(raw), "pgrst." + name))
         }
         var config = GatewayConfig()
         for (key, value, source) in values {

@@ -34,10 +34,25 @@ public enum Observation {
     /// The access-log line (redacted, newline-terminated), nil when the level filters it out: an
     /// event loop gathers a pass's lines and writes them with one system call (`write`).
     static func accessLine(method: String, path: String, status: Int, nanoseconds: UInt64) -> String? {
-        let level: GatewayLogLevel = status >= 500 ? .error : status >= 400 ? .warn : .info
-        guard enabled(level) else { return nil }
+        guard enabled(accessLevel(status: status)) else { return nil }
         let tenths = (nanoseconds + 50_000) / 100_000
         return redacted("\(timestamp()) \(method) \(path) \(status) \(tenths / 10).\(tenths % 10)ms") + "\n"
+    }
+
+    /// The level a request's lines are written at, by its status (PostgREST's `shouldLogResponse`).
+    static func accessLevel(status: Int) -> GatewayLogLevel {
+        status >= 500 ? .error : status >= 400 ? .warn : .info
+    }
+
+    /// PostgREST's `log-query`: the SQL of a request's statements (parameters as `$n`, never their
+    /// values), one line each with line breaks folded into spaces, as `<time>: <sql>`; written when the
+    /// request's access-log line is (Logger.hs, `QueryObs` goes through `shouldLogResponse`).
+    public static func queries(_ statements: [String], status: Int) {
+        guard enabled(accessLevel(status: status)) else { return }
+        let stamp = timestamp()
+        write(statements.map { sql in
+            redacted(stamp + ": " + sql.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).joined(separator: " ")) + "\n"
+        }.joined())
     }
 
     private static let secrets = Mutex<[String]>([])

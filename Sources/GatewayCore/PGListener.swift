@@ -2,18 +2,24 @@
 import Glibc
 #endif
 
-/// PostgREST's schema-reload channel: a dedicated connection that runs `LISTEN pgrst` and reloads
-/// the catalog on `NOTIFY pgrst, 'reload schema'` (or an empty payload), and on every (re)connect,
-/// so a catalog missed while the database was away is read again. Reconnects with capped backoff.
+/// PostgREST's reload channel: a dedicated connection that runs `LISTEN pgrst` and reloads the
+/// catalog on `NOTIFY pgrst, 'reload schema'` (or an empty payload), the configuration on
+/// `NOTIFY pgrst, 'reload config'`, and both on every (re)connect (the configuration first: it may
+/// change the exposed schemas), so what changed while the database was away is read again.
+/// Reconnects with capped backoff.
 public final class PGListener: Sendable {
     private let conninfo: String
     private let catalogStore: CatalogStore
     private let channel: String
+    /// Reloads the configuration on the listener's connection; `true`: a reconnect, not a NOTIFY.
+    private let reloadConfig: @Sendable (PGConnection, Bool) -> Void
 
-    public init(conninfo: String, catalogStore: CatalogStore, channel: String = "pgrst") {
+    public init(conninfo: String, catalogStore: CatalogStore, channel: String = "pgrst",
+                reloadConfig: @escaping @Sendable (PGConnection, Bool) -> Void = { _, _ in }) {
         self.conninfo = gatewayConnInfo(conninfo)
         self.catalogStore = catalogStore
         self.channel = channel
+        self.reloadConfig = reloadConfig
     }
 
     /// Starts the listener thread.
@@ -27,6 +33,7 @@ public final class PGListener: Sendable {
             do {
                 let connection = try PGConnection(conninfo)
                 try connection.execute("LISTEN \(channel)")   // a fixed identifier, never user input
+                reloadConfig(connection, true)
                 try catalogStore.reload(on: connection)
                 backoff = PGPipeline.firstBackoff
                 listen(on: connection)
@@ -55,6 +62,8 @@ public final class PGListener: Sendable {
                     do { try catalogStore.reload(on: connection) } catch {
                         Observation.log(.error, "schema cache reload failed: \(error)")
                     }
+                case "reload config":
+                    reloadConfig(connection, false)
                 default:
                     Observation.log(.warn, "ignored NOTIFY \(channel) payload '\(notification.payload)'")
                 }

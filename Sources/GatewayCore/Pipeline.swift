@@ -64,7 +64,7 @@ public final class Pipeline: Sendable {
             if let direct = plan.directResponse { return direct }
             let role = database.role(for: plan, method: request.method)                                      // where
             try database.submit(plan.statements, resultIndex: plan.resultIndex, role: role,
-                                now: now) { [timing, authenticated] rows, servedBy in                        // ONE round trip
+                                now: now) { [self, timing, authenticated] rows, servedBy in                        // ONE round trip
                 var timing = timing
                 timing.mark("db")
                 var response: HTTPResponse
@@ -72,6 +72,7 @@ public final class Pipeline: Sendable {
                 catch { response = HTTPResponse(error: error, authenticated: authenticated) }
                 timing.mark("render")
                 response.headers.append(("Server-Timing", timing.header + ", pool;desc=" + servedBy.rawValue))
+                logQueries(plan.statements, status: response.status)
                 reply(response)
             }
             return nil
@@ -96,16 +97,24 @@ public final class Pipeline: Sendable {
                                                 settings: (catalog.roleSettings[auth.role] ?? []) + config.appTransactionSettings)]
         if let preRequest = CallPlan.preRequest(config) { statements.append(preRequest) }
         statements.append(OpenAPIDocument.executableQuery(schema: schema))
-        try database.submit(statements, role: .primary, now: now) { [catalogStore, authenticated = auth.isAuthenticated] rows, _ in
+        try database.submit(statements, role: .primary, now: now) { [self, catalogStore, authenticated = auth.isAuthenticated] rows, _ in
             do {
                 let executable = Set(try rows.get().compactMap { $0.first.flatMap { $0 }.flatMap { UInt32($0) } })
+                logQueries(statements, status: 200)
                 reply(Self.document(try catalogStore.openAPI(schema: schema, executable: followPrivileges ? executable : nil),
                                     isHead: isHead))
             } catch {
-                reply(HTTPResponse(error: error, authenticated: authenticated))
+                let response = HTTPResponse(error: error, authenticated: authenticated)
+                logQueries(statements, status: response.status)
+                reply(response)
             }
         }
         return nil
+    }
+
+    /// `log-query`: the SQL a request ran, logged at its response's level.
+    func logQueries(_ statements: [Statement], status: Int) {
+        if config.logQuery { Observation.queries(statements.map(\.sql), status: status) }
     }
 
     static func document(_ json: [UInt8], isHead: Bool) -> HTTPResponse {

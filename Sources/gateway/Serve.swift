@@ -21,7 +21,7 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
         do {
-            try GatewayService(config: config).run()
+            try GatewayService(config: config, configFile: configFile).run()
         } catch {
             FileHandle.standardError.write(Data("gateway: \(error)\n".utf8))
             throw ExitCode(1)

@@ -2,7 +2,8 @@ extension Catalog {
     /// The pg_catalog query that reads the functions of `schemas`; its rows feed `Catalog(rows:)`.
     /// Columns: schema, name, volatility (i/s/v), returns set (t/f), shape (void/scalar/composite),
     /// return type, comment, parameters as a JSON array of [name, cast type, has default, variadic, array],
-    /// the function's hoisted `SET` settings as a JSON array of [name, value], the function's oid.
+    /// the function's hoisted `SET` settings as a JSON array of [name, value], the function's oid, the
+    /// return type as a JSON array [schema, name, composite, domain over a composite].
     public static func query(schemas: [String], hoisted: [String] = TransactionSetting.hoisted) -> Statement {
         Statement(catalogSQL, [ArrayLiteral.text(schemas.map { Optional($0) }),
                                ArrayLiteral.text(hoisted.map { Optional($0) })])
@@ -75,10 +76,14 @@ extension Catalog {
                                                  substr(c.setting, strpos(c.setting, '=') + 1)) ORDER BY c.ord), '[]')::text
        FROM unnest(p.proconfig) WITH ORDINALITY AS c(setting, ord)
        WHERE substr(c.setting, 1, strpos(c.setting, '=') - 1) = ANY ($2::text[])),
-      p.oid::text
+      p.oid::text,
+      json_build_array(rtn.nspname, rt.typname, rt.typtype = 'c' OR coalesce(rbt.typtype = 'c', false),
+                       coalesce(rbt.typtype = 'c', false))::text
     FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace
     JOIN pg_type rt ON rt.oid = p.prorettype
+    JOIN pg_namespace rtn ON rtn.oid = rt.typnamespace
+    LEFT JOIN pg_type rbt ON rt.typtype = 'd' AND rbt.oid = rt.typbasetype
     LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
     WHERE n.nspname = ANY ($1::text[]) AND p.prokind = 'f' AND p.prorettype <> 'trigger'::regtype
     ORDER BY n.nspname, p.proname, p.oid

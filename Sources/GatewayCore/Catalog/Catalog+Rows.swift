@@ -67,7 +67,19 @@ extension Catalog {
             schema: schema, name: name, parameters: parameters, returnShape: shape,
             returnsSet: row[3] == "t" || row[3] == "true", returnType: row[5] ?? "", volatility: volatility,
             comment: row[6], settings: try settings(row.count > 8 ? row[8] : nil, routine: "\(schema).\(name)"),
-            oid: row.count > 9 ? row[9].flatMap { UInt32($0) } ?? 0 : 0
+            oid: row.count > 9 ? row[9].flatMap { UInt32($0) } ?? 0 : 0,
+            declaredReturnType: row.count > 10 ? try declaredType(row[10], routine: "\(schema).\(name)") : nil
         )
+    }
+
+    /// Column 11: [schema, name, composite, domain alias] of the return type.
+    static func declaredType(_ text: String?, routine: String) throws -> Routine.DeclaredType? {
+        guard let text else { return nil }
+        guard case .array(let fields)? = JSONValue(parsing: text), fields.count == 4,
+              let schema = fields[0].stringValue, let name = fields[1].stringValue,
+              let composite = fields[2].boolValue, let alias = fields[3].boolValue else {
+            throw CatalogError(message: "\(routine): unreadable return type \(text)")
+        }
+        return Routine.DeclaredType(schema: schema, name: name, isComposite: composite, isDomainAlias: alias)
     }
 }

@@ -31,10 +31,21 @@ public struct Routine: Sendable, Equatable {
     public var settings: [TransactionSetting]
     /// pg_proc.oid (0 when built by hand): which functions a role may execute is asked by oid.
     public var oid: UInt32
+    /// The declared return type by name (PostgREST's `pdReturnType`, shown by the admin `/schema_cache`).
+    public var declaredReturnType: DeclaredType?
+
+    /// A type as PostgREST's schema cache names it: schema and name, and whether it is composite
+    /// (`isDomainAlias`: a domain over a composite type).
+    public struct DeclaredType: Sendable, Equatable {
+        public var schema: String
+        public var name: String
+        public var isComposite: Bool
+        public var isDomainAlias: Bool
+    }
 
     public init(schema: String, name: String, parameters: [RoutineParameter], returnShape: ReturnShape,
                 returnsSet: Bool, returnType: String, volatility: Volatility, comment: String? = nil,
-                settings: [TransactionSetting] = [], oid: UInt32 = 0) {
+                settings: [TransactionSetting] = [], oid: UInt32 = 0, declaredReturnType: DeclaredType? = nil) {
         self.schema = schema
         self.name = name
         self.parameters = parameters
@@ -45,6 +56,7 @@ public struct Routine: Sendable, Equatable {
         self.comment = comment
         self.settings = settings
         self.oid = oid
+        self.declaredReturnType = declaredReturnType
     }
 
     /// True for a function whose only parameter is an unnamed `json`/`jsonb`: it gets the whole body.

@@ -2,21 +2,25 @@ import CMHDShim
 import CMicroHTTPD
 
 /// The admin port (PostgREST's admin-server-port): `GET /live` answers 200 while the process runs,
-/// `GET /ready` 200 when the pool reaches PostgreSQL and the schema cache is loaded, else 503.
+/// `GET /ready` 200 when the pool reaches PostgreSQL and the schema cache is loaded, else 503;
+/// `GET /schema_cache` the schema cache as JSON (PostgREST's Admin.hs: empty body while none is loaded).
 public final class AdminServer: @unchecked Sendable {
     let readiness: @Sendable () -> Bool
     let metrics: @Sendable () -> [UInt8]
+    let schemaCache: @Sendable () -> [UInt8]?
     private let host: String
     private let port: Int
     private var daemon: OpaquePointer?
     private var address: SocketAddress?
 
     public init(host: String, port: Int, readiness: @escaping @Sendable () -> Bool,
-                metrics: @escaping @Sendable () -> [UInt8] = { GatewayMetrics.shared.exposition() }) {
+                metrics: @escaping @Sendable () -> [UInt8] = { GatewayMetrics.shared.exposition() },
+                schemaCache: @escaping @Sendable () -> [UInt8]? = { nil }) {
         self.host = host
         self.port = port
         self.readiness = readiness
         self.metrics = metrics
+        self.schemaCache = schemaCache
     }
 
     public func start() throws {
@@ -56,6 +60,9 @@ private let adminHandler: MHD_AccessHandlerCallback = { cls, connection, url, _,
     case "/metrics":
         response = HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                                 body: server.metrics())
+    case "/schema_cache":
+        response = HTTPResponse(status: 200, headers: [("Content-Type", "application/json; charset=utf-8")],
+                                body: server.schemaCache() ?? [])
     default: response = HTTPResponse(status: 404)
     }
     return queueResponse(response, on: connection, close: false)

@@ -14,7 +14,8 @@ import Glibc
 final class EventLoop {
     unowned let server: HTTPServer
     let index: Int
-    let pipeline: Pipeline
+    /// The pipeline at this moment (a configuration reload swaps it; see `PipelineSlot`).
+    var pipeline: Pipeline { server.pipelines.current }
     let router: PGPoolRouter
     let epoll: Epoll
     private var daemon: OpaquePointer?
@@ -30,10 +31,9 @@ final class EventLoop {
     /// Set once shutdown began: new requests are answered 503 with `Connection: close`.
     private(set) var stopping = false
 
-    init(server: HTTPServer, index: Int, pipeline: Pipeline, router: PGPoolRouter, epoll: Epoll, wakeFD: Int32) {
+    init(server: HTTPServer, index: Int, router: PGPoolRouter, epoll: Epoll, wakeFD: Int32) {
         self.server = server
         self.index = index
-        self.pipeline = pipeline
         self.router = router
         self.epoll = epoll
         self.wakeFD = wakeFD

@@ -4,16 +4,19 @@ import Glibc
 
 /// Everything `gateway serve` runs, wired together: the schema cache and its listener (on the
 /// primary), the event loops with their shares of the pool (and of the read pool on a standby, with
-/// `db-uri-read`), the request pipeline, the admin server; then signals until SIGTERM/SIGINT.
+/// `db-uri-read`), the request pipeline, the admin server; then signals until SIGTERM/SIGINT
+/// (SIGUSR1 reloads the schema cache, SIGUSR2 the configuration).
 public final class GatewayService: Sendable {
     let config: GatewayConfig
     let catalogStore: CatalogStore
+    let reloader: ConfigReloader
     let primaryStats: PGPoolStats
     let readStats: PGPoolStats?
     let server: HTTPServer
     let admin: AdminServer?
 
-    public init(config: GatewayConfig) throws {
+    /// `configFile`: the file `config` was read from, read again on a configuration reload.
+    public init(config: GatewayConfig, configFile: String? = nil) throws {
         self.config = config
         catalogStore = CatalogStore(conninfo: config.dbURI, schemas: config.dbSchemas, hoisted: config.dbHoistedTxSettings)
         let loops = min(config.dbPool, config.serverThreads ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
@@ -32,10 +35,12 @@ public final class GatewayService: Sendable {
         self.primaryStats = primaryStats
         self.readStats = readStats
         let metrics = PGPoolMetrics(roles: read == nil ? [.primary] : [.primary, .read])
-        let pipeline = Pipeline(config: config, catalogStore: catalogStore)
+        let pipelines = PipelineSlot(Pipeline(config: config, catalogStore: catalogStore))
+        reloader = ConfigReloader(file: configFile, config: config, catalogStore: catalogStore, pipelines: pipelines)
         server = try HTTPServer(settings: .init(host: config.bindHost, port: config.serverPort, maxBodyBytes: config.dbMaxBodyBytes,
-                                                timeoutSeconds: config.serverTimeoutSeconds, loops: loops),
-                                pipeline: pipeline) { epoll in
+                                                timeoutSeconds: config.serverTimeoutSeconds, loops: loops,
+                                                unixSocket: config.serverUnixSocket, unixSocketMode: config.serverUnixSocketMode),
+                                pipelines: pipelines) { epoll in
             PGPoolRouter(primary: PGPool(settings: primary, stats: primaryStats, epoll: epoll),
                          read: read.map { PGPool(settings: $0, stats: readStats!, epoll: epoll) }, metrics: metrics)
         }
@@ -48,7 +53,8 @@ public final class GatewayService: Sendable {
                             metrics.sample(primaryStats)
                             if let readStats { metrics.sample(readStats) }
                             return GatewayMetrics.shared.exposition()
-                        })
+                        },
+                        schemaCache: { catalogStore.schemaCacheJSON() })
         }
     }
 
@@ -63,10 +69,15 @@ public final class GatewayService: Sendable {
         Observation.configure(level: config.logLevel)
         Observation.redact(config.secrets)
 
-        PGListener(conninfo: config.dbURI, catalogStore: catalogStore).start()
+        let reloader = reloader
+        PGListener(conninfo: config.dbURI, catalogStore: catalogStore) { connection, reconnected in
+            // db-config off: a reconnect has nothing new to read (the file is read on request only).
+            if !reconnected || reloader.current.dbConfig { reloader.reload(on: connection, quietly: reconnected) }
+        }.start()
         try server.start()
         try admin?.start()
-        Observation.writeLine("gateway listening on \(config.bindHost):\(config.serverPort) with \(server.settings.loops) event loops"
+        let address = config.serverUnixSocket.map { "unix socket \($0)" } ?? "\(config.bindHost):\(config.serverPort)"
+        Observation.writeLine("gateway listening on \(address) with \(server.settings.loops) event loops"
             + (config.adminServerPort.map { ", admin on port \($0)" } ?? "")
             + (config.dbURIRead == nil ? "" : ", read pool of \(config.readPoolSize) on db-uri-read"))
 
@@ -79,13 +90,15 @@ public final class GatewayService: Sendable {
                 spawnThread {
                     do { try catalogStore.reload() } catch { Observation.log(.error, "schema cache reload failed: \(error)") }
                 }
+            case SIGUSR2:
+                spawnThread { reloader.reload() }
             case SIGTERM, SIGINT:
                 Observation.writeLine("gateway shutting down: finishing requests in flight")
                 server.shutdown()
                 admin?.stop()
                 return
             default:
-                Observation.log(.warn, "signal \(received) ignored (config reload is not supported)")
+                Observation.log(.warn, "signal \(received) ignored")
             }
         }
     }

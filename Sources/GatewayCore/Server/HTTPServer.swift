@@ -17,10 +17,16 @@ public final class HTTPServer: Sendable {
         /// Seconds of inactivity after which MHD closes a client connection (slow clients).
         public var timeoutSeconds: Int
         public var loops: Int
+        /// `server-unix-socket`: listen there instead of on `host:port`, with file mode `unixSocketMode`.
+        public var unixSocket: String?
+        public var unixSocketMode: UInt32
 
-        public init(host: String, port: Int, maxBodyBytes: Int, timeoutSeconds: Int, loops: Int) {
+        public init(host: String, port: Int, maxBodyBytes: Int, timeoutSeconds: Int, loops: Int,
+                    unixSocket: String? = nil, unixSocketMode: UInt32 = 0o660) {
             self.host = host
             self.port = port
+            self.unixSocket = unixSocket
+            self.unixSocketMode = unixSocketMode
             self.maxBodyBytes = maxBodyBytes
             self.timeoutSeconds = timeoutSeconds
             self.loops = max(1, loops)
@@ -31,7 +37,8 @@ public final class HTTPServer: Sendable {
     typealias RouterFactory = @Sendable (_ epoll: Epoll) -> PGPoolRouter
 
     let settings: Settings
-    let pipeline: Pipeline
+    /// The request pipeline, replaced when the configuration is reloaded.
+    let pipelines: PipelineSlot
     private let makeRouter: RouterFactory
     private let shuttingDown = Atomic<Bool>(false)
     private let drainSeconds = Atomic<Int>(30)
@@ -48,11 +55,11 @@ public final class HTTPServer: Sendable {
     private let inboxes: [Inbox]
     private final class Inbox: Sendable { let sockets = Mutex<[AcceptedSocket]>([]) }
 
-    init(settings: Settings, pipeline: Pipeline, makeRouter: @escaping RouterFactory) throws {
+    init(settings: Settings, pipelines: PipelineSlot, makeRouter: @escaping RouterFactory) throws {
         self.settings = settings
-        self.pipeline = pipeline
+        self.pipelines = pipelines
         self.makeRouter = makeRouter
-        isIPv6 = try SocketAddress(host: settings.host, port: settings.port).isIPv6
+        isIPv6 = try settings.unixSocket == nil && SocketAddress(host: settings.host, port: settings.port).isIPv6
         wakeFDs = (0..<settings.loops).map { _ in eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) }
         inboxes = (0..<settings.loops).map { _ in Inbox() }
     }
@@ -82,16 +89,20 @@ public final class HTTPServer: Sendable {
 
     /// Binds, then starts the loops (each on its own thread); throws when the address cannot be used.
     public func start() throws {
-        let address = try SocketAddress(host: settings.host, port: settings.port)
-        do { listenFD.store(try address.listen(), ordering: .relaxed) } catch let error as ServerError {
-            throw ServerError(message: "cannot listen on \(settings.host):\(settings.port) (\(error.message))")
+        if let path = settings.unixSocket {
+            listenFD.store(try UnixSocket.listen(path: path, mode: settings.unixSocketMode), ordering: .relaxed)
+        } else {
+            let address = try SocketAddress(host: settings.host, port: settings.port)
+            do { listenFD.store(try address.listen(), ordering: .relaxed) } catch let error as ServerError {
+                throw ServerError(message: "cannot listen on \(settings.host):\(settings.port) (\(error.message))")
+            }
         }
         let ready = DispatchSemaphore(value: 0)
         for index in 0..<settings.loops {
             let wake = wakeFDs[index]
             spawnThread(name: "gw-loop-\(index)") { [self] in
                 let epoll = Epoll()
-                let loop = EventLoop(server: self, index: index, pipeline: pipeline, router: makeRouter(epoll), epoll: epoll, wakeFD: wake)
+                let loop = EventLoop(server: self, index: index, router: makeRouter(epoll), epoll: epoll, wakeFD: wake)
                 do {
                     try loop.start()
                     started.withLock { $0.append(.success(())) }
@@ -121,6 +132,7 @@ public final class HTTPServer: Sendable {
         }
         let fd = listenFD.exchange(-1, ordering: .relaxed)
         if fd >= 0 { close(fd) }
+        if let path = settings.unixSocket { try? UnixSocket.removeStale(path) }
     }
 }
 
