@@ -61,8 +61,8 @@ private let adminHandler: MHD_AccessHandlerCallback = { cls, connection, url, _,
         response = HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                                 body: server.metrics())
     case "/schema_cache":
-        response = HTTPResponse(status: 200, headers: [("Content-Type", "application/json; charset=utf-8")],
-                                body: server.schemaCache() ?? [])
+        // PostgREST sends it without a Content-Type, and an empty 200 while none is loaded.
+        response = HTTPResponse(status: 200, body: server.schemaCache() ?? [])
     default: response = HTTPResponse(status: 404)
     }
     return queueResponse(response, on: connection, close: false)

@@ -72,7 +72,7 @@ public final class GatewayService: Sendable {
         let reloader = reloader
         PGListener(conninfo: config.dbURI, catalogStore: catalogStore) { connection, reconnected in
             // db-config off: a reconnect has nothing new to read (the file is read on request only).
-            if !reconnected || reloader.current.dbConfig { reloader.reload(on: connection, quietly: reconnected) }
+            if !reconnected || reloader.current.dbConfig { reloader.reload(on: connection, reconnected: reconnected) }
         }.start()
         try server.start()
         try admin?.start()
