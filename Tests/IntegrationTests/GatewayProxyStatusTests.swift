@@ -55,6 +55,14 @@ import Testing
         #expect(response.header("X-Header") == "str")
     }
 
+    @Test func theServersOwnRefusalsCarryItToo() throws {
+        let small = try OpsFixtures.gateway(["db-max-body-bytes": "16"])
+        let response = try small.send("POST", "/rpc/add_them", body: #"{"a": 1, "b": 2, "c": "far too long"}"#,
+                                      headers: [("Content-Type", "application/json")])
+        #expect(response.status == 413)
+        #expect(response.header("Proxy-Status") == "PostgREST; error=PGRST102")
+    }
+
     @Test func aSuccessHasNone() throws {
         let response = try gateway.send("GET", "/rpc/add_them?a=1")
         #expect(response.status == 200)

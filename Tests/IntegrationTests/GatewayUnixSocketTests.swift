@@ -35,10 +35,13 @@ import Testing
         let mode = Self.mode(path)
         #expect(mode?.isSocket == true)
         #expect(mode?.permissions == 0o640)
-        let response = try OpsFixtures.send(socket: path, "GET", "/rpc/add_them?a=40")
-        #expect(response.status == 200)
-        #expect(response.text == "42")
-        #expect(response.header("Content-Type")?.hasPrefix("application/json") == true)
+        // Several connections: the event loops deal them to each other as they do TCP ones.
+        for a in 40..<44 {
+            let response = try OpsFixtures.send(socket: path, "GET", "/rpc/add_them?a=\(a)")
+            #expect(response.status == 200)
+            #expect(response.text == "\(a + 2)")
+            #expect(response.header("Content-Type")?.hasPrefix("application/json") == true)
+        }
         // Not on TCP as well: the socket takes precedence over server-port.
         #expect(throws: (any Error).self) { try gateway.send("GET", "/rpc/add_them?a=1") }
         gateway.stop()
