@@ -37,6 +37,21 @@ extension Catalog {
         }
     }
 
+    /// A function's result columns: the JSON array [[name, type, base type], ...] of column 10.
+    static func columns(_ text: String?, routine: String) throws -> [ResultColumn] {
+        guard let text else { return [] }
+        guard case .array(let items)? = JSONValue(parsing: text) else {
+            throw CatalogError(message: "\(routine): unreadable result columns \(text)")
+        }
+        return try items.map { item in
+            guard case .array(let fields) = item, fields.count == 3, let name = fields[0].stringValue,
+                  let type = fields[1].stringValue, let base = fields[2].stringValue else {
+                throw CatalogError(message: "\(routine): unreadable result column \(item.jsonText)")
+            }
+            return ResultColumn(name: name, type: type, baseType: base)
+        }
+    }
+
     static func routine(row: [String?]) throws -> Routine {
         guard row.count >= 8, let schema = row[0], let name = row[1] else {
             throw CatalogError(message: "unexpected row \(row)")
@@ -67,7 +82,9 @@ extension Catalog {
             schema: schema, name: name, parameters: parameters, returnShape: shape,
             returnsSet: row[3] == "t" || row[3] == "true", returnType: row[5] ?? "", volatility: volatility,
             comment: row[6], settings: try settings(row.count > 8 ? row[8] : nil, routine: "\(schema).\(name)"),
-            oid: row.count > 9 ? row[9].flatMap { UInt32($0) } ?? 0 : 0
+            oid: row.count > 9 ? row[9].flatMap { UInt32($0) } ?? 0 : 0,
+            columns: try columns(row.count > 10 ? row[10] : nil, routine: "\(schema).\(name)"),
+            relationName: row.count > 11 ? row[11] : nil
         )
     }
 }
