@@ -95,7 +95,10 @@ import Testing
         ])
         #expect(try parse([("select", "data->>-1")]).select?.first?.field.path == [JSONPathStep(asText: true, key: "-1", isIndex: true)])
         #expect(try parse([("select", "clients(*)")]).unsupportedSelect == .embedding("clients"))
+        #expect(try parse([("select", "client:clients!fk!inner(id)")]).unsupportedSelect == .embedding("clients"))
         #expect(try parse([("select", "id.sum()")]).unsupportedSelect == .aggregate)
+        #expect(failure([("select", "name!hint")]) == pgrst100("\"failed to parse select parameter (name!hint)\" (line 1, column 5)",
+            "unexpected '!' expecting letter, digit, \"-\", \"->>\", \"->\", \"::\", \".\", \")\", \",\" or end of input"))
         #expect(failure([("select", "*!hint")]) == pgrst100("\"failed to parse select parameter (*!hint)\" (line 1, column 2)",
                                                             "unexpected '!' expecting \")\", \",\" or end of input"))
         // A cast is spliced into SQL: only identifier characters make one.

@@ -241,6 +241,13 @@ struct GatewayShapeTests {
         #expect(quoted.status == 400)
         let cast = try gateway.send("GET", "/rpc/getallprojects?select=id::text);drop")
         #expect((cast.json as? NSDictionary)?["code"] as? String == "PGRST100")
+        // Extremes stay answers: the largest offset, and trees nested past what the parser takes.
+        let far = try gateway.send("GET", "/rpc/add_them?a=1&b=2&offset=9223372036854775807&limit=9223372036854775807")
+        #expect(far.status == 200, "\(far.text)")
+        let deep = String(repeating: "or(", count: 70) + "id.eq.1" + String(repeating: ")", count: 70)
+        let nested = try gateway.send("GET", "/rpc/getallprojects?or=(" + deep + ")")
+        #expect(nested.status == 400)
+        #expect((nested.json as? NSDictionary)?["code"] as? String == "PGRST100")
         let embed = try gateway.send("GET", "/rpc/getallprojects?select=id,clients(*)")
         #expect((embed.json as? NSDictionary)?["code"] as? String == "PGRST200")
     }

@@ -153,8 +153,12 @@ extension QueryCursor {
         return String(cursor.characters[start..<cursor.position])
     }
 
+    /// Nesting allowed in `and`/`or` trees: the parser and PostgreSQL's planner recurse per level, and
+    /// a deeper tree is no sensible request (PostgREST has no bound; PostgreSQL fails past its stack).
+    static let maximumTreeDepth = 64
+
     /// `pLogicTree`: `field.op.value` or `[not.]and|or(tree,...)`.
-    mutating func logicTree() throws -> LogicTree {
+    mutating func logicTree(depth: Int = 1) throws -> LogicTree {
         let start = position
         var filterFailure: QueryParseError?
         do {
@@ -179,11 +183,14 @@ extension QueryCursor {
         let isAnd = characters[position - 1] == "d"
         skipSpaces()
         guard take("(") else { throw failure(at: position, expecting: ["\"(\""]) }
+        guard depth <= Self.maximumTreeDepth else {
+            throw failure(at: position - 1, expecting: ["at most \(Self.maximumTreeDepth) nested and/or"])
+        }
         skipSpaces()
         var children: [LogicTree] = []
         repeat {
             skipSpaces()
-            children.append(try logicTree())
+            children.append(try logicTree(depth: depth + 1))
             skipSpaces()
         } while take(",")
         guard take(")") else { throw failure(at: position, expecting: ["\",\"", "\")\""]) }

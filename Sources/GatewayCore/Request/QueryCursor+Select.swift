@@ -59,6 +59,16 @@ extension QueryCursor {
         return items
     }
 
+    /// `pRelationSelect` after the name: `(`, maybe after `!hint` and `!inner`/`!left`.
+    private func isRelation() -> Bool {
+        var cursor = self
+        for _ in 0..<2 where cursor.current == "!" {
+            cursor.position += 1
+            guard (try? cursor.fieldName()) ?? nil != nil else { return false }
+        }
+        return cursor.current == "("
+    }
+
     /// `pFieldSelect` (and the relation forms, refused as `Unsupported`).
     private mutating func selectItem() throws -> SelectItem {
         if take("...") {
@@ -83,7 +93,7 @@ extension QueryCursor {
         if take("count()") { throw Unsupported.aggregate }
         skipSpaces()
         guard let name = try fieldName() else { throw failure(at: position, expecting: [Self.fieldNameLabel]) }
-        if current == "(" || current == "!" { throw Unsupported.embedding(name) }
+        if isRelation() { throw Unsupported.embedding(name) }
         let path = try jsonPath()
         skipSpaces()
         var cast: String?

@@ -13,7 +13,10 @@ struct RowRange: Sendable, Hashable {
     var isEmpty: Bool { upper.map { $0 < lower } ?? false }
     var hasLimitZero: Bool { upper == -1 }
     /// Rows in the range when bounded (`rangeLimit`).
-    var limit: Int64? { upper.map { Self.add($0, 1 - lower) } }
+    var limit: Int64? {
+        guard lower != .min else { return nil }
+        return upper.map { Self.add(Self.add($0, -lower), 1) }
+    }
 
     func intersection(_ other: RowRange) -> RowRange {
         let upperBound: Int64? = switch (upper, other.upper) {
@@ -27,7 +30,7 @@ struct RowRange: Sendable, Hashable {
     /// `restrictRange`: at most `count` rows from this range's start.
     func restricted(to count: Int64?) -> RowRange {
         guard let count else { return self }
-        return intersection(RowRange(lower: .min, upper: Self.add(lower, count - 1)))
+        return intersection(RowRange(lower: .min, upper: Self.add(lower, Self.add(count, -1))))
     }
 
     /// `rangeParse` of a `Range` header: `first-[last]`; anything else asks for everything.
@@ -55,7 +58,7 @@ struct RowRange: Sendable, Hashable {
         let limitRange = limit.map { RowRange.all.restricted(to: Int64($0)) }
         let offsetRange = offset.map { Int64($0).map { RowRange(lower: $0, upper: nil) } ?? .all }
         let parameters: RowRange = switch (limitRange, offsetRange) {
-        case let (limited?, from?): RowRange(lower: from.lower, upper: add(from.lower, (limited.limit ?? 0) - 1))
+        case let (limited?, from?): RowRange(lower: from.lower, upper: add(from.lower, add(limited.limit ?? 0, -1)))
         case let (limited?, nil): limited
         case let (nil, from?): from
         case (nil, nil): .all
@@ -76,7 +79,8 @@ struct RowRange: Sendable, Hashable {
         hasLimitZero ? self : restricted(to: maxRows.map(Int64.init))
     }
 
-    private static func add(_ a: Int64, _ b: Int64) -> Int64 {
+    /// Saturating addition: client numbers reach the extremes of Int64.
+    static func add(_ a: Int64, _ b: Int64) -> Int64 {
         let (sum, overflow) = a.addingReportingOverflow(b)
         return overflow ? (b > 0 ? .max : .min) : sum
     }

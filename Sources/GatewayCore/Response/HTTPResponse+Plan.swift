@@ -17,10 +17,10 @@ extension HTTPResponse {
         let routine = plan.routine
         let isVoid = routine.map { $0.returnShape == .void && !$0.returnsSet } ?? (body == nil)
         let lower = plan.rangeOffset
-        let upper = lower + count - 1
+        let upper = RowRange.add(lower, count - 1)
         let outOfRange = total.map { lower > $0 } ?? false
 
-        var status = isVoid ? 204 : outOfRange ? 416 : total.map { 1 + upper - lower < $0 } ?? false ? 206 : 200
+        var status = isVoid ? 204 : outOfRange ? 416 : total.map { count < $0 } ?? false ? 206 : 200
         var headers: [(String, String)] = []
         if let text = column(CallSQL.Column.headers) {
             headers = try Self.gucHeaders(text)
