@@ -101,6 +101,15 @@ import Testing
             "unexpected '!' expecting letter, digit, \"-\", \"->>\", \"->\", \"::\", \".\", \")\", \",\" or end of input"))
         #expect(failure([("select", "*!hint")]) == pgrst100("\"failed to parse select parameter (*!hint)\" (line 1, column 2)",
                                                             "unexpected '!' expecting \")\", \",\" or end of input"))
+        // JsonOperatorSpec.hs: bad keys and indexes; pJsonPath's doctests.
+        #expect(failure([("select", "data->(!@#$%^&*_d->>!@#$%^&*_e::integer")]) == pgrst100(
+            "\"failed to parse select parameter (data->(!@#$%^&*_d->>!@#$%^&*_e::integer)\" (line 1, column 7)",
+            "unexpected \"(\" expecting \"-\", digit or any non reserved character different from: .,>()"))
+        #expect(failure([("select", "data->>--34")]) == pgrst100("\"failed to parse select parameter (data->>--34)\" (line 1, column 9)",
+                                                                 "unexpected \"-\" expecting digit"))
+        #expect(failure([("select", "data->>-78xy")]) == pgrst100("\"failed to parse select parameter (data->>-78xy)\" (line 1, column 11)",
+            "unexpected 'x' expecting digit, \"->\", \"::\", \".\", \",\" or end of input"))
+        #expect(try parse([("select", "data->78xy")]).select?.first?.field.path == [JSONPathStep(asText: false, key: "78xy", isIndex: false)])
         // A cast is spliced into SQL: only identifier characters make one.
         #expect(failure([("select", "id::text;drop")]) != nil)
     }

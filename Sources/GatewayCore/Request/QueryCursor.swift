@@ -127,13 +127,14 @@ struct QueryCursor {
         return joined
     }
 
-    /// `pJsonPath`: `->key`, `->>key`, `->0`, `->>-1`, repeated.
+    /// `pJsonPath`: `->key`, `->>key`, `->0`, `->>-1`, repeated; fails where and as PostgREST's does
+    /// (a `-` must start an index, a key holds none of `(-:.,>)`).
     mutating func jsonPath() throws -> [JSONPathStep] {
         var steps: [JSONPathStep] = []
         while current == "-", character(at: position + 1) == ">" {
             let asText = character(at: position + 2) == ">"
             position += asText ? 3 : 2
-            if let index = jsonIndex() {
+            if let index = try jsonIndex() {
                 steps.append(JSONPathStep(asText: asText, key: index, isIndex: true))
             } else if current == "\"" {
                 steps.append(JSONPathStep(asText: asText, key: try quotedValue(), isIndex: false))
@@ -145,14 +146,15 @@ struct QueryCursor {
             }) {
                 steps.append(JSONPathStep(asText: asText, key: key, isIndex: false))
             } else {
-                throw failure(at: position, expecting: ["any non reserved character different from: .,>()"])
+                throw failure(at: position, expecting: ["\"-\"", "digit", "any non reserved character different from: .,>()"])
             }
         }
         return steps
     }
 
-    /// `pJIdx`: an optional `-` and digits, followed by `->`, `::`, `.`, `,` or the end.
-    private mutating func jsonIndex() -> String? {
+    /// `pJIdx`: an optional `-` and digits, followed by `->`, `::`, `.`, `,` or the end. Digits
+    /// followed by anything else are a key (`->78xy`); a `-` that starts no index is an error.
+    private mutating func jsonIndex() throws -> String? {
         var index = position
         var text = "+"
         if character(at: index) == "-" {
@@ -161,11 +163,18 @@ struct QueryCursor {
         }
         let digitsStart = index
         while let character = character(at: index), character.isASCII, character.isNumber { index += 1 }
-        guard index > digitsStart else { return nil }
+        if index == digitsStart {
+            guard text == "-" else { return nil }
+            throw failure(at: index, expecting: ["digit"])
+        }
         let next = character(at: index)
         let followed = next == nil || next == "." || next == "," || (next == "-" && character(at: index + 1) == ">")
             || (next == ":" && character(at: index + 1) == ":")
-        guard followed else { return nil }
+        guard followed else {
+            guard text == "-" else { return nil }
+            throw failure(at: index, unexpected: unexpectedQuoted(at: index),
+                          expecting: ["digit", "\"->\"", "\"::\"", "\".\"", "\",\"", "end of input"])
+        }
         text += String(characters[digitsStart..<index])
         position = index
         return text
