@@ -34,6 +34,11 @@ struct GatewayShapeTests {
             LANGUAGE sql IMMUTABLE AS $$ SELECT 10, 5 $$;
             CREATE OR REPLACE FUNCTION test_shape.numbers() RETURNS SETOF int
             LANGUAGE sql IMMUTABLE AS $$ SELECT generate_series(1, 5) $$;
+            CREATE OR REPLACE FUNCTION test_shape.ranges() RETURNS TABLE (id int, r int4range, tags text[], label text)
+            LANGUAGE sql IMMUTABLE AS $$
+                VALUES (1, int4range(1, 5), '{a,b}'::text[], 'Alpha'), (2, int4range(5, 9), '{b,c}', NULL),
+                       (3, int4range(10, 20), '{}', 'gamma')
+            $$;
             GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test_shape TO web_anon;
             """)
     }
@@ -215,6 +220,25 @@ struct GatewayShapeTests {
         // A set of scalars: its rows are pgrst_scalar.
         let scalars = try gateway.send("GET", "/rpc/numbers?pgrst_scalar=gt.2&order=pgrst_scalar.desc&limit=2")
         #expect(scalars.json == json("[5,4]"), "\(scalars.text)")
+    }
+
+    /// The operators of PostgREST's operators table (tables_views.rst) on arrays, ranges and text; the
+    /// untyped parameters take the column's type, as PostgREST's unknown literals do.
+    @Test func everyOperatorKind() throws {
+        let gateway = try Self.shared.get()
+        let cases: [(String, String)] = [
+            ("tags=cs.{b}", "[1,2]"), ("tags=cd.{a,b,c}", "[1,2,3]"), ("tags=ov.{c,x}", "[2]"),
+            ("r=sl.[10,11)", "[1,2]"), ("r=sr.[1,2)", "[2,3]"), ("r=nxr.[1,9)", "[1,2]"), ("r=nxl.[5,6)", "[2,3]"),
+            ("r=adj.[9,10)", "[2,3]"), ("label=isdistinct.Alpha", "[2,3]"), ("label=match.^[Aa]", "[1]"),
+            ("label=imatch.^A", "[1]"), ("label=ilike.*A*", "[1,3]"), ("id=eq(any).{1,3}", "[1,3]"),
+            ("label=like(all).{*a*,*l*}", "[1]"), ("label=is.not_null", "[1,3]"), ("id=neq.2", "[1,3]"),
+            ("id=lte.2", "[1,2]"), ("not.or=(id.eq.1,label.is.null)", "[3]"), ("label=in.(\"gamma\",x)", "[3]"),
+        ]
+        for (filter, expected) in cases {
+            let response = try gateway.send("GET", "/rpc/ranges?select=id&order=id&" + filter)
+            let ids = ((response.json as? [NSDictionary]) ?? []).compactMap { $0["id"] as? Int }
+            #expect(response.status == 200 && "\(ids)" == expected.replacingOccurrences(of: ",", with: ", "), "\(filter): \(response.text)")
+        }
     }
 
     @Test func malformedShapingIsRefused() throws {
