@@ -75,7 +75,4 @@ struct CallShape: Sendable, Hashable {
         var descending: Bool?
         var nullsFirst: Bool?
     }
-
-    /// Nothing to shape: the call's rows as they come.
-    var isPlain: Bool { select.isEmpty && conditions.isEmpty && order.isEmpty && !hasLimit && !hasOffset && total == .none }
 }

@@ -21,6 +21,9 @@ extension ReadQuery {
                 let path = words.dropLast().filter { last == "and" || last == "or" ? $0 != "not" : true }
                 if let embedded = path.first { throw Self.notEmbedded(embedded) }
                 try apply(shaping: key, last: last, value: value)
+            } else if isRead, !value.utf8.contains(UInt8(ascii: ".")) {
+                // Every operator is followed by a dot: without one, the value is an argument (no parse, no copy).
+                arguments.append((key, value))
             } else {
                 var cursor = QueryCursor(value)
                 let parsed: (negated: Bool, FilterOperation)

@@ -22,9 +22,6 @@ struct ReadQuery: Sendable, Equatable {
             && lhs.limit == rhs.limit && lhs.offset == rhs.offset
             && lhs.arguments.map(\.key) == rhs.arguments.map(\.key) && lhs.arguments.map(\.value) == rhs.arguments.map(\.value)
     }
-
-    /// True when nothing but arguments was given (the call is answered as before shaping existed).
-    var isPlain: Bool { select == nil && conditions.isEmpty && order.isEmpty && limit == nil && offset == nil }
 }
 
 /// A column with an optional JSON path (`data->a->>b`, `arr->0`).
