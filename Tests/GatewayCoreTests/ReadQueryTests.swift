@@ -52,6 +52,7 @@ import Testing
         #expect(try parse([("order", "name.desc.nullsfirst,id")]).order == [
             OrderTerm(field: QueryField(name: "name"), descending: true, nullsFirst: true), OrderTerm(field: QueryField(name: "id")),
         ])
+        #expect(try parse([("order", "a"), ("order", "b.desc")]).order == [OrderTerm(field: QueryField(name: "a"))])
         let cases: [(String, Int, String)] = [
             ("id.asc.nullslasttt", 17, "unexpected 't' expecting \",\" or end of input"),
             ("id.ac", 4, "unexpected \"c\" expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""),

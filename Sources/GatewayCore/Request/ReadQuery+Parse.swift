@@ -46,8 +46,14 @@ extension ReadQuery {
         switch last {
         case "order":
             var cursor = QueryCursor(value)
-            do { order = try cursor.orderTerms() } catch let error as QueryParseError {
+            let terms: [OrderTerm]
+            do { terms = try cursor.orderTerms() } catch let error as QueryParseError {
                 throw error.apiError(what: "order", text: value)
+            }
+            // Every `order` is parsed; the first one orders (PostgREST folds them from the right).
+            if !orderGiven {
+                order = terms
+                orderGiven = true
             }
         case "limit": limit = value
         case "offset": offset = value

@@ -9,8 +9,9 @@ struct ReadQuery: Sendable, Equatable {
     var unsupportedSelect: QueryCursor.Unsupported?
     /// `col=op.value` filters and `and=`/`or=` trees, all ANDed at the top level, in query order.
     var conditions: [LogicTree] = []
-    /// `order=`, the last one given.
+    /// `order=`, the first one given.
     var order: [OrderTerm] = []
+    var orderGiven = false
     /// `limit=` and `offset=` as given, the last of each (`RowRange.requested` reads them).
     var limit: String?
     var offset: String?
