@@ -48,6 +48,14 @@ import Testing
                                                        "unexpected \"o\" expecting \"not\" or operator (eq, gt, ...)"))
     }
 
+    /// parsec's messages are Haskell `show`s: quotes and backslashes escaped, non-ASCII in decimal.
+    @Test func messagesShowTextAsHaskell() {
+        #expect(QueryCursor.haskellShow(#"a"b\c"#) == #""a\"b\\c""#)
+        #expect(QueryCursor.haskellShow("é1\u{1}H\u{0E}H\n") == #""\233\&1\SOHH\SO\&H\n""#)
+        #expect(failure([("id", "é")]) == pgrst100("\"failed to parse filter (\\233)\" (line 1, column 1)",
+                                                   "unexpected \"\\233\" expecting \"not\" or operator (eq, gt, ...)"))
+    }
+
     @Test func orderTermsAndTheirErrors() throws {
         #expect(try parse([("order", "name.desc.nullsfirst,id")]).order == [
             OrderTerm(field: QueryField(name: "name"), descending: true, nullsFirst: true), OrderTerm(field: QueryField(name: "id")),

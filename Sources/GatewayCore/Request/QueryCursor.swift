@@ -47,16 +47,44 @@ struct QueryCursor {
 
     /// parsec's rendering of the token at `index` as a `SysUnExpect` (`"x"`) or end of input.
     func unexpected(at index: Int) -> String {
-        character(at: index).map { "\"" + Self.escaped($0) + "\"" } ?? "end of input"
+        character(at: index).map { Self.haskellShow(String($0)) } ?? "end of input"
     }
 
     /// The same token as `notFollowedBy` (so `eof`) renders it: `'x'`.
     func unexpectedQuoted(at index: Int) -> String {
-        character(at: index).map { "'" + Self.escaped($0) + "'" } ?? "end of input"
+        guard let character = character(at: index) else { return "end of input" }
+        let shown = character == "\"" ? "\"" : character == "'" ? "\\'" : String(Self.haskellShow(String(character)).dropFirst().dropLast())
+        return "'" + shown + "'"
     }
 
-    private static func escaped(_ character: Character) -> String {
-        character == "\"" || character == "\\" ? "\\" + String(character) : String(character)
+    /// Haskell's `show` of a string, which PostgREST's messages are made of: quoted, with `"` and `\`
+    /// escaped, control characters by name and anything outside ASCII as a decimal escape
+    /// (`\&` keeps a following digit apart).
+    static func haskellShow(_ text: String) -> String {
+        let names = ["NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "a", "b", "t", "n", "v", "f", "r", "SO", "SI",
+                     "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC", "FS", "GS", "RS", "US"]
+        var output = "\""
+        var numeric = false, shortSO = false
+        for scalar in text.unicodeScalars {
+            let value = scalar.value
+            if numeric, (48...57).contains(value) { output += "\\&" }
+            if shortSO, scalar == "H" { output += "\\&" }
+            numeric = false
+            shortSO = false
+            switch value {
+            case 0x22: output += "\\\""
+            case 0x5C: output += "\\\\"
+            case 0x20..<0x7F: output.unicodeScalars.append(scalar)
+            case 0..<0x20:
+                output += "\\" + names[Int(value)]
+                shortSO = value == 0x0E
+            case 0x7F: output += "\\DEL"
+            default:
+                output += "\\\(value)"
+                numeric = true
+            }
+        }
+        return output + "\""
     }
 
     /// A failure at `index`.
@@ -219,9 +247,8 @@ struct QueryParseError: Error, Equatable {
 
     /// PGRST100 for parameter `what` (`filter`, `order`, `logic tree`, `select parameter`) with value `text`.
     func apiError(what: String, text: String) -> APIError {
-        let source = "failed to parse \(what) (\(text))"
-        let shown = source.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        return .requestError(status: 400, code: "PGRST100", message: "\"\(shown)\" (line 1, column \(column))",
+        let source = QueryCursor.haskellShow("failed to parse \(what) (\(text))")
+        return .requestError(status: 400, code: "PGRST100", message: "\(source) (line 1, column \(column))",
                              details: details, hint: nil)
     }
 }
