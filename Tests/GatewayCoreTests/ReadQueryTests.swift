@@ -56,6 +56,16 @@ import Testing
                                                    "unexpected \"\\233\" expecting \"not\" or operator (eq, gt, ...)"))
     }
 
+    @Test func isValuesAndTheirErrors() {
+        // "false" reads the f: parsec reports where the longest alternative failed.
+        #expect(failure([("a", "is.foo")]) == pgrst100("\"failed to parse filter (is.foo)\" (line 1, column 5)",
+                                                       "unexpected \"o\" expecting isVal: (null, not_null, true, false, unknown)"))
+        #expect(failure([("a", "is.x")]) == pgrst100("\"failed to parse filter (is.x)\" (line 1, column 4)",
+                                                     "unexpected \"x\" expecting isVal: (null, not_null, true, false, unknown)"))
+        #expect(failure([("a", "is.nul")]) == pgrst100("\"failed to parse filter (is.nul)\" (line 1, column 7)",
+                                                       "unexpected end of input expecting isVal: (null, not_null, true, false, unknown)"))
+    }
+
     @Test func orderTermsAndTheirErrors() throws {
         #expect(try parse([("order", "name.desc.nullsfirst,id")]).order == [
             OrderTerm(field: QueryField(name: "name"), descending: true, nullsFirst: true), OrderTerm(field: QueryField(name: "id")),

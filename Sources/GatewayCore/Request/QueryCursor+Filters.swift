@@ -33,8 +33,9 @@ extension QueryCursor {
                 position += name.count
                 return (negated, .isValue(keyword))
             }
-            throw failure(at: position, unexpected: unexpected(at: mismatch("null", caseInsensitive: true) ?? position),
-                          expecting: ["isVal: (null, not_null, true, false, unknown)"])
+            // Each value is read a character at a time: the error is where the longest one failed.
+            let furthest = Self.isValues.compactMap { mismatch($0.0, caseInsensitive: true) }.max() ?? position
+            throw failure(at: furthest, expecting: ["isVal: (null, not_null, true, false, unknown)"])
         }
         if take("isdistinct.") {
             return (negated, .isDistinct(try value(&self)))
