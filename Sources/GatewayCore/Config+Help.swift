@@ -42,6 +42,9 @@ extension GatewayConfig {
       db-hoisted-tx-settings       a function's own SET settings applied to its whole transaction
                                    (default statement_timeout, plan_filter.statement_cost_limit;
                                    default_transaction_isolation is ignored). PGRST_DB_HOISTED_TX_SETTINGS
+      db-max-rows                  at most this many rows of a function's result are answered
+                                   (Content-Range tells the total with Prefer: count=exact; alias
+                                   max-rows; default: no limit).   PGRST_DB_MAX_ROWS, PGRST_MAX_ROWS
       db-max-body-bytes            largest request body accepted, larger -> 413
                                    (default 1048576; gateway-specific).            PGRST_DB_MAX_BODY_BYTES
       server-host                  address to listen on (default 127.0.0.1); "!4" or "*" = any

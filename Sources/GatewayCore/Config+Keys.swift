@@ -21,7 +21,7 @@ extension GatewayConfig {
         "db-max-body-bytes", "server-host", "server-port", "admin-server-port", "server-timeout-seconds",
         "log-level", "openapi-mode", "jwt-secret", "jwt-aud", "jwt-role-claim-key",
         "server-cors-allowed-origins", "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-max-wait-ms", "db-pool-pipeline-depth", "server-threads",
-        "db-tx-end", "db-hoisted-tx-settings",
+        "db-tx-end", "db-hoisted-tx-settings", "db-max-rows", "max-rows",
         "server-unix-socket", "server-unix-socket-mode", "log-query", "db-config", "db-pre-config",
     ]
 
@@ -88,6 +88,7 @@ extension GatewayConfig {
                 throw fail("expected a comma-separated list of setting names, got \"\(value.text)\"")
             }
             dbHoistedTxSettings = names.filter { $0 != "default_transaction_isolation" }
+        case "db-max-rows", "max-rows": dbMaxRows = try optionalString() == nil ? nil : integer(0...Int(Int64.max))
         case "db-max-body-bytes": dbMaxBodyBytes = try integer(0...Int(Int32.max))
         case "server-host":
             let host = try string().trimmingCharacters(in: .whitespaces)

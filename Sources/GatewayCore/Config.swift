@@ -40,6 +40,9 @@ public struct GatewayConfig: Sendable, Equatable {
     /// (PostgREST's `db-hoisted-tx-settings`); `default_transaction_isolation` is accepted and left
     /// out: the call's transaction has begun before any setting could choose its isolation.
     public var dbHoistedTxSettings = TransactionSetting.hoisted
+    /// At most this many rows of a function's result are answered (PostgREST's `db-max-rows`,
+    /// alias `max-rows`); nil: no limit.
+    public var dbMaxRows: Int?
     /// Function called after the request settings and before the call (`schema.fn` or `fn`).
     public var dbPreRequest: String?
     /// Largest accepted request body in bytes (ours; larger -> 413).

@@ -193,20 +193,6 @@ import Testing
     }
 }
 
-@Suite struct UnsupportedQueryTests {
-    @Test func reservedAndFilterKeysAre127() throws {
-        let limit = try #require(Fixtures.failure("GET", "/rpc/getitemrange", query: "min=1&max=2&limit=1"))
-        #expect(limit.status == 400)
-        #expect(limit.json?["code"] == .string("PGRST127"))
-        #expect(limit.json?["details"] == .string("The query parameter 'limit' is not supported on /rpc by this gateway"))
-        let filter = try #require(Fixtures.failure("GET", "/rpc/getitemrange", query: "min=1&max=2&id=gt.1"))
-        #expect(filter.json?["code"] == .string("PGRST127"))
-        // Plain unknown arguments stay PGRST202, and unknown functions too.
-        #expect(Fixtures.failure("GET", "/rpc/getitemrange", query: "min=1&max=2&other=3")?.json?["code"] == .string("PGRST202"))
-        #expect(Fixtures.failure("GET", "/rpc/nothing", query: "limit=1")?.json?["code"] == .string("PGRST202"))
-    }
-}
-
 @Suite struct HostileInputTests {
     @Test func manyKeysStayCheap() throws {
         let body = "{" + (0..<50_000).map { "\"k\($0)\": \($0)" }.joined(separator: ",") + "}"

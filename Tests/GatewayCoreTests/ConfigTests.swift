@@ -94,6 +94,15 @@ import Testing
         ])
     }
 
+    /// PostgREST's `db-max-rows` (alias `max-rows`; configuration.rst): a row count, unset by default.
+    @Test func maxRows() throws {
+        #expect(try GatewayConfig.load(file: nil, environment: [:]).dbMaxRows == nil)
+        #expect(try GatewayConfig.load(file: nil, environment: ["PGRST_DB_MAX_ROWS": "1000"]).dbMaxRows == 1000)
+        #expect(try GatewayConfig.load(file: writeConfig("max-rows = 5\n"), environment: [:]).dbMaxRows == 5)
+        #expect(try refusal(environment: ["PGRST_DB_MAX_ROWS": "-1"])?.key == "PGRST_DB_MAX_ROWS")
+        #expect(try refusal(file: "db-max-rows = \"lots\"\n")?.key == "db-max-rows")
+    }
+
     @Test func appSettingsNamesPostgreSQLWouldRefuseAreRefused() throws {
         #expect(try refusal(file: "app.settings.my-key = 1\n")?.key == "app.settings.my-key")
         #expect(try refusal(environment: ["PGRST_APP_SETTINGS_": "x"])?.key == "PGRST_APP_SETTINGS_")

@@ -8,16 +8,18 @@ enum Fixtures {
 
     static func routine(_ name: String, _ parameters: [RoutineParameter] = [], shape: Routine.ReturnShape = .scalar,
                         set: Bool = false, volatility: Routine.Volatility = .volatile, schema: String = "test",
-                        settings: [TransactionSetting] = []) -> Routine {
+                        settings: [TransactionSetting] = [], columns: [ResultColumn] = []) -> Routine {
         Routine(schema: schema, name: name, parameters: parameters, returnShape: shape, returnsSet: set,
-                returnType: "", volatility: volatility, settings: settings)
+                returnType: "", volatility: volatility, settings: settings, columns: columns)
     }
 
     static let routines: [Routine] = [
         routine("sayhello", [parameter("name", "text")], volatility: .immutable),
         routine("add_them", [parameter("a", "integer"), parameter("b", "integer")], volatility: .immutable),
         routine("noparamsproc", volatility: .stable),
-        routine("getitemrange", [parameter("min", "bigint"), parameter("max", "bigint")], shape: .composite, set: true, volatility: .stable),
+        routine("getitemrange", [parameter("min", "bigint"), parameter("max", "bigint")], shape: .composite, set: true, volatility: .stable,
+                columns: [ResultColumn(name: "id", type: "bigint"), ResultColumn(name: "data", type: "jsonb"),
+                          ResultColumn(name: "doc", type: "text")]),
         routine("ret_void", shape: .void),
         routine("ret_point_2d", shape: .composite, volatility: .stable),
         routine("overloaded", set: true),

@@ -57,4 +57,27 @@ import Testing
         let properties = (schema["items"] as! [String: Any])["properties"] as! [String: Any]
         #expect(Set(properties.keys) == ["vm_id", "ip"])
     }
+
+    /// Issue 17: a set's GET documents select/order/limit/offset and Range/Range-Unit (POST the query
+    /// ones), Prefer count, and the 206 answer with Content-Range (PostgREST's pagination_count.rst).
+    @Test func setsDocumentShapingAndPartialContent() throws {
+        let doc = try document()
+        let paths = doc["paths"] as! [String: Any]
+        let item = paths["/rpc/list_my_vms"] as! [String: Any]
+        func references(_ operation: String) -> [String] {
+            ((item[operation] as! [String: Any])["parameters"] as! [[String: Any]]).compactMap { $0["$ref"] as? String }
+        }
+        #expect(references("get") == ["Prefer", "select", "order", "limit", "offset", "Range", "Range-Unit"].map { "#/components/parameters/" + $0 })
+        #expect(references("post") == ["Prefer", "select", "order", "limit", "offset"].map { "#/components/parameters/" + $0 })
+        let responses = (item["get"] as! [String: Any])["responses"] as! [String: Any]
+        let partial = responses["206"] as! [String: Any]
+        #expect((partial["headers"] as! [String: Any])["Content-Range"] != nil)
+        let components = doc["components"] as! [String: Any]
+        #expect((components["headers"] as! [String: Any])["Content-Range"] != nil)
+        #expect(((components["parameters"] as! [String: Any])["Prefer"] as! [String: Any])["description"].map { "\($0)".contains("count=exact") } == true)
+        // A single result takes none of them.
+        let single = (paths["/rpc/get_widget"] as! [String: Any])["get"] as! [String: Any]
+        #expect((single["responses"] as! [String: Any])["206"] == nil)
+        #expect((single["parameters"] as! [[String: Any]]).count == 2)
+    }
 }

@@ -41,7 +41,7 @@ import Testing
 
     @Test func appliedInPostgRESTsOrder() {
         let prefs = Preferences(header: "max-affected=5, timezone=UTC, handling=strict, count=exact, tx=rollback", allowTransactionOverride: true)
-        #expect(prefs.appliedToCall == "tx=rollback, handling=strict, timezone=UTC, max-affected=5")
+        #expect(prefs.appliedToCall == "count=exact, tx=rollback, handling=strict, timezone=UTC, max-affected=5")
         #expect(Preferences(header: nil, allowTransactionOverride: true).appliedToCall == nil)
         #expect(Preferences(header: "", allowTransactionOverride: true).invalid.isEmpty)
     }

@@ -69,21 +69,26 @@ import Testing
         func sql(_ routine: Routine, given: [Bool]? = nil, wholeBody: Bool = false) -> String {
             CallSQL.text(for: routine, given: given ?? routine.parameters.map { _ in true }, wholeBody: wholeBody)
         }
-        let tail = ", nullif(current_setting('response.status', true), ''), nullif(current_setting('response.headers', true), ''), count(*)::text FROM "
+        // The call is the CTE pgrst_source; the page is shaped from it as pgrst_rows (issue 17).
+        let settings = ", nullif(current_setting('response.status', true), ''), nullif(current_setting('response.headers', true), ''), "
+        func expected(_ source: String, _ body: String, page: String, alias: String) -> String {
+            "WITH pgrst_source AS (" + source + ") SELECT " + body + settings + page + "::text, NULL FROM (SELECT \"" + alias
+                + "\".* FROM pgrst_source AS \"" + alias + "\") pgrst_rows"
+        }
         let scalar = Fixtures.routine("add_them", [Fixtures.parameter("a", "integer"), Fixtures.parameter("b", "integer")])
-        #expect(sql(scalar) == "SELECT coalesce((json_agg(pgrst_call.pgrst_scalar) -> 0)::text, 'null')" + tail
-            + #"(SELECT "test"."add_them"("a" := $1::integer, "b" := $2::integer) AS pgrst_scalar) pgrst_call"#)
+        #expect(sql(scalar) == expected(#"SELECT "test"."add_them"("a" := $1::integer, "b" := $2::integer) AS pgrst_scalar"#,
+                                        "coalesce((json_agg(pgrst_rows.pgrst_scalar) -> 0)::text, 'null')", page: "1", alias: "add_them"))
         let setOfScalars = Fixtures.routine("ints", set: true)
-        #expect(sql(setOfScalars) == "SELECT coalesce(json_agg(pgrst_call.pgrst_scalar), '[]')::text" + tail
-            + #"(SELECT "test"."ints"() AS pgrst_scalar) pgrst_call"#)
+        #expect(sql(setOfScalars) == expected(#"SELECT "test"."ints"() AS pgrst_scalar"#,
+                                              "coalesce(json_agg(pgrst_rows.pgrst_scalar), '[]')::text", page: "count(*)", alias: "ints"))
         let void = Fixtures.routine("ret_void", shape: .void)
-        #expect(sql(void) == "SELECT NULL::text" + tail + #""test"."ret_void"() pgrst_call"#)
+        #expect(sql(void) == expected(#"SELECT "test"."ret_void"() AS pgrst_scalar"#, "NULL::text", page: "1", alias: "ret_void"))
         let composite = Fixtures.routine("point", shape: .composite)
-        #expect(sql(composite) == "SELECT coalesce((json_agg(pgrst_call) -> 0)::text, 'null')" + tail
-            + #"(SELECT * FROM "test"."point"()) pgrst_call"#)
+        #expect(sql(composite) == expected(#"SELECT * FROM "test"."point"()"#, "coalesce((json_agg(pgrst_rows) -> 0)::text, 'null')",
+                                           page: "1", alias: "point"))
         let table = Fixtures.routine("rows", [Fixtures.parameter("n", "integer", default: true)], shape: .composite, set: true)
-        #expect(sql(table, given: [false]) == "SELECT coalesce(json_agg(pgrst_call), '[]')::text" + tail
-            + #"(SELECT * FROM "test"."rows"()) pgrst_call"#)
+        #expect(sql(table, given: [false]) == expected(#"SELECT * FROM "test"."rows"()"#, "coalesce(json_agg(pgrst_rows), '[]')::text",
+                                                       page: "count(*)", alias: "rows"))
         let variadic = Fixtures.routine("v", [Fixtures.parameter("x", "integer"), Fixtures.parameter("rest", "text[]", variadic: true)])
         #expect(sql(variadic).contains(#""test"."v"("x" := $1::integer, VARIADIC "rest" := $2::text[])"#))
         let skipped = Fixtures.routine("d", [Fixtures.parameter("a", "integer", default: true), Fixtures.parameter("b", "integer", default: true)])

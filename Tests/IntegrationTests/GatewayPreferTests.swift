@@ -86,7 +86,7 @@ struct GatewayPreferTests {
         let known = try gateway.send("GET", "/rpc/timestamps",
                                      headers: [("Prefer", "handling=strict, return=representation, count=exact, missing=default, tx=rollback")])
         #expect(known.status == 200, "\(known.text)")
-        #expect(known.header("Preference-Applied") == "handling=strict")
+        #expect(known.header("Preference-Applied") == "count=exact, handling=strict")
     }
 
     @Test func lenientHandlingIgnoresUnknownPreferences() throws {

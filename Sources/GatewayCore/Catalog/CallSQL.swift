@@ -1,22 +1,28 @@
 import Synchronization
 
 /// The SQL text of a call, which depends only on the call shape (function + which parameters are
-/// given), never on values: values are `$n` parameters cast to the declared type. One row comes
-/// back: JSON body (built by PostgreSQL), `response.status`, `response.headers`, row count.
+/// given + the `CallShape` of its result), never on values: values are `$n` parameters, arguments
+/// cast to the declared type. ONE statement; one row comes back: JSON body (built by PostgreSQL),
+/// `response.status`, `response.headers`, the page's row count, the total (NULL unless counted).
 ///
-/// The aggregate makes PostgreSQL finish the call before it reads the `response.*` settings.
-/// With `recordsCount` (`Prefer: max-affected` under strict handling) the row count is also left in
-/// the transaction setting `pgrst.affected_rows` for the check that follows (`PreferenceSQL`).
+/// The call is the CTE `pgrst_source`; the page is shaped from it in `pgrst_rows`, and the total is
+/// a count over the same filtered source (PostgreSQL runs a CTE that is referenced twice, or whose
+/// function is volatile, once). The aggregate makes PostgreSQL finish the call before it reads the
+/// `response.*` settings. With `recordsCount` (`Prefer: max-affected` under strict handling) the row
+/// count is also left in the transaction setting `pgrst.affected_rows` for the check that follows
+/// (`PreferenceSQL`).
 enum CallSQL {
     /// Columns of the call's result row.
     enum Column {
-        static let body = 0, status = 1, headers = 2, count = 3
+        static let body = 0, status = 1, headers = 2, count = 3, total = 4
     }
 
-    static func text(for routine: Routine, given: [Bool], wholeBody: Bool, recordsCount: Bool = false) -> String {
+    static func text(for routine: Routine, given: [Bool], wholeBody: Bool, recordsCount: Bool = false,
+                     shape: CallShape = CallShape()) -> String {
         var call = QualifiedName(schema: routine.schema, name: routine.name).sql + "("
         var placeholder = 0
         if wholeBody {
+            placeholder = 1
             call += "$1::" + routine.parameters[0].type
         } else {
             for (parameter, isGiven) in zip(routine.parameters, given) where isGiven {
@@ -27,29 +33,38 @@ enum CallSQL {
             }
         }
         call += ")"
-        let body: String
-        let source: String
-        switch routine.returnShape {
-        case .void where !routine.returnsSet:
-            body = "NULL::text"
-            source = call + " pgrst_call"
-        case .composite:
-            body = routine.returnsSet
-                ? "coalesce(json_agg(pgrst_call), '[]')::text"
-                : "coalesce((json_agg(pgrst_call) -> 0)::text, 'null')"
-            source = "(SELECT * FROM " + call + ") pgrst_call"
-        case .scalar, .void:
-            body = routine.returnsSet
-                ? "coalesce(json_agg(pgrst_call.pgrst_scalar), '[]')::text"
-                : "coalesce((json_agg(pgrst_call.pgrst_scalar) -> 0)::text, 'null')"
-            source = "(SELECT " + call + " AS pgrst_scalar) pgrst_call"
+        let source = routine.returnShape == .composite ? "SELECT * FROM " + call : "SELECT " + call + " AS pgrst_scalar"
+        let shaped = CallShape.SQL(shape, alias: routine.relationName ?? routine.name, first: placeholder + 1)
+        let page = routine.returnsSet ? "count(*)" : "1"
+        let total: String
+        switch shape.total {
+        case .none: total = "NULL"
+        case .page: total = page + "::text"
+        case .separate: total = "(SELECT count(*)" + shaped.source + shaped.filter + ")::text"
         }
-        return "SELECT " + body
+        return "WITH pgrst_source AS (" + source + ") SELECT " + body(routine)
             + ", nullif(current_setting('response.status', true), '')"
             + ", nullif(current_setting('response.headers', true), '')"
-            + ", count(*)::text"
-            + (recordsCount ? ", pg_catalog.set_config('pgrst.affected_rows', count(*)::text, true)" : "")
-            + " FROM " + source
+            + ", " + page + "::text, " + total
+            + (recordsCount ? ", pg_catalog.set_config('pgrst.affected_rows', " + page + "::text, true)" : "")
+            + " FROM (" + shaped.rows + ") pgrst_rows"
+    }
+
+    /// The response body built from the page's rows `pgrst_rows`: JSON (an array for sets, the
+    /// object or value for a single result, `null` when filtered away), NULL for void.
+    static func body(_ routine: Routine) -> String {
+        switch routine.returnShape {
+        case .void where !routine.returnsSet:
+            return "NULL::text"
+        case .composite:
+            return routine.returnsSet
+                ? "coalesce(json_agg(pgrst_rows), '[]')::text"
+                : "coalesce((json_agg(pgrst_rows) -> 0)::text, 'null')"
+        case .scalar, .void:
+            return routine.returnsSet
+                ? "coalesce(json_agg(pgrst_rows.pgrst_scalar), '[]')::text"
+                : "coalesce((json_agg(pgrst_rows.pgrst_scalar) -> 0)::text, 'null')"
+        }
     }
 }
 
@@ -62,17 +77,19 @@ final class CallSQLCache: Sendable {
         var given: [Bool]
         var wholeBody: Bool
         var recordsCount: Bool
+        var result: CallShape
     }
 
     private let entries = Mutex<[Shape: String]>([:])
     /// Bound on distinct shapes kept (a client cannot grow memory without limit).
     static let capacity = 10_000
 
-    func text(for routine: Routine, given: [Bool], wholeBody: Bool, recordsCount: Bool = false) -> String {
+    func text(for routine: Routine, given: [Bool], wholeBody: Bool, recordsCount: Bool = false,
+              shape result: CallShape = CallShape()) -> String {
         let shape = Shape(schema: routine.schema, name: routine.name, types: routine.parameters.map(\.type),
-                          given: given, wholeBody: wholeBody, recordsCount: recordsCount)
+                          given: given, wholeBody: wholeBody, recordsCount: recordsCount, result: result)
         if let cached = entries.withLock({ $0[shape] }) { return cached }
-        let text = CallSQL.text(for: routine, given: given, wholeBody: wholeBody, recordsCount: recordsCount)
+        let text = CallSQL.text(for: routine, given: given, wholeBody: wholeBody, recordsCount: recordsCount, shape: result)
         entries.withLock { table in
             if table.count < Self.capacity { table[shape] = text }
         }

@@ -3,7 +3,10 @@ extension Catalog {
     /// Columns: schema, name, volatility (i/s/v), returns set (t/f), shape (void/scalar/composite),
     /// return type, comment, parameters as a JSON array of [name, cast type, has default, variadic, array],
     /// the function's hoisted `SET` settings as a JSON array of [name, value], the function's oid, the
-    /// return type as a JSON array [schema, name, composite, domain over a composite].
+    /// return type as a JSON array [schema, name, composite, domain over a composite],
+    /// its result columns as a JSON array of [name, type, base type] (OUT/TABLE parameters, else the
+    /// attributes of a composite return type, through a domain), and the table or view it returns rows
+    /// of (PostgREST names the result after it), if any.
     public static func query(schemas: [String], hoisted: [String] = TransactionSetting.hoisted) -> Statement {
         Statement(catalogSQL, [ArrayLiteral.text(schemas.map { Optional($0) }),
                                ArrayLiteral.text(hoisted.map { Optional($0) })])
@@ -78,7 +81,26 @@ extension Catalog {
        WHERE substr(c.setting, 1, strpos(c.setting, '=') - 1) = ANY ($2::text[])),
       p.oid::text,
       json_build_array(rtn.nspname, rt.typname, rt.typtype = 'c' OR coalesce(rbt.typtype = 'c', false),
-                       coalesce(rbt.typtype = 'c', false))::text
+                       coalesce(rbt.typtype = 'c', false))::text,
+      (SELECT coalesce(json_agg(json_build_array(c.name, c.type, c.base) ORDER BY c.pos), '[]')::text
+       FROM (
+         SELECT coalesce(arg.name, '') AS name, format_type(arg.type_oid, NULL) AS type,
+                format_type(coalesce(nullif(t.typbasetype, 0), t.oid), NULL) AS base, arg.ord AS pos
+         FROM unnest(p.proallargtypes, p.proargmodes, p.proargnames) WITH ORDINALITY AS arg(type_oid, mode, name, ord)
+         JOIN pg_type t ON t.oid = arg.type_oid
+         WHERE arg.mode IN ('o', 'b', 't')
+         UNION ALL
+         SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
+                format_type(coalesce(nullif(t.typbasetype, 0), t.oid), NULL), a.attnum
+         FROM pg_attribute a
+         JOIN pg_type t ON t.oid = a.atttypid
+         WHERE a.attrelid = CASE WHEN rt.typtype = 'd'
+                                 THEN (SELECT bt.typrelid FROM pg_type bt WHERE bt.oid = rt.typbasetype)
+                                 ELSE rt.typrelid END
+           AND a.attnum > 0 AND NOT a.attisdropped
+           AND NOT coalesce(p.proargmodes::text[] && '{t,b,o}', false)
+       ) c),
+      (SELECT r.relname::text FROM pg_class r WHERE r.oid = rt.typrelid AND r.relkind <> 'c')
     FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace
     JOIN pg_type rt ON rt.oid = p.prorettype

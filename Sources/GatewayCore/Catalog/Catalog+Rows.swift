@@ -37,6 +37,21 @@ extension Catalog {
         }
     }
 
+    /// A function's result columns: the JSON array [[name, type, base type], ...] of column 12 (from 1).
+    static func columns(_ text: String?, routine: String) throws -> [ResultColumn] {
+        guard let text else { return [] }
+        guard case .array(let items)? = JSONValue(parsing: text) else {
+            throw CatalogError(message: "\(routine): unreadable result columns \(text)")
+        }
+        return try items.map { item in
+            guard case .array(let fields) = item, fields.count == 3, let name = fields[0].stringValue,
+                  let type = fields[1].stringValue, let base = fields[2].stringValue else {
+                throw CatalogError(message: "\(routine): unreadable result column \(item.jsonText)")
+            }
+            return ResultColumn(name: name, type: type, baseType: base)
+        }
+    }
+
     static func routine(row: [String?]) throws -> Routine {
         guard row.count >= 8, let schema = row[0], let name = row[1] else {
             throw CatalogError(message: "unexpected row \(row)")
@@ -68,11 +83,13 @@ extension Catalog {
             returnsSet: row[3] == "t" || row[3] == "true", returnType: row[5] ?? "", volatility: volatility,
             comment: row[6], settings: try settings(row.count > 8 ? row[8] : nil, routine: "\(schema).\(name)"),
             oid: row.count > 9 ? row[9].flatMap { UInt32($0) } ?? 0 : 0,
+            columns: try columns(row.count > 11 ? row[11] : nil, routine: "\(schema).\(name)"),
+            relationName: row.count > 12 ? row[12] : nil,
             declaredReturnType: row.count > 10 ? try declaredType(row[10], routine: "\(schema).\(name)") : nil
         )
     }
 
-    /// Column 11: [schema, name, composite, domain alias] of the return type.
+    /// Column 11 (from 1): [schema, name, composite, domain alias] of the return type.
     static func declaredType(_ text: String?, routine: String) throws -> Routine.DeclaredType? {
         guard let text else { return nil }
         guard case .array(let fields)? = JSONValue(parsing: text), fields.count == 4,

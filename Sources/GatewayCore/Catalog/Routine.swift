@@ -43,9 +43,17 @@ public struct Routine: Sendable, Equatable {
         public var isDomainAlias: Bool
     }
 
+    /// The columns of each result row (composite results; empty for scalars and void), which
+    /// `select`, filters and `order` may name.
+    public var columns: [ResultColumn]
+    /// The table or view whose rows the function returns, if any: PostgREST names the result after it
+    /// (in `column <name>.x does not exist`), else after the function.
+    public var relationName: String?
+
     public init(schema: String, name: String, parameters: [RoutineParameter], returnShape: ReturnShape,
                 returnsSet: Bool, returnType: String, volatility: Volatility, comment: String? = nil,
-                settings: [TransactionSetting] = [], oid: UInt32 = 0, declaredReturnType: DeclaredType? = nil) {
+                settings: [TransactionSetting] = [], oid: UInt32 = 0, columns: [ResultColumn] = [],
+                relationName: String? = nil, declaredReturnType: DeclaredType? = nil) {
         self.schema = schema
         self.name = name
         self.parameters = parameters
@@ -57,6 +65,8 @@ public struct Routine: Sendable, Equatable {
         self.settings = settings
         self.oid = oid
         self.declaredReturnType = declaredReturnType
+        self.columns = columns
+        self.relationName = relationName
     }
 
     /// True for a function whose only parameter is an unnamed `json`/`jsonb`: it gets the whole body.
@@ -92,4 +102,20 @@ public struct RoutineParameter: Sendable, Equatable {
 
     /// `json` or `jsonb`.
     public var isJSON: Bool { type == "json" || type == "jsonb" }
+}
+
+/// One column of a function's result rows.
+public struct ResultColumn: Sendable, Equatable {
+    public var name: String
+    /// As `format_type` spells it.
+    public var type: String
+    /// The type under a domain (else `type` without modifiers): decides `to_jsonb` for JSON paths
+    /// and `to_tsvector` for full-text filters.
+    public var baseType: String
+
+    public init(name: String, type: String, baseType: String? = nil) {
+        self.name = name
+        self.type = type
+        self.baseType = baseType ?? type
+    }
 }

@@ -26,8 +26,9 @@ public struct OpenAPIDocument: Sendable {
             "paths": paths,
             "components": [
                 "schemas": ["Error": Self.errorSchema],
-                "parameters": ["Prefer": Self.preferParameter],
-                "headers": ["Preference-Applied": Self.preferenceAppliedHeader, "Proxy-Status": Self.proxyStatusHeader],
+                "parameters": Self.shapingComponents.merging(["Prefer": Self.preferParameter]) { $1 },
+                "headers": ["Preference-Applied": Self.preferenceAppliedHeader, "Content-Range": Self.contentRangeHeader,
+                            "Proxy-Status": Self.proxyStatusHeader],
                 "securitySchemes": ["bearerAuth": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]],
                 "responses": ["Error": ["description": "Error (PostgREST format)",
                                         "headers": ["Proxy-Status": ["$ref": "#/components/headers/Proxy-Status"]],
@@ -72,14 +73,15 @@ public struct OpenAPIDocument: Sendable {
             + "timezone=<IANA name or offset> (the transaction's TimeZone; an invalid one is a 400 22023); "
             + "max-affected=<n> with handling=strict (a function returning more rows is a 400 PGRST124, and rolled back; "
             + "one not returning a set is a 400 PGRST128); tx=commit|rollback when db-tx-end allows an override "
-            + "(rollback: the response is the call's, its effects are undone); params=single-object.",
+            + "(rollback: the response is the call's, its effects are undone); params=single-object; "
+            + "count=exact|planned|estimated (the total in Content-Range; planned answers *).",
         "schema": ["type": "string"],
         "examples": ["strict": ["value": "handling=strict, timezone=UTC"], "rollback": ["value": "tx=rollback"]],
     ] }
 
     /// `Preference-Applied` on a success: the preferences honoured, in PostgREST's order.
     static var preferenceAppliedHeader: [String: Any] { [
-        "description": "The preferences honoured (tx, handling, timezone, max-affected), e.g. \"handling=strict, timezone=UTC\"",
+        "description": "The preferences honoured (count, tx, handling, timezone, max-affected), e.g. \"handling=strict, timezone=UTC\"",
         "schema": ["type": "string"],
     ] }
 
@@ -102,7 +104,7 @@ public struct OpenAPIDocument: Sendable {
                     "required": overloads.allSatisfy { !$0.requiredParameterNames.isEmpty },
                     "content": ["application/json": ["schema": bodies.count == 1 ? bodies[0] : ["oneOf": bodies]]],
                 ],
-                "parameters": [Self.preferReference],
+                "parameters": [Self.preferReference] + shapingReferences(first, isGet: false),
                 "responses": responses,
             ] as [String: Any],
         ]
@@ -111,7 +113,8 @@ public struct OpenAPIDocument: Sendable {
                 "operationId": "\(first.name)_get",
                 "summary": summary,
                 "description": description,
-                "parameters": first.parameters.filter { !$0.name.isEmpty }.map(queryParameter) + [Self.preferReference],
+                "parameters": first.parameters.filter { !$0.name.isEmpty }.map(queryParameter) + [Self.preferReference]
+                    + shapingReferences(first, isGet: true),
                 "responses": responses,
             ] as [String: Any]
         }
@@ -119,7 +122,10 @@ public struct OpenAPIDocument: Sendable {
     }
 
     private static var preferReference: [String: Any] { ["$ref": "#/components/parameters/Prefer"] }
-    private static var successHeaders: [String: Any] { ["Preference-Applied": ["$ref": "#/components/headers/Preference-Applied"]] }
+    private static var successHeaders: [String: Any] { [
+        "Preference-Applied": ["$ref": "#/components/headers/Preference-Applied"],
+        "Content-Range": ["$ref": "#/components/headers/Content-Range"],
+    ] }
 
     private static func requestBodySchema(_ routine: Routine) -> [String: Any] {
         if routine.takesSingleUnnamedJSON { return ["description": "the whole body is the function's json argument"] }
@@ -168,6 +174,7 @@ public struct OpenAPIDocument: Sendable {
         let success: [String: Any] = ["description": "The function's result", "headers": Self.successHeaders,
                                       "content": ["application/json": ["schema": value]]]
         responses["200"] = success
+        if routine.returnsSet { responses["206"] = partialResponse(success) }
         // A function may choose another success status (SET response.status, e.g. 201 or 202), same body.
         responses["2XX"] = success
         return responses

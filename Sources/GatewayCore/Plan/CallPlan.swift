@@ -18,6 +18,8 @@ public struct CallPlan: Sendable {
     public var routine: Routine?
     /// HEAD: the response carries headers only.
     public var isHead: Bool
+    /// The first row asked for (`offset`, `Range`): where `Content-Range` starts.
+    public var rangeOffset: Int64 = 0
 
     /// Routes, parses the arguments, chooses the overload and generates the SQL.
     /// `role` is the JWT's role; nil means `db-anon-role`. `claims` is the JWT's claims as JSON text
@@ -37,9 +39,13 @@ public struct CallPlan: Sendable {
             return
         }
         try MediaTypes.checkAccept(request.headers["accept"])
+        // PostgREST's ApiRequest stage: the query string and the range, before any function is looked up.
+        let query = try ReadQuery(pairs: QueryString.validatedPairs(request.query), isRead: route.isQueryCall)
+        let range = try RowRange.requested(limit: query.limit, offset: query.offset,
+                                           header: route.method == .get ? request.headers["range"] : nil)
         let arguments: RequestArguments
         if route.isQueryCall {
-            arguments = try RequestArguments(query: request.query)
+            arguments = RequestArguments(pairs: query.arguments)
         } else if MediaTypes.isForm(request.headers["content-type"]) {
             guard let form = String(validating: request.body, as: UTF8.self) else { throw QueryString.invalidUTF8 }
             arguments = try RequestArguments(query: form)
@@ -69,8 +75,12 @@ public struct CallPlan: Sendable {
             }
         }
         let maxAffected = preferences.enforcedMaxAffected
+        let shaped = try Self.shape(query, routine: chosen, schema: schema, range: range, config: config,
+                                    preferences: preferences)
+        values += shaped.values
         let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody,
-                                            recordsCount: maxAffected != nil)
+                                            recordsCount: maxAffected != nil, shape: shaped.shape)
+        rangeOffset = range.lower
 
         readOnly = route.isQueryCall || chosen.volatility != .volatile
         var requested: [TransactionSetting] = []
@@ -93,6 +103,28 @@ public struct CallPlan: Sendable {
         directResponse = nil
     }
 
+    /// The result's shape, with PostgREST's errors for what a function result cannot give: embedding
+    /// (PGRST200: no relationship is known for it) and aggregates (PGRST123, as with
+    /// `db-aggregates-enabled` off). `count=planned` is not counted: PostgREST answers it with
+    /// EXPLAIN, a second round trip; `estimated` is exact here, as PostgREST's own for functions.
+    static func shape(_ query: ReadQuery, routine: Routine, schema: String, range: RowRange, config: GatewayConfig,
+                      preferences: Preferences) throws -> ReadShape {
+        let relation = routine.relationName ?? routine.name
+        switch query.unsupportedSelect {
+        case .embedding(let name)?:
+            throw APIError.requestError(
+                status: 400, code: "PGRST200", message: "Could not find a relationship between '\(relation)' and '\(name)' in the schema cache",
+                details: "Searched for a foreign key relationship between '\(relation)' and '\(name)' in the schema '\(schema)', but no matches were found.",
+                hint: nil)
+        case .aggregate?:
+            throw APIError.requestError(status: 400, code: "PGRST123", message: "Use of aggregate functions is not allowed",
+                                        details: nil, hint: nil)
+        case nil:
+            return try ReadShape(query: query, routine: routine, range: range, maxRows: config.dbMaxRows,
+                                 counted: preferences.count == "exact" || preferences.count == "estimated")
+        }
+    }
+
     /// `SELECT <db-pre-request>()`, run after the context statement (nil when not configured).
     static func preRequest(_ config: GatewayConfig) -> Statement? {
         config.dbPreRequest.flatMap(QualifiedName.init).map { Statement("SELECT " + $0.sql + "()") }
@@ -110,22 +142,14 @@ public struct CallPlan: Sendable {
         }
     }
 
-    /// The overload the request means (PGRST202/203 otherwise; PGRST127 for unsupported query features).
+    /// The overload the request means (PGRST202/203 otherwise).
     static func choose(schema: String, route: Route, arguments: RequestArguments, request: HTTPRequest,
                        catalog: Catalog) throws -> (Routine, RoutineMatcher.Binding) {
         if !route.isQueryCall, MediaTypes.prefersSingleObject(request.headers["prefer"]) {
             return try RoutineMatcher.matchSingleObject(schema: schema, function: route.function, catalog: catalog)
         }
-        do {
-            return try RoutineMatcher.match(schema: schema, function: route.function, keys: arguments.keys,
-                                            isPost: !route.isQueryCall, catalog: catalog)
-        } catch APIError.requestError(404, "PGRST202", let message, let details, let hint) {
-            let overloads = catalog.overloads(schema: schema, name: route.function)
-            if !overloads.isEmpty, let unsupported = UnsupportedQuery.find(in: arguments, overloads: overloads) {
-                throw APIError.notImplemented(details: unsupported)
-            }
-            throw APIError.requestError(status: 404, code: "PGRST202", message: message, details: details, hint: hint)
-        }
+        return try RoutineMatcher.match(schema: schema, function: route.function, keys: arguments.keys,
+                                        isPost: !route.isQueryCall, catalog: catalog)
     }
 
     /// The exposed schema the request names with Accept-Profile (GET/HEAD) or Content-Profile

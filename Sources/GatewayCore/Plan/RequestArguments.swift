@@ -41,13 +41,18 @@ struct RequestArguments {
         }
     }
 
-    /// GET/HEAD: the query string's pairs (a form body's too); escapes of invalid UTF-8 are refused (22021).
+    /// A form body's pairs; escapes of invalid UTF-8 are refused (22021).
     init(query: String) throws {
+        self.init(pairs: try QueryString.validatedPairs(query))
+    }
+
+    /// GET/HEAD: the query pairs that are arguments (`ReadQuery.arguments`).
+    init(pairs: [(key: String, value: String)]) {
         scanner = JSONScanner([])
         root = nil
         var grouped: [(key: String, values: [String])] = []
         var positions: [String: Int] = [:]
-        for (key, value) in try QueryString.validatedPairs(query) {
+        for (key, value) in pairs {
             if let index = positions[key] {
                 grouped[index].values.append(value)
             } else {

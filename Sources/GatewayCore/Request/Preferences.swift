@@ -13,7 +13,8 @@ public struct Preferences: Sendable, Equatable {
     public var timezone: String?
     /// `max-affected=<n>`; only enforced (and echoed) with `handling=strict`.
     public var maxAffected: Int64?
-    /// `count=exact|planned|estimated`: known to PostgREST, so never invalid (not applied here).
+    /// `count=exact|planned|estimated`: a total in `Content-Range` (exact and estimated are counted,
+    /// planned answers `*`, see `CallPlan.shape`); echoed in `Preference-Applied` as PostgREST does.
     public var count: String?
     /// `params=single-object` (older PostgREST, still honoured by the gateway).
     public var singleObject = false
@@ -68,10 +69,11 @@ public struct Preferences: Sendable, Equatable {
     /// `max-affected` counts only with strict handling.
     public var enforcedMaxAffected: Int64? { handling == .strict ? maxAffected : nil }
 
-    /// `Preference-Applied` of a function call (PostgREST's `prefAppliedHeader` for a call plan: tx,
-    /// handling, timezone, then max-affected when strict), nil when nothing was honoured.
+    /// `Preference-Applied` of a function call (PostgREST's `prefAppliedHeader` for a call plan: count,
+    /// tx, handling, timezone, then max-affected when strict), nil when nothing was honoured.
     public var appliedToCall: String? {
         var items: [String] = []
+        if let count { items.append("count=" + count) }
         if let transaction { items.append("tx=" + transaction.rawValue) }
         if let handling { items.append("handling=" + handling.rawValue) }
         if let timezone { items.append("timezone=" + timezone) }

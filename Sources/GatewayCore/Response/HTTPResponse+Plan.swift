@@ -1,8 +1,9 @@
 extension HTTPResponse {
     /// The success response of a call from the row of its last statement
-    /// (`body, response.status, response.headers, count`, see `CallSQL`): the JSON body exactly as
-    /// PostgreSQL built it, 204 for void (no body, no Content-Type, `Content-Range: 0-0/*` as
-    /// PostgREST), and the function's `response.status`/`response.headers`.
+    /// (`body, response.status, response.headers, count, total`, see `CallSQL`): the JSON body exactly
+    /// as PostgreSQL built it, 204 for void (no body, no Content-Type, `Content-Range: 0-0/*` as
+    /// PostgREST), `Content-Range` and 206/416 from the page and the total (`RangeQuery.hs`,
+    /// `rangeStatusHeader`), and the function's `response.status`/`response.headers`, which win.
     public init(plan: CallPlan, rows: [[String?]]) throws {
         if let direct = plan.directResponse {
             self = direct
@@ -11,11 +12,15 @@ extension HTTPResponse {
         let row = rows.first ?? []
         func column(_ index: Int) -> String? { index < row.count ? row[index] : nil }
         let body = column(CallSQL.Column.body)
-        let count = column(CallSQL.Column.count).flatMap { Int($0) } ?? 0
+        let count = column(CallSQL.Column.count).flatMap { Int64($0) } ?? 0
+        let total = column(CallSQL.Column.total).flatMap { Int64($0) }
         let routine = plan.routine
         let isVoid = routine.map { $0.returnShape == .void && !$0.returnsSet } ?? (body == nil)
+        let lower = plan.rangeOffset
+        let upper = RowRange.add(lower, count - 1)
+        let outOfRange = total.map { lower > $0 } ?? false
 
-        var status = isVoid ? 204 : 200
+        var status = isVoid ? 204 : outOfRange ? 416 : total.map { count < $0 } ?? false ? 206 : 200
         var headers: [(String, String)] = []
         if let text = column(CallSQL.Column.headers) {
             headers = try Self.gucHeaders(text)
@@ -29,14 +34,26 @@ extension HTTPResponse {
         var bytes: [UInt8] = []
         if !isVoid {
             Self.addDefault(("Content-Type", MediaTypes.json), to: &headers)
-            if !plan.isHead { bytes = Array((body ?? "null").utf8) }
+            let text = outOfRange ? Self.outOfRange(offset: lower, total: total ?? 0) : body ?? "null"
+            if !plan.isHead { bytes = Array(text.utf8) }
         }
         // PostgREST sends Content-Range on every call result, 204 included.
-        let returnsSet = routine?.returnsSet ?? false
-        let range = !returnsSet ? "0-0/*" : count == 0 ? "*/*" : "0-\(count - 1)/*"
-        Self.addDefault(("Content-Range", range), to: &headers)
+        Self.addDefault(("Content-Range", Self.contentRange(lower: lower, upper: upper, total: total)), to: &headers)
         if let applied = plan.preferenceApplied { Self.addDefault(("Preference-Applied", applied), to: &headers) }
         self.init(status: status, headers: headers, body: bytes)
+    }
+
+    /// `contentRangeH`: `first-last/total`, `*` for the range when empty or the total is 0, `*` for an
+    /// unknown total.
+    static func contentRange(lower: Int64, upper: Int64, total: Int64?) -> String {
+        let range = total != 0 && lower <= upper ? "\(lower)-\(upper)" : "*"
+        return range + "/" + (total.map(String.init) ?? "*")
+    }
+
+    /// The 416 body when the offset lies past the total (PGRST103, `OutOfBounds`).
+    static func outOfRange(offset: Int64, total: Int64) -> String {
+        JSONText.object([("code", "PGRST103"), ("details", "An offset of \(offset) was requested, but there are only \(total) rows."),
+                         ("hint", nil), ("message", "Requested range not satisfiable")])
     }
 
     /// `response.headers`: a JSON array of objects with one string member each; else PGRST111.
