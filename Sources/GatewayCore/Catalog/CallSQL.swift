@@ -1,19 +1,25 @@
 import Synchronization
 
 /// The SQL text of a call, which depends only on the call shape (function + which parameters are
-/// given), never on values: values are `$n` parameters cast to the declared type. One row comes
-/// back: JSON body (built by PostgreSQL), `response.status`, `response.headers`, row count.
+/// given + how the answer is rendered), never on values: values are `$n` parameters cast to the
+/// declared type. One row comes back: body (built by PostgreSQL), `response.status`,
+/// `response.headers`, row count.
 ///
 /// The aggregate makes PostgreSQL finish the call before it reads the `response.*` settings.
-/// With `recordsCount` (`Prefer: max-affected` under strict handling) the row count is also left in
-/// the transaction setting `pgrst.affected_rows` for the check that follows (`PreferenceSQL`).
+/// With `recordsCount` (`Prefer: max-affected` under strict handling, or a single object asked of a
+/// set) the row count is also left in the transaction setting `pgrst.affected_rows` for the checks
+/// that follow (`PreferenceSQL`).
 enum CallSQL {
     /// Columns of the call's result row.
     enum Column {
         static let body = 0, status = 1, headers = 2, count = 3
     }
 
-    static func text(for routine: Routine, given: [Bool], wholeBody: Bool, recordsCount: Bool = false) -> String {
+    /// The alias of the rows the body is rendered from (`CallSQL+Body`).
+    static let rows = "pgrst_call"
+
+    static func text(for routine: Routine, given: [Bool], wholeBody: Bool, handler: MediaHandler = .json,
+                     recordsCount: Bool = false) -> String {
         var call = QualifiedName(schema: routine.schema, name: routine.name).sql + "("
         var placeholder = 0
         if wholeBody {
@@ -27,24 +33,16 @@ enum CallSQL {
             }
         }
         call += ")"
-        let body: String
         let source: String
         switch routine.returnShape {
         case .void where !routine.returnsSet:
-            body = "NULL::text"
-            source = call + " pgrst_call"
+            source = call + " " + rows
         case .composite:
-            body = routine.returnsSet
-                ? "coalesce(json_agg(pgrst_call), '[]')::text"
-                : "coalesce((json_agg(pgrst_call) -> 0)::text, 'null')"
-            source = "(SELECT * FROM " + call + ") pgrst_call"
+            source = "(SELECT * FROM " + call + ") " + rows
         case .scalar, .void:
-            body = routine.returnsSet
-                ? "coalesce(json_agg(pgrst_call.pgrst_scalar), '[]')::text"
-                : "coalesce((json_agg(pgrst_call.pgrst_scalar) -> 0)::text, 'null')"
-            source = "(SELECT " + call + " AS pgrst_scalar) pgrst_call"
+            source = "(SELECT " + call + " AS pgrst_scalar) " + rows
         }
-        return "SELECT " + body
+        return "SELECT " + body(for: routine, handler: handler)
             + ", nullif(current_setting('response.status', true), '')"
             + ", nullif(current_setting('response.headers', true), '')"
             + ", count(*)::text"
@@ -61,6 +59,7 @@ final class CallSQLCache: Sendable {
         var types: [String]
         var given: [Bool]
         var wholeBody: Bool
+        var handler: MediaHandler
         var recordsCount: Bool
     }
 
@@ -68,11 +67,13 @@ final class CallSQLCache: Sendable {
     /// Bound on distinct shapes kept (a client cannot grow memory without limit).
     static let capacity = 10_000
 
-    func text(for routine: Routine, given: [Bool], wholeBody: Bool, recordsCount: Bool = false) -> String {
+    func text(for routine: Routine, given: [Bool], wholeBody: Bool, handler: MediaHandler = .json,
+              recordsCount: Bool = false) -> String {
         let shape = Shape(schema: routine.schema, name: routine.name, types: routine.parameters.map(\.type),
-                          given: given, wholeBody: wholeBody, recordsCount: recordsCount)
+                          given: given, wholeBody: wholeBody, handler: handler, recordsCount: recordsCount)
         if let cached = entries.withLock({ $0[shape] }) { return cached }
-        let text = CallSQL.text(for: routine, given: given, wholeBody: wholeBody, recordsCount: recordsCount)
+        let text = CallSQL.text(for: routine, given: given, wholeBody: wholeBody, handler: handler,
+                                recordsCount: recordsCount)
         entries.withLock { table in
             if table.count < Self.capacity { table[shape] = text }
         }

@@ -2,7 +2,8 @@ extension Catalog {
     /// The pg_catalog query that reads the functions of `schemas`; its rows feed `Catalog(rows:)`.
     /// Columns: schema, name, volatility (i/s/v), returns set (t/f), shape (void/scalar/composite),
     /// return type, comment, parameters as a JSON array of [name, cast type, has default, variadic, array],
-    /// the function's hoisted `SET` settings as a JSON array of [name, value], the function's oid.
+    /// the function's hoisted `SET` settings as a JSON array of [name, value], the function's oid, the
+    /// name of its composite result type (null for other results).
     public static func query(schemas: [String], hoisted: [String] = TransactionSetting.hoisted) -> Statement {
         Statement(catalogSQL, [ArrayLiteral.text(schemas.map { Optional($0) }),
                                ArrayLiteral.text(hoisted.map { Optional($0) })])
@@ -75,7 +76,8 @@ extension Catalog {
                                                  substr(c.setting, strpos(c.setting, '=') + 1)) ORDER BY c.ord), '[]')::text
        FROM unnest(p.proconfig) WITH ORDINALITY AS c(setting, ord)
        WHERE substr(c.setting, 1, strpos(c.setting, '=') - 1) = ANY ($2::text[])),
-      p.oid::text
+      p.oid::text,
+      CASE WHEN rt.typtype = 'c' OR coalesce(p.proargmodes::text[] && '{t,b,o}', false) THEN rt.typname::text END
     FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace
     JOIN pg_type rt ON rt.oid = p.prorettype

@@ -5,9 +5,11 @@ public struct CatalogError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 extension Catalog {
-    /// Builds the snapshot from the rows of `Catalog.query(schemas:)` and of `Catalog.roleSettingsQuery`.
-    public init(rows: [[String?]], roleSettingRows: [[String?]] = []) throws {
-        self.init(routines: try rows.map(Self.routine(row:)), roleSettings: try Self.roleSettings(rows: roleSettingRows))
+    /// Builds the snapshot from the rows of `Catalog.query(schemas:)`, `Catalog.roleSettingsQuery` and
+    /// `Catalog.mediaHandlersQuery(schemas:)`.
+    public init(rows: [[String?]], roleSettingRows: [[String?]] = [], mediaHandlerRows: [[String?]] = []) throws {
+        self.init(routines: try rows.map(Self.routine(row:)), roleSettings: try Self.roleSettings(rows: roleSettingRows),
+                  mediaHandlers: try Self.mediaHandlers(rows: mediaHandlerRows))
     }
 
     /// role -> settings, in the query's order (by name).
@@ -67,7 +69,8 @@ extension Catalog {
             schema: schema, name: name, parameters: parameters, returnShape: shape,
             returnsSet: row[3] == "t" || row[3] == "true", returnType: row[5] ?? "", volatility: volatility,
             comment: row[6], settings: try settings(row.count > 8 ? row[8] : nil, routine: "\(schema).\(name)"),
-            oid: row.count > 9 ? row[9].flatMap { UInt32($0) } ?? 0 : 0
+            oid: row.count > 9 ? row[9].flatMap { UInt32($0) } ?? 0 : 0,
+            resultTypeName: row.count > 10 ? row[10] : nil
         )
     }
 }

@@ -18,6 +18,8 @@ public struct CallPlan: Sendable {
     public var routine: Routine?
     /// HEAD: the response carries headers only.
     public var isHead: Bool
+    /// The media type negotiated from `Accept` and what renders the body in it.
+    public var negotiation: Negotiation = .json
 
     /// Routes, parses the arguments, chooses the overload and generates the SQL.
     /// `role` is the JWT's role; nil means `db-anon-role`. `claims` is the JWT's claims as JSON text
@@ -36,18 +38,12 @@ public struct CallPlan: Sendable {
             directResponse = try Self.options(schema: schema, function: route.function, catalog: catalog)
             return
         }
-        try MediaTypes.checkAccept(request.headers["accept"])
-        let arguments: RequestArguments
-        if route.isQueryCall {
-            arguments = try RequestArguments(query: request.query)
-        } else if MediaTypes.isForm(request.headers["content-type"]) {
-            guard let form = String(validating: request.body, as: UTF8.self) else { throw QueryString.invalidUTF8 }
-            arguments = try RequestArguments(query: form)
-        } else {
-            arguments = try RequestArguments(body: request.body)
-        }
+        let contentType = request.headers["content-type"].map(MediaType.init) ?? .json
+        let arguments = try Self.arguments(request, route: route, contentType: contentType)
         let (chosen, binding) = try Self.choose(schema: schema, route: route, arguments: arguments, request: request,
-                                                catalog: catalog)
+                                                contentType: contentType, catalog: catalog)
+        let negotiation = try Negotiation.call(accepts: AcceptHeader.mediaTypes(request.headers["accept"]), routine: chosen,
+                                               handlers: catalog.mediaHandlers, isHead: isHead)
         guard let role = role ?? config.dbAnonRole else { throw APIError.anonymousAccessDisabled }
         let preferences = Preferences(header: request.headers["prefer"], allowTransactionOverride: config.txAllowOverride)
         try Self.check(preferences, routine: chosen)
@@ -69,8 +65,11 @@ public struct CallPlan: Sendable {
             }
         }
         let maxAffected = preferences.enforcedMaxAffected
+        // A function returning one row (or none: a single value) always has one; a set is checked.
+        let singular: Bool
+        if case .object = negotiation.mediaType { singular = chosen.returnsSet } else { singular = false }
         let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody,
-                                            recordsCount: maxAffected != nil)
+                                            handler: negotiation.handler, recordsCount: maxAffected != nil || singular)
 
         readOnly = route.isQueryCall || chosen.volatility != .volatile
         var requested: [TransactionSetting] = []
@@ -85,12 +84,32 @@ public struct CallPlan: Sendable {
         statements.append(Statement(callSQL, values))
         let rollback = preferences.transaction == .rollback || (config.txRollbackAll && preferences.transaction != .commit)
         if rollback { statements.append(PreferenceSQL.rollback[0]) }
+        if singular { statements.append(SingularSQL.check) }
         if maxAffected != nil { statements.append(PreferenceSQL.maxAffectedCheck) }
         if rollback { statements += PreferenceSQL.rollback.dropFirst() }
         self.statements = statements
         preferenceApplied = preferences.appliedToCall
         routine = chosen
         directResponse = nil
+        self.negotiation = negotiation
+    }
+
+    /// The call's arguments: the query string (GET/HEAD), else the body by its Content-Type (absent:
+    /// JSON). PostgREST's `getPayload`: a form's pairs, a raw body for the types a single unnamed
+    /// parameter takes, anything else 400 PGRST102.
+    static func arguments(_ request: HTTPRequest, route: Route, contentType: MediaType) throws -> RequestArguments {
+        if route.isQueryCall { return try RequestArguments(query: request.query) }
+        switch contentType {
+        case .json:
+            return try RequestArguments(body: request.body)
+        case .urlEncoded:
+            guard let form = String(validating: request.body, as: UTF8.self) else { throw QueryString.invalidUTF8 }
+            return try RequestArguments(query: form)
+        case .textPlain, .textXML, .octetStream:
+            return try RequestArguments(raw: request.body, binary: contentType == .octetStream)
+        default:
+            throw APIError.invalidBody(message: "Content-Type not acceptable: " + contentType.mime)
+        }
     }
 
     /// `SELECT <db-pre-request>()`, run after the context statement (nil when not configured).
@@ -112,13 +131,13 @@ public struct CallPlan: Sendable {
 
     /// The overload the request means (PGRST202/203 otherwise; PGRST127 for unsupported query features).
     static func choose(schema: String, route: Route, arguments: RequestArguments, request: HTTPRequest,
-                       catalog: Catalog) throws -> (Routine, RoutineMatcher.Binding) {
+                       contentType: MediaType = .json, catalog: Catalog) throws -> (Routine, RoutineMatcher.Binding) {
         if !route.isQueryCall, MediaTypes.prefersSingleObject(request.headers["prefer"]) {
             return try RoutineMatcher.matchSingleObject(schema: schema, function: route.function, catalog: catalog)
         }
         do {
             return try RoutineMatcher.match(schema: schema, function: route.function, keys: arguments.keys,
-                                            isPost: !route.isQueryCall, catalog: catalog)
+                                            isPost: !route.isQueryCall, contentType: contentType, catalog: catalog)
         } catch APIError.requestError(404, "PGRST202", let message, let details, let hint) {
             let overloads = catalog.overloads(schema: schema, name: route.function)
             if !overloads.isEmpty, let unsupported = UnsupportedQuery.find(in: arguments, overloads: overloads) {

@@ -15,6 +15,8 @@ struct RequestArguments {
     let scanner: JSONScanner
     let root: JSONScanner.Slice?
     let source: Source
+    /// A raw body (text/plain, text/xml, application/octet-stream) as the parameter's text.
+    let raw: String?
 
     /// Argument names, sorted (PostgREST lists them sorted in PGRST202).
     let keys: [String]
@@ -22,6 +24,7 @@ struct RequestArguments {
     /// POST: an empty (or blank) body counts as `{}`; anything that is not JSON is PGRST102.
     init(body: [UInt8]) throws {
         scanner = JSONScanner(body)
+        raw = nil
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             root = nil
             source = .object([])
@@ -45,6 +48,7 @@ struct RequestArguments {
     init(query: String) throws {
         scanner = JSONScanner([])
         root = nil
+        raw = nil
         var grouped: [(key: String, values: [String])] = []
         var positions: [String: Int] = [:]
         for (key, value) in try QueryString.validatedPairs(query) {
@@ -59,8 +63,35 @@ struct RequestArguments {
         keys = grouped.map(\.key).sorted()
     }
 
-    /// The whole body as text (for a single unnamed json/jsonb parameter); `{}` when empty.
+    /// A body taken whole by a single unnamed text, xml or bytea parameter (PostgREST's `RawPay`):
+    /// bytes as bytea's hex input, text as is (UTF-8 without NUL, as PostgreSQL's text requires).
+    init(raw body: [UInt8], binary: Bool) throws {
+        scanner = JSONScanner([])
+        root = nil
+        source = .otherJSON
+        keys = []
+        if binary {
+            let digits = Array("0123456789abcdef".utf8)
+            var hex = [UInt8](repeating: 0, count: 2 + body.count * 2)
+            hex[0] = UInt8(ascii: "\\")
+            hex[1] = UInt8(ascii: "x")
+            for (index, byte) in body.enumerated() {
+                hex[2 + index * 2] = digits[Int(byte >> 4)]
+                hex[3 + index * 2] = digits[Int(byte & 0x0F)]
+            }
+            raw = String(decoding: hex, as: UTF8.self)
+            return
+        }
+        guard let text = String(validating: body, as: UTF8.self), !body.contains(0) else {
+            throw PGError(sqlState: "22021", message: "invalid byte sequence for encoding \"UTF8\"")
+        }
+        raw = text
+    }
+
+    /// The whole body as text (for a single unnamed json/jsonb parameter, `{}` when empty; for a raw
+    /// body, its text).
     var wholeBody: String {
+        if let raw { return raw }
         guard let root else { return "{}" }
         return scanner.rawText(root)
     }

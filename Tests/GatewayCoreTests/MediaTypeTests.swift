@@ -1,0 +1,114 @@
+import Testing
+@testable import GatewayCore
+
+/// PostgREST's media types (src/library/PostgREST/MediaType.hs and its doctests), the Accept order
+/// (wai-extra's parseHttpAccept) and content negotiation (Plan/Negotiate.hs), without a database.
+struct MediaTypeTests {
+    @Test(arguments: [
+        ("application/json", MediaType.json), ("ApplicatIon/vnd.PgRsT.object+json", .object(stripNulls: false)),
+        ("application/vnd.pgrst.object+json;nulls=stripped", .object(stripNulls: true)),
+        ("application/vnd.pgrst.object; nulls=stripped", .object(stripNulls: true)),
+        ("application/vnd.pgrst.array+json;nulls=stripped", .arrayStripped), ("application/vnd.pgrst.array+json", .json),
+        ("text/csv; version=1", .csv), ("text/plain", .textPlain), ("text/xml", .textXML), ("*/*", .any),
+        ("application/octet-stream", .octetStream), ("application/x-www-form-urlencoded; charset=utf-8", .urlEncoded),
+        ("application/json; $$ unrecognized-chars=ignored $$", .json),
+        ("application/vnd.twkb", .other("application/vnd.twkb")), ("undefined", .other("undefined")),
+        ("application/*", .other("application/*")),
+    ])
+    func decodes(text: String, type: MediaType) {
+        #expect(MediaType(text) == type)
+    }
+
+    @Test func namesAndContentTypes() {
+        #expect(MediaType.object(stripNulls: true).contentType == "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8")
+        #expect(MediaType.arrayStripped.contentType == "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8")
+        #expect(MediaType.csv.contentType == "text/csv; charset=utf-8")
+        #expect(MediaType.octetStream.contentType == "application/octet-stream")
+        #expect(MediaType.other("text/html").contentType == "text/html")
+        #expect(MediaType("application/vnd.pgrst.plan+json;for=\"text/csv\"; options=analyze|wal").mime
+                == "application/vnd.pgrst.plan+json; for=\"text/csv\"; options=analyze|wal")
+    }
+
+    @Test func acceptIsOrderedByQualityThenSpecificity() {
+        #expect(AcceptHeader.mediaTypes(nil) == [.any])
+        #expect(AcceptHeader.mediaTypes("") == [])
+        #expect(AcceptHeader.mediaTypes("text/csv;q=0.5, application/json") == [.json, .csv])
+        #expect(AcceptHeader.mediaTypes("*/*, text/csv") == [.csv, .any])
+        #expect(AcceptHeader.mediaTypes("text/html,application/xhtml+xml,application/xml;q=0.9,image/png,*/*;q=0.8")
+                == [.other("text/html"), .other("application/xhtml+xml"), .other("image/png"), .other("application/xml"), .any])
+        // q=0 only sorts last; an unreadable q counts as 1.
+        #expect(AcceptHeader.mediaTypes("text/csv;q=0, application/json;q=x") == [.json, .csv])
+        #expect(AcceptHeader.quality("0.5") == 0.5)
+        #expect(AcceptHeader.quality(".5") == nil)
+        #expect(AcceptHeader.quality("1.") == 1)
+    }
+
+    let routine = Routine(schema: "s", name: "f", parameters: [], returnShape: .composite, returnsSet: true,
+                          returnType: "s.lines", volatility: .stable, resultTypeName: "lines")
+
+    @Test func negotiatesTheFirstAcceptableItem() throws {
+        let handlers = MediaHandlerMap()
+        #expect(try Negotiation.call(accepts: [.other("text/html"), .csv], routine: routine, handlers: handlers, isHead: false)
+                == Negotiation(handler: .csv, mediaType: .csv))
+        #expect(try Negotiation.call(accepts: [.any], routine: routine, handlers: handlers, isHead: false) == .json)
+        #expect(try Negotiation.call(accepts: [.object(stripNulls: true)], routine: routine, handlers: handlers, isHead: true)
+                == Negotiation(handler: .none, mediaType: .object(stripNulls: true)))
+        #expect(throws: APIError.notAcceptable(accept: "text/plain, application/vnd.pgrst.plan+text; for=\"application/json\"")) {
+            try Negotiation.call(accepts: [.textPlain, MediaType("application/vnd.pgrst.plan")], routine: routine,
+                                 handlers: handlers, isHead: false)
+        }
+    }
+
+    @Test func userDefinedHandlersOverrideAndTheAnyHandlerTakesEverything() throws {
+        let tsv = CustomMediaHandler(schema: "s", name: "tsv_agg", kind: .aggregate(target: .relation(schema: "s", name: "lines")),
+                                     isBinary: false)
+        let any = CustomMediaHandler(schema: "s", name: "*/*", kind: .domain, isBinary: true)
+        let handlers = MediaHandlerMap(custom: [
+            .init(target: .relation(schema: "s", name: "lines"), mediaType: .other("text/tab-separated-values")):
+                (.custom(tsv), .other("text/tab-separated-values")),
+            .init(target: .relation(schema: "s", name: "g"), mediaType: .any): (.custom(any), .octetStream),
+        ])
+        #expect(try Negotiation.call(accepts: [.other("text/tab-separated-values")], routine: routine, handlers: handlers,
+                                     isHead: false).handler == .custom(tsv))
+        // Only with every column selected.
+        #expect(throws: APIError.self) {
+            try Negotiation.call(accepts: [.other("text/tab-separated-values")], routine: routine, handlers: handlers,
+                                 defaultSelect: false, isHead: false)
+        }
+        var g = routine
+        g.name = "g"
+        g.resultTypeName = nil
+        #expect(try Negotiation.call(accepts: [.other("app/bingo")], routine: g, handlers: handlers, isHead: false)
+                == Negotiation(handler: .custom(any), mediaType: .octetStream))
+        #expect(try Negotiation.call(accepts: [.object(stripNulls: false)], routine: g, handlers: handlers, isHead: false).handler
+                == .object(stripNulls: false))
+    }
+
+    @Test func theRootOffersOpenAPIForJSONAndAnything() throws {
+        try Negotiation.openAPI(accepts: [.csv, .json])
+        try Negotiation.openAPI(accepts: [.any])
+        #expect(throws: APIError.notAcceptable(accept: "text/csv")) { try Negotiation.openAPI(accepts: [.csv]) }
+    }
+
+    @Test func bodyExpressions() {
+        #expect(CallSQL.body(for: routine, handler: .arrayStripped) == "coalesce(json_strip_nulls(json_agg(pgrst_call)), '[]')::text")
+        #expect(CallSQL.body(for: routine, handler: .object(stripNulls: false)) == "coalesce((json_agg(pgrst_call) -> 0)::text, 'null')")
+        let scalar = Routine(schema: "s", name: "f", parameters: [], returnShape: .scalar, returnsSet: false, returnType: "text",
+                             volatility: .stable)
+        #expect(CallSQL.body(for: scalar, handler: .object(stripNulls: true))
+                == "coalesce((json_strip_nulls(json_agg(pgrst_call.pgrst_scalar) -> 0))::text, 'null')")
+        let bytes = CustomMediaHandler(schema: "s", name: "image/png", kind: .domain, isBinary: true)
+        #expect(CallSQL.body(for: scalar, handler: .custom(bytes)) == "string_agg(encode((pgrst_call.pgrst_scalar)::bytea, 'hex'), '')")
+        let tsv = CustomMediaHandler(schema: "s", name: "tsv_agg", kind: .aggregate(target: .relation(schema: "s", name: "lines")),
+                                     isBinary: false)
+        #expect(CallSQL.body(for: routine, handler: .custom(tsv)) == "(\"s\".\"tsv_agg\"(pgrst_call::\"s\".\"lines\"))::text")
+        #expect(CallSQL.body(for: routine, handler: .none) == "NULL::text")
+    }
+
+    @Test func rawBodiesAndHex() throws {
+        #expect(try RequestArguments(raw: [0, 0xFF, 0x41], binary: true).wholeBody == "\\x00ff41")
+        #expect(throws: PGError.self) { try RequestArguments(raw: [0x61, 0], binary: false) }
+        #expect(HTTPResponse.hexBytes("00ff41") == [0, 0xFF, 0x41])
+        #expect(HTTPResponse.hexBytes("0g") == nil)
+    }
+}
