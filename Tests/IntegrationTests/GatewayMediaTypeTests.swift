@@ -273,6 +273,9 @@ struct GatewayMediaTypeTests {
         let document = try get("/", accept: nil)
         let content = ((((document.json as? [String: Any])?["paths"] as? [String: Any])?["/rpc/get_items"] as? [String: Any])?["get"]
             as? [String: Any]).flatMap { (($0["responses"] as? [String: Any])?["200"] as? [String: Any])?["content"] as? [String: Any] }
+        let raw = ((((document.json as? [String: Any])?["paths"] as? [String: Any])?["/rpc/raw_bytes"] as? [String: Any])?["post"]
+            as? [String: Any]).flatMap { ($0["requestBody"] as? [String: Any])?["content"] as? [String: Any] }
+        #expect(raw?.keys.sorted() == ["application/octet-stream"])
         let offered = Set((content ?? [:]).keys)
         #expect(offered.isSuperset(of: [
             "application/json", "application/vnd.pgrst.object+json", "text/csv", "text/tab-separated-values", "pg/outfunc"]))

@@ -85,7 +85,6 @@ public struct OpenAPIDocument: Sendable {
         let description = overloads.compactMap(\.comment).first ?? ""
         let summary = description.split(separator: "\n").first.map(String.init) ?? first.name
         let responses = self.responses(overloads, resultColumns: resultColumns, handlers: handlers)
-        let bodies = overloads.map(requestBodySchema)
         var item: [String: Any] = [
             "post": [
                 "operationId": first.name,
@@ -93,7 +92,7 @@ public struct OpenAPIDocument: Sendable {
                 "description": description,
                 "requestBody": [
                     "required": overloads.allSatisfy { !$0.requiredParameterNames.isEmpty },
-                    "content": ["application/json": ["schema": bodies.count == 1 ? bodies[0] : ["oneOf": bodies]]],
+                    "content": requestContent(overloads),
                 ],
                 "parameters": [Self.preferReference],
                 "responses": responses,
@@ -113,6 +112,26 @@ public struct OpenAPIDocument: Sendable {
 
     private static var preferReference: [String: Any] { ["$ref": "#/components/parameters/Prefer"] }
     private static var successHeaders: [String: Any] { ["Preference-Applied": ["$ref": "#/components/headers/Preference-Applied"]] }
+
+    /// A single unnamed text, xml or bytea parameter takes the raw body of its type (functions.rst);
+    /// the others take JSON.
+    static func requestContent(_ overloads: [Routine]) -> [String: Any] {
+        let rawTypes: [String: MediaType] = ["text": .textPlain, "xml": .textXML, "bytea": .octetStream]
+        var content: [String: Any] = [:]
+        var json: [Routine] = []
+        for routine in overloads {
+            if routine.parameters.count == 1, routine.parameters[0].name.isEmpty, let raw = rawTypes[routine.parameters[0].type] {
+                content[raw.mime] = ["schema": raw == .octetStream ? ["type": "string", "format": "binary"] : ["type": "string"]]
+            } else {
+                json.append(routine)
+            }
+        }
+        if !json.isEmpty {
+            let bodies = json.map(requestBodySchema)
+            content[MediaType.json.mime] = ["schema": bodies.count == 1 ? bodies[0] : ["oneOf": bodies]]
+        }
+        return content
+    }
 
     private static func requestBodySchema(_ routine: Routine) -> [String: Any] {
         if routine.takesSingleUnnamedJSON { return ["description": "the whole body is the function's json argument"] }

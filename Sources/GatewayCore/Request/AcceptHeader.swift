@@ -7,6 +7,7 @@ enum AcceptHeader {
     static func mediaTypes(_ header: String?) -> [MediaType] {
         guard let header else { return [.any] }
         guard !header.isEmpty else { return [] }
+        if !header.contains(",") && !header.contains(";") && !header.contains(" ") { return [MediaType(header)] }
         let ranked = header.split(separator: ",", omittingEmptySubsequences: false).map { item -> (String, Double, Int) in
             let compact = String(item.filter { $0 != " " })
             var type = compact

@@ -14,6 +14,12 @@ public enum MediaType: Hashable, Sendable {
 
     /// PostgREST's `decodeMediaType`: type and subtype compared without case, parameter names too.
     public init(_ text: String) {
+        // The usual ones, without parsing (every request names one).
+        switch text {
+        case "application/json": self = .json; return
+        case "*/*": self = .any; return
+        default: break
+        }
         guard let (type, subtype, parameters) = Self.tokenize(text) else {
             self = .other(text)
             return
