@@ -84,6 +84,26 @@ struct MediaTypeTests {
                 == .object(stripNulls: false))
     }
 
+    /// Rows of `Catalog.mediaHandlersQuery`: aggregates keyed by their argument's relation (or any rows),
+    /// a function's own domain by the function; `*/*` answered as application/octet-stream.
+    @Test func handlerRowsBuildTheMap() throws {
+        let map = try Catalog.mediaHandlers(rows: [
+            ["s", "tsv_agg", "s", "lines", "text/tab-separated-values", "text/tab-separated-values", "t", "f"],
+            ["s", "png_agg", "pg_catalog", "anyelement", "image/png", "image/png", "t", "t"],
+            ["s", "*/*", "s", "ret_any", "*/*", "application/octet-stream", "f", "t"],
+            ["s", "csv_agg", "pg_catalog", "anyelement", "text/csv", "text/csv", "t", "f"],
+        ])
+        #expect(map[.relation(schema: "s", name: "lines"), .other("text/tab-separated-values")]?.1
+                == .other("text/tab-separated-values"))
+        #expect(map[.anyElement, .other("image/png")]?.0
+                == .custom(CustomMediaHandler(schema: "s", name: "png_agg", kind: .aggregate(target: .anyElement), isBinary: true)))
+        #expect(map[.relation(schema: "s", name: "ret_any"), .any]?.1 == .octetStream)
+        // A user-defined handler overrides the built-in one; the others stay.
+        #expect(map[.anyElement, .csv]?.0 != .csv)
+        #expect(map[.anyElement, .json]?.0 == .json)
+        #expect(throws: CatalogError.self) { try Catalog.mediaHandlers(rows: [["s", "x"]]) }
+    }
+
     @Test func theRootOffersOpenAPIForJSONAndAnything() throws {
         try Negotiation.openAPI(accepts: [.csv, .json])
         try Negotiation.openAPI(accepts: [.any])
