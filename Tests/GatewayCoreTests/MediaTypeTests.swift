@@ -125,6 +125,12 @@ struct MediaTypeTests {
         #expect(CallSQL.body(for: routine, handler: .none) == "NULL::text")
     }
 
+    @Test func csvRecords() {
+        #expect(CSVText.records(Array("a,b\r\n1,\"x,\"\"y\"\"\"\n,\n".utf8)) == [["a", "b"], ["1", "x,\"y\""], ["", ""]])
+        #expect(CSVText.records(Array("a\n\"open".utf8)) == nil)
+        #expect(CSVText.records(Array("a\n\"x\"y".utf8)) == nil)
+    }
+
     @Test func rawBodiesAndHex() throws {
         #expect(try RequestArguments(raw: [0, 0xFF, 0x41], binary: true).wholeBody == "\\x00ff41")
         #expect(throws: PGError.self) { try RequestArguments(raw: [0x61, 0], binary: false) }

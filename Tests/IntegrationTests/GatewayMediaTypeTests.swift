@@ -258,6 +258,22 @@ struct GatewayMediaTypeTests {
                 "\(unknown.text)")
     }
 
+    /// resource_representation.rst "Request Body", Payload.hs `csvToJson` (first record, NULL),
+    /// RpcSpec.hs "should fail to fallback to any single unnamed parameter function ... text/csv".
+    @Test func aCSVBodyNamesTheArgumentsInItsHeader() throws {
+        try resetItems()
+        let gateway = try Self.shared.get()
+        let csv = try gateway.send("POST", "/rpc/get_items", body: "min\r\n3\r\n", headers: [("Content-Type", "text/csv")])
+        #expect(csv.status == 200)
+        #expect(csv.json == json(#"[{"id":3,"name":null,"note":"z"}]"#), "\(csv.text)")
+        let null = try gateway.send("POST", "/rpc/get_items", body: "min\nNULL", headers: [("Content-Type", "text/csv")])
+        #expect(null.json == json("[]"))
+        let unknown = try gateway.send("POST", "/rpc/raw_text", body: "a,b\n1,2\n4,6", headers: [("Content-Type", "text/csv")])
+        #expect(unknown.status == 404)
+        #expect((unknown.json as? [String: Any])?["details"] as? String
+                == "Searched for the function test_media.raw_text with parameters a, b, but no matches were found in the schema cache.")
+    }
+
     // MARK: the root (Plan.hs inspectPlan: OpenAPI for application/openapi+json, application/json, */*)
 
     @Test func theRootAnswersOpenAPIOnlyForThoseTypes() throws {

@@ -95,7 +95,7 @@ public struct CallPlan: Sendable {
     }
 
     /// The call's arguments: the query string (GET/HEAD), else the body by its Content-Type (absent:
-    /// JSON). PostgREST's `getPayload`: a form's pairs, a raw body for the types a single unnamed
+    /// JSON). PostgREST's `getPayload`: a form's pairs, CSV, a raw body for the types a single unnamed
     /// parameter takes, anything else 400 PGRST102.
     static func arguments(_ request: HTTPRequest, route: Route, contentType: MediaType) throws -> RequestArguments {
         if route.isQueryCall { return try RequestArguments(query: request.query) }
@@ -105,6 +105,8 @@ public struct CallPlan: Sendable {
         case .urlEncoded:
             guard let form = String(validating: request.body, as: UTF8.self) else { throw QueryString.invalidUTF8 }
             return try RequestArguments(query: form)
+        case .csv:
+            return try RequestArguments(csv: request.body)
         case .textPlain, .textXML, .octetStream:
             return try RequestArguments(raw: request.body, binary: contentType == .octetStream)
         default:

@@ -8,6 +8,8 @@ struct RequestArguments {
         case otherJSON
         /// Query pairs, grouped by key in first-seen order.
         case query([(key: String, values: [String])])
+        /// A CSV body's first record under its header's names (`NULL` is SQL NULL).
+        case fields([(key: String, value: String?)])
     }
 
     static let invalidJSON = APIError.invalidBody(message: "Empty or invalid json")
@@ -63,6 +65,23 @@ struct RequestArguments {
         keys = grouped.map(\.key).sorted()
     }
 
+    /// A `text/csv` body (PostgREST's `csvToJson`): the header names the arguments, the first record
+    /// gives their values (a function is called once, as with a JSON array); `NULL` is SQL NULL.
+    init(csv body: [UInt8]) throws {
+        scanner = JSONScanner([])
+        root = nil
+        raw = nil
+        guard let records = CSVText.records(body), let header = records.first else {
+            throw APIError.invalidBody(message: "Empty or invalid csv")
+        }
+        guard records.dropFirst().allSatisfy({ $0.count == header.count }) else {
+            throw APIError.invalidBody(message: "All lines must have same number of fields")
+        }
+        let values = records.count > 1 ? records[1] : []
+        source = .fields(zip(header, values).map { ($0, $1 == "NULL" ? nil : $1) })
+        keys = records.count > 1 ? header.sorted() : []
+    }
+
     /// A body taken whole by a single unnamed text, xml or bytea parameter (PostgREST's `RawPay`):
     /// bytes as bytea's hex input, text as is (UTF-8 without NUL, as PostgreSQL's text requires).
     init(raw body: [UInt8], binary: Bool) throws {
@@ -113,6 +132,9 @@ struct RequestArguments {
         case .object(let members):
             guard let slice = members.first(where: { $0.key == parameter.name })?.value else { return .absent }
             return .present(try jsonValue(slice, for: parameter))
+        case .fields(let fields):
+            guard let field = fields.first(where: { $0.key == parameter.name }) else { return .absent }
+            return .present(try field.value.map(checked))
         case .query(let groups):
             guard let values = groups.first(where: { $0.key == parameter.name })?.values else { return .absent }
             if parameter.isArray, parameter.isVariadic || values.count > 1 {
