@@ -54,6 +54,8 @@ public struct MediaHandlerMap: Sendable {
     }
 
     var entries: [Key: (MediaHandler, MediaType)]
+    /// The relations some user-defined handler is for (most schemas have none: no lookup per call).
+    let customTargets: Set<MediaHandlerTarget>
 
     /// PostgREST's `initialMediaHandlers`: JSON for `*/*` and `application/json`, CSV, GeoJSON, on any rows.
     static let builtins: [Key: (MediaHandler, MediaType)] = [
@@ -66,6 +68,12 @@ public struct MediaHandlerMap: Sendable {
     /// The built-ins, overridden by the user-defined handlers (`HM.union custom initial`).
     public init(custom: [Key: (MediaHandler, MediaType)] = [:]) {
         entries = Self.builtins.merging(custom) { _, custom in custom }
+        customTargets = Set(custom.keys.map(\.target))
+    }
+
+    /// The handler for `mediaType` on `target`'s rows only (not on any rows').
+    func forRelation(_ target: MediaHandlerTarget, _ mediaType: MediaType) -> (MediaHandler, MediaType)? {
+        customTargets.contains(target) ? self[target, mediaType] : nil
     }
 
     subscript(target: MediaHandlerTarget, mediaType: MediaType) -> (MediaHandler, MediaType)? {

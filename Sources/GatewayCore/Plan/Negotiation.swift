@@ -17,7 +17,8 @@ public struct Negotiation: Sendable, Hashable {
         let target = routine.mediaHandlerTarget
         func lookup(_ type: MediaType) -> (MediaHandler, MediaType)? {
             // A `*/*` handler of this relation answers every type, then one for the type, then any rows'.
-            (defaultSelect ? handlers[target, .any] ?? handlers[target, type] : nil) ?? handlers[.anyElement, type]
+            (defaultSelect ? handlers.forRelation(target, .any) ?? handlers.forRelation(target, type) : nil)
+                ?? handlers[.anyElement, type]
         }
         for accepted in accepts {
             let found: (MediaHandler, MediaType)?
