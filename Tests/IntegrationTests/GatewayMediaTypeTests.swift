@@ -49,6 +49,13 @@ struct GatewayMediaTypeTests {
             CREATE FUNCTION test_media.raw_text(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'got ' || $1 $$;
             CREATE FUNCTION test_media.raw_xml(xml) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'got ' || $1::text $$;
             CREATE FUNCTION test_media.raw_bytes(bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT encode($1, 'hex') $$;
+            CREATE FUNCTION test_media.overloaded_unnamed_param(json) RETURNS json LANGUAGE sql AS $$ SELECT $1 $$;
+            CREATE FUNCTION test_media.overloaded_unnamed_param(bytea) RETURNS test_media."application/octet-stream"
+              LANGUAGE sql AS $$ SELECT $1::test_media."application/octet-stream" $$;
+            CREATE FUNCTION test_media.overloaded_unnamed_param(text) RETURNS test_media."text/plain"
+              LANGUAGE sql AS $$ SELECT $1::test_media."text/plain" $$;
+            CREATE FUNCTION test_media.overloaded_unnamed_param() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
+            CREATE FUNCTION test_media.overloaded_unnamed_param(x int, y int) RETURNS int LANGUAGE sql AS $$ SELECT x + y $$;
             CREATE FUNCTION test_media.tsv_trans(state text, next test_media.items) RETURNS test_media."text/tab-separated-values"
               LANGUAGE sql AS $$ SELECT (state || next.id || E'\t' || coalesce(next.name, '') || E'\n')::test_media."text/tab-separated-values" $$;
             CREATE AGGREGATE test_media.tsv_agg(test_media.items) (
@@ -256,6 +263,26 @@ struct GatewayMediaTypeTests {
         #expect(unknown.status == 400)
         #expect(unknown.json == json(#"{"code":"PGRST102","details":null,"hint":null,"message":"Content-Type not acceptable: application/x-unknown"}"#),
                 "\(unknown.text)")
+    }
+
+    /// RpcSpec.hs "should be able to resolve when a single unnamed json parameter exists and other
+    /// overloaded functions are found", "should call the function with no parameters ... using GET".
+    @Test func theBodysTypeChoosesTheUnnamedOverload() throws {
+        let gateway = try Self.shared.get()
+        let text = try gateway.send("POST", "/rpc/overloaded_unnamed_param", body: "unnamed text arg",
+                                    headers: [("Content-Type", "text/plain"), ("Accept", "text/plain")])
+        #expect(text.status == 200)
+        #expect(text.text == "unnamed text arg")
+        let image: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0xFF]
+        let bytes = try HTTPClient.send(port: gateway.port, method: "POST", path: "/rpc/overloaded_unnamed_param", body: image,
+                                        headers: [("Content-Type", "application/octet-stream"), ("Accept", "application/octet-stream")])
+        #expect(bytes.body == image)
+        let json = try gateway.send("POST", "/rpc/overloaded_unnamed_param", body: #"{"A": 1, "B": 2}"#,
+                                    headers: [("Content-Type", "application/json")])
+        #expect(json.json == self.json(#"{"A": 1, "B": 2}"#))
+        for contentType in ["text/plain", "application/octet-stream"] {
+            #expect(try gateway.send("GET", "/rpc/overloaded_unnamed_param", headers: [("Content-Type", contentType)]).text == "1")
+        }
     }
 
     /// resource_representation.rst "Request Body", Payload.hs `csvToJson` (first record, NULL),
