@@ -52,7 +52,7 @@ public final class CatalogStore: Sendable {
         let key = schema + "/" + (executable.map { $0.sorted().map(String.init).joined(separator: ",") } ?? "*")
         if let document = state.documents[key] { return document }
         let routines = state.catalog.routines.filter { $0.schema == schema && executable?.contains($0.oid) != false }
-        let document = OpenAPIDocument(catalog: Catalog(routines: routines), schema: schema, resultColumns: state.columns).json
+        let document = OpenAPIDocument(catalog: Catalog(routines: routines, mediaHandlers: state.catalog.mediaHandlers), schema: schema, resultColumns: state.columns).json
         openAPIState.withLock { current in
             // Kept only if no reload came in between (the documents go with their snapshot).
             guard current?.generation == state.generation else { return }
@@ -84,8 +84,10 @@ public final class CatalogStore: Sendable {
             let connection = try connection ?? PGConnection(gatewayConnInfo(conninfo))
             let statement = Catalog.query(schemas: schemas, hoisted: hoisted)
             let roleSettings = Catalog.roleSettingsQuery
+            let handlers = Catalog.mediaHandlersQuery(schemas: schemas)
             let catalog = try Catalog(rows: connection.query(statement.sql, statement.parameters),
-                                      roleSettingRows: connection.query(roleSettings.sql, roleSettings.parameters))
+                                      roleSettingRows: connection.query(roleSettings.sql, roleSettings.parameters),
+                                      mediaHandlerRows: connection.query(handlers.sql, handlers.parameters))
             let columnsQuery = OpenAPIDocument.resultColumnsQuery(schemas: schemas)
             let columns = OpenAPIDocument.resultColumns(rows: try connection.query(columnsQuery.sql, columnsQuery.parameters))
             replace(catalog)

@@ -90,6 +90,7 @@ public final class Pipeline: Sendable {
                  reply: @escaping (HTTPResponse) -> Void) throws -> HTTPResponse? {
         guard config.openAPIMode != "disabled" else { throw APIError.openAPIDisabled }
         let schema = try CallPlan.schema(named: request.headers["accept-profile"], config: config)
+        try Negotiation.openAPI(accepts: AcceptHeader.mediaTypes(request.headers["accept"]))
         let isHead = request.method == "HEAD"
         let followPrivileges = config.openAPIMode == "follow-privileges"
         let catalog = try catalogStore.current()

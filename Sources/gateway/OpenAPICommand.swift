@@ -24,7 +24,9 @@ struct OpenAPICommand: ParsableCommand {
     func run() throws {
         let connection = try PGConnection(dbURI ?? ProcessInfo.processInfo.environment["PGRST_DB_URI"]!)
         let catalogQuery = Catalog.query(schemas: [schema])
-        let catalog = try Catalog(rows: connection.query(catalogQuery.sql, catalogQuery.parameters))
+        let handlersQuery = Catalog.mediaHandlersQuery(schemas: [schema])
+        let catalog = try Catalog(rows: connection.query(catalogQuery.sql, catalogQuery.parameters),
+                                  mediaHandlerRows: connection.query(handlersQuery.sql, handlersQuery.parameters))
         let columnsQuery = OpenAPIDocument.resultColumnsQuery(schemas: [schema])
         let columns = OpenAPIDocument.resultColumns(rows: try connection.query(columnsQuery.sql, columnsQuery.parameters))
         let document = OpenAPIDocument(catalog: catalog, schema: schema, resultColumns: columns)

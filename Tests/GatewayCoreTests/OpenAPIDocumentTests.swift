@@ -80,4 +80,28 @@ import Testing
         #expect((single["responses"] as! [String: Any])["206"] == nil)
         #expect((single["parameters"] as! [[String: Any]]).count == 2)
     }
+
+    /// The media types content negotiation offers (`Negotiation`): JSON, the vendor forms (a set's
+    /// object is one element), CSV, and a user-defined handler's type; a raw body's type for a single
+    /// unnamed bytea parameter.
+    @Test func responsesListTheMediaTypesOnOffer() throws {
+        let png = CustomMediaHandler(schema: "api", name: "png_agg", kind: .aggregate(target: .anyElement), isBinary: true)
+        let handlers = MediaHandlerMap(custom: [.init(target: .anyElement, mediaType: .other("image/png")): (.custom(png), .other("image/png"))])
+        let upload = Routine(schema: "api", name: "upload", parameters: [RoutineParameter(name: "", type: "bytea")],
+                             returnShape: .scalar, returnsSet: false, returnType: "integer", volatility: .volatile)
+        let doc = OpenAPIDocument(catalog: Catalog(routines: catalog.routines + [upload], mediaHandlers: handlers), schema: "api",
+                                  resultColumns: ["api.list_my_vms()": [("vm_id", "bigint")]])
+        let paths = (try JSONSerialization.jsonObject(with: Data(doc.json)) as! [String: Any])["paths"] as! [String: Any]
+        let list = (paths["/rpc/list_my_vms"] as! [String: Any])["get"] as! [String: Any]
+        let content = (((list["responses"] as! [String: Any])["200"] as! [String: Any])["content"] as! [String: Any])
+        #expect(Set(content.keys).isSuperset(of: ["application/json", "application/vnd.pgrst.object+json", "text/csv", "image/png",
+                                                  "application/vnd.pgrst.array+json;nulls=stripped"]))
+        let object = (content["application/vnd.pgrst.object+json"] as! [String: Any])["schema"] as! [String: Any]
+        #expect(object["type"] as? [String] == ["object", "null"])
+        #expect((object["properties"] as? [String: Any])?.keys.sorted() == ["vm_id"])
+        #expect(((content["image/png"] as! [String: Any])["schema"] as! [String: Any])["format"] as? String == "binary")
+        let post = (paths["/rpc/upload"] as! [String: Any])["post"] as! [String: Any]
+        let body = (post["requestBody"] as! [String: Any])["content"] as! [String: Any]
+        #expect(Array(body.keys) == ["application/octet-stream"])
+    }
 }

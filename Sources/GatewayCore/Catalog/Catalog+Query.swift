@@ -6,7 +6,8 @@ extension Catalog {
     /// return type as a JSON array [schema, name, composite, domain over a composite],
     /// its result columns as a JSON array of [name, type, base type] (OUT/TABLE parameters, else the
     /// attributes of a composite return type, through a domain), and the table or view it returns rows
-    /// of (PostgREST names the result after it), if any.
+    /// of (PostgREST names the result after it), if any, and the name of its composite result type (null
+    /// for other results).
     public static func query(schemas: [String], hoisted: [String] = TransactionSetting.hoisted) -> Statement {
         Statement(catalogSQL, [ArrayLiteral.text(schemas.map { Optional($0) }),
                                ArrayLiteral.text(hoisted.map { Optional($0) })])
@@ -100,7 +101,8 @@ extension Catalog {
            AND a.attnum > 0 AND NOT a.attisdropped
            AND NOT coalesce(p.proargmodes::text[] && '{t,b,o}', false)
        ) c),
-      (SELECT r.relname::text FROM pg_class r WHERE r.oid = rt.typrelid AND r.relkind <> 'c')
+      (SELECT r.relname::text FROM pg_class r WHERE r.oid = rt.typrelid AND r.relkind <> 'c'),
+      CASE WHEN rt.typtype = 'c' OR coalesce(p.proargmodes::text[] && '{t,b,o}', false) THEN rt.typname::text END
     FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace
     JOIN pg_type rt ON rt.oid = p.prorettype

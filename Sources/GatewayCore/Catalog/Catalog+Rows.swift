@@ -5,9 +5,11 @@ public struct CatalogError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 extension Catalog {
-    /// Builds the snapshot from the rows of `Catalog.query(schemas:)` and of `Catalog.roleSettingsQuery`.
-    public init(rows: [[String?]], roleSettingRows: [[String?]] = []) throws {
-        self.init(routines: try rows.map(Self.routine(row:)), roleSettings: try Self.roleSettings(rows: roleSettingRows))
+    /// Builds the snapshot from the rows of `Catalog.query(schemas:)`, `Catalog.roleSettingsQuery` and
+    /// `Catalog.mediaHandlersQuery(schemas:)`.
+    public init(rows: [[String?]], roleSettingRows: [[String?]] = [], mediaHandlerRows: [[String?]] = []) throws {
+        self.init(routines: try rows.map(Self.routine(row:)), roleSettings: try Self.roleSettings(rows: roleSettingRows),
+                  mediaHandlers: try Self.mediaHandlers(rows: mediaHandlerRows))
     }
 
     /// role -> settings, in the query's order (by name).
@@ -85,7 +87,8 @@ extension Catalog {
             oid: row.count > 9 ? row[9].flatMap { UInt32($0) } ?? 0 : 0,
             columns: try columns(row.count > 11 ? row[11] : nil, routine: "\(schema).\(name)"),
             relationName: row.count > 12 ? row[12] : nil,
-            declaredReturnType: row.count > 10 ? try declaredType(row[10], routine: "\(schema).\(name)") : nil
+            declaredReturnType: row.count > 10 ? try declaredType(row[10], routine: "\(schema).\(name)") : nil,
+            resultTypeName: row.count > 13 ? row[13] : nil
         )
     }
 

@@ -9,21 +9,26 @@ public struct Catalog: Sendable {
     /// role -> its settings (`ALTER ROLE ... [IN DATABASE ...] SET`), applied in each request's
     /// transaction when the gateway switches to that role.
     public let roleSettings: [String: [TransactionSetting]]
+    /// The media types on offer beyond JSON (PostgREST's `dbMediaHandlers`): built-ins and user-defined.
+    public let mediaHandlers: MediaHandlerMap
 
     /// An empty catalog (no functions): every call answers PGRST202.
     public init() {
         routinesBySchema = [:]
         roleSettings = [:]
+        mediaHandlers = MediaHandlerMap()
     }
 
-    /// A catalog of the given functions and impersonated roles' settings.
-    public init(routines: [Routine], roleSettings: [String: [TransactionSetting]] = [:]) {
+    /// A catalog of the given functions, impersonated roles' settings and media type handlers.
+    public init(routines: [Routine], roleSettings: [String: [TransactionSetting]] = [:],
+                mediaHandlers: MediaHandlerMap = MediaHandlerMap()) {
         var index: [String: [String: [Routine]]] = [:]
         for routine in routines {
             index[routine.schema, default: [:]][routine.name, default: []].append(routine)
         }
         routinesBySchema = index
         self.roleSettings = roleSettings
+        self.mediaHandlers = mediaHandlers
     }
 
     /// The settings a call of `routine` as `role` applies in its transaction, in order: the role's,

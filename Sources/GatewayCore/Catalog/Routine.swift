@@ -50,10 +50,14 @@ public struct Routine: Sendable, Equatable {
     /// (in `column <name>.x does not exist`), else after the function.
     public var relationName: String?
 
+    /// The name of its composite result type (`lines` for `RETURNS SETOF lines`), nil for other results.
+    public var resultTypeName: String?
+
     public init(schema: String, name: String, parameters: [RoutineParameter], returnShape: ReturnShape,
                 returnsSet: Bool, returnType: String, volatility: Volatility, comment: String? = nil,
                 settings: [TransactionSetting] = [], oid: UInt32 = 0, columns: [ResultColumn] = [],
-                relationName: String? = nil, declaredReturnType: DeclaredType? = nil) {
+                relationName: String? = nil, declaredReturnType: DeclaredType? = nil,
+                resultTypeName: String? = nil) {
         self.schema = schema
         self.name = name
         self.parameters = parameters
@@ -67,7 +71,17 @@ public struct Routine: Sendable, Equatable {
         self.declaredReturnType = declaredReturnType
         self.columns = columns
         self.relationName = relationName
+        self.resultTypeName = resultTypeName
     }
+
+    /// Whose media type handlers apply to its rows (PostgREST's `funcTableName`): the relation named
+    /// like its composite result type, in the function's schema, else the function itself.
+    public var mediaHandlerTarget: MediaHandlerTarget {
+        .relation(schema: schema, name: resultTypeName ?? name)
+    }
+
+    /// A single scalar value (PostgREST's `funcReturnsScalar`): handlers get the value, not the row.
+    public var returnsScalar: Bool { returnShape == .scalar && !returnsSet }
 
     /// True for a function whose only parameter is an unnamed `json`/`jsonb`: it gets the whole body.
     public var takesSingleUnnamedJSON: Bool {

@@ -14,7 +14,7 @@ public struct OpenAPIDocument: Sendable {
         let routines = catalog.routines.filter { $0.schema == schema }
         for (name, overloads) in Dictionary(grouping: routines, by: \.name) {
             paths["/rpc/\(name)"] = Self.pathItem(overloads.sorted { $0.parameters.count < $1.parameters.count },
-                                                  resultColumns: resultColumns)
+                                                  resultColumns: resultColumns, handlers: catalog.mediaHandlers)
         }
         var document: [String: Any] = [
             "openapi": "3.1.0",
@@ -89,12 +89,12 @@ public struct OpenAPIDocument: Sendable {
         "\(routine.schema).\(routine.name)(\(routine.parameters.map(\.name).joined(separator: ",")))"
     }
 
-    private static func pathItem(_ overloads: [Routine], resultColumns: ResultColumns) -> [String: Any] {
+    private static func pathItem(_ overloads: [Routine], resultColumns: ResultColumns,
+                                 handlers: MediaHandlerMap) -> [String: Any] {
         let first = overloads[0]
         let description = overloads.compactMap(\.comment).first ?? ""
         let summary = description.split(separator: "\n").first.map(String.init) ?? first.name
-        let responses = self.responses(overloads, resultColumns: resultColumns)
-        let bodies = overloads.map(requestBodySchema)
+        let responses = self.responses(overloads, resultColumns: resultColumns, handlers: handlers)
         var item: [String: Any] = [
             "post": [
                 "operationId": first.name,
@@ -102,7 +102,7 @@ public struct OpenAPIDocument: Sendable {
                 "description": description,
                 "requestBody": [
                     "required": overloads.allSatisfy { !$0.requiredParameterNames.isEmpty },
-                    "content": ["application/json": ["schema": bodies.count == 1 ? bodies[0] : ["oneOf": bodies]]],
+                    "content": requestContent(overloads),
                 ],
                 "parameters": [Self.preferReference] + shapingReferences(first, isGet: false),
                 "responses": responses,
@@ -127,6 +127,26 @@ public struct OpenAPIDocument: Sendable {
         "Content-Range": ["$ref": "#/components/headers/Content-Range"],
     ] }
 
+    /// A single unnamed text, xml or bytea parameter takes the raw body of its type (functions.rst);
+    /// the others take JSON.
+    static func requestContent(_ overloads: [Routine]) -> [String: Any] {
+        let rawTypes: [String: MediaType] = ["text": .textPlain, "xml": .textXML, "bytea": .octetStream]
+        var content: [String: Any] = [:]
+        var json: [Routine] = []
+        for routine in overloads {
+            if routine.parameters.count == 1, routine.parameters[0].name.isEmpty, let raw = rawTypes[routine.parameters[0].type] {
+                content[raw.mime] = ["schema": raw == .octetStream ? ["type": "string", "format": "binary"] : ["type": "string"]]
+            } else {
+                json.append(routine)
+            }
+        }
+        if !json.isEmpty {
+            let bodies = json.map(requestBodySchema)
+            content[MediaType.json.mime] = ["schema": bodies.count == 1 ? bodies[0] : ["oneOf": bodies]]
+        }
+        return content
+    }
+
     private static func requestBodySchema(_ routine: Routine) -> [String: Any] {
         if routine.takesSingleUnnamedJSON { return ["description": "the whole body is the function's json argument"] }
         var properties: [String: Any] = [:]
@@ -142,7 +162,8 @@ public struct OpenAPIDocument: Sendable {
         return item
     }
 
-    private static func responses(_ overloads: [Routine], resultColumns: ResultColumns) -> [String: Any] {
+    private static func responses(_ overloads: [Routine], resultColumns: ResultColumns,
+                                  handlers: MediaHandlerMap) -> [String: Any] {
         let routine = overloads[0]
         // Errors: 4xx from the request or the function's SQLSTATE, 503 to retry later, anything else
         // (300 ambiguous overload, 504 pool timeout, 500) in the same error body.
@@ -166,17 +187,36 @@ public struct OpenAPIDocument: Sendable {
         } else {
             value = OpenAPITypes.nullable(OpenAPITypes.schema(routine.returnType))
         }
+        let single = routine.returnShape == .composite ? OpenAPITypes.nullable(value) : value
         if routine.returnsSet {
             value = ["type": "array", "items": value]
         } else if routine.returnShape == .composite {
             value = OpenAPITypes.nullable(value)
         }
         let success: [String: Any] = ["description": "The function's result", "headers": Self.successHeaders,
-                                      "content": ["application/json": ["schema": value]]]
+                                      "content": content(routine, json: value, single: single, handlers: handlers)]
         responses["200"] = success
         if routine.returnsSet { responses["206"] = partialResponse(success) }
         // A function may choose another success status (SET response.status, e.g. 201 or 202), same body.
         responses["2XX"] = success
         return responses
+    }
+
+    /// The media types a function answers in, as content negotiation offers them (`Negotiation`):
+    /// JSON, PostgREST's vendor JSON forms, CSV and GeoJSON, and the user-defined handlers for its
+    /// rows, its relation or any rows (text or bytes, as their domains say).
+    static func content(_ routine: Routine, json: [String: Any], single: [String: Any],
+                        handlers: MediaHandlerMap) -> [String: Any] {
+        var content: [String: Any] = [
+            MediaType.json.mime: ["schema": json],
+            MediaType.arrayStripped.mime: ["schema": json],
+            MediaType.object(stripNulls: false).mime: ["schema": single],
+            MediaType.object(stripNulls: true).mime: ["schema": single],
+        ]
+        for (answered, isBinary) in handlers.answered(to: routine.mediaHandlerTarget) where content[answered.mime] == nil {
+            content[answered.mime] = ["schema": isBinary ? ["type": "string", "format": "binary"] as [String: Any]
+                                                         : ["type": "string"]]
+        }
+        return content
     }
 }

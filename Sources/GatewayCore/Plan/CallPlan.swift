@@ -20,6 +20,8 @@ public struct CallPlan: Sendable {
     public var isHead: Bool
     /// The first row asked for (`offset`, `Range`): where `Content-Range` starts.
     public var rangeOffset: Int64 = 0
+    /// The media type negotiated from `Accept` and what renders the body in it.
+    public var negotiation: Negotiation = .json
 
     /// Routes, parses the arguments, chooses the overload and generates the SQL.
     /// `role` is the JWT's role; nil means `db-anon-role`. `claims` is the JWT's claims as JSON text
@@ -38,22 +40,18 @@ public struct CallPlan: Sendable {
             directResponse = try Self.options(schema: schema, function: route.function, catalog: catalog)
             return
         }
-        try MediaTypes.checkAccept(request.headers["accept"])
+        let contentType = request.headers["content-type"].map(MediaType.init) ?? .json
         // PostgREST's ApiRequest stage: the query string and the range, before any function is looked up.
         let query = try ReadQuery(pairs: QueryString.validatedPairs(request.query), isRead: route.isQueryCall)
         let range = try RowRange.requested(limit: query.limit, offset: query.offset,
                                            header: route.method == .get ? request.headers["range"] : nil)
-        let arguments: RequestArguments
-        if route.isQueryCall {
-            arguments = RequestArguments(pairs: query.arguments)
-        } else if MediaTypes.isForm(request.headers["content-type"]) {
-            guard let form = String(validating: request.body, as: UTF8.self) else { throw QueryString.invalidUTF8 }
-            arguments = try RequestArguments(query: form)
-        } else {
-            arguments = try RequestArguments(body: request.body)
-        }
+        let arguments = route.isQueryCall ? RequestArguments(pairs: query.arguments)
+                                          : try Self.bodyArguments(request, contentType: contentType)
         let (chosen, binding) = try Self.choose(schema: schema, route: route, arguments: arguments, request: request,
-                                                catalog: catalog)
+                                                contentType: contentType, catalog: catalog)
+        let negotiation = try Negotiation.call(accepts: AcceptHeader.mediaTypes(request.headers["accept"]), routine: chosen,
+                                               handlers: catalog.mediaHandlers,
+                                               defaultSelect: query.select == nil)
         guard let role = role ?? config.dbAnonRole else { throw APIError.anonymousAccessDisabled }
         let preferences = Preferences(header: request.headers["prefer"], allowTransactionOverride: config.txAllowOverride)
         try Self.check(preferences, routine: chosen)
@@ -78,8 +76,12 @@ public struct CallPlan: Sendable {
         let shaped = try Self.shape(query, routine: chosen, schema: schema, range: range, config: config,
                                     preferences: preferences)
         values += shaped.values
+        // A function returning one row (or none: a single value) always has one; a set is checked.
+        let singular: Bool
+        if case .object = negotiation.mediaType { singular = chosen.returnsSet } else { singular = false }
         let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody,
-                                            recordsCount: maxAffected != nil, shape: shaped.shape)
+                                            handler: negotiation.handler, recordsCount: maxAffected != nil || singular,
+                                            shape: shaped.shape)
         rangeOffset = range.lower
 
         readOnly = route.isQueryCall || chosen.volatility != .volatile
@@ -95,12 +97,33 @@ public struct CallPlan: Sendable {
         statements.append(Statement(callSQL, values))
         let rollback = preferences.transaction == .rollback || (config.txRollbackAll && preferences.transaction != .commit)
         if rollback { statements.append(PreferenceSQL.rollback[0]) }
+        if singular { statements.append(SingularSQL.check) }
         if maxAffected != nil { statements.append(PreferenceSQL.maxAffectedCheck) }
         if rollback { statements += PreferenceSQL.rollback.dropFirst() }
         self.statements = statements
         preferenceApplied = preferences.appliedToCall
         routine = chosen
         directResponse = nil
+        self.negotiation = negotiation
+    }
+
+    /// A POST's arguments from its body by its Content-Type (absent: JSON). PostgREST's `getPayload`:
+    /// a form's pairs, CSV, a raw body for the types a single unnamed parameter takes, anything else
+    /// 400 PGRST102.
+    static func bodyArguments(_ request: HTTPRequest, contentType: MediaType) throws -> RequestArguments {
+        switch contentType {
+        case .json:
+            return try RequestArguments(body: request.body)
+        case .urlEncoded:
+            guard let form = String(validating: request.body, as: UTF8.self) else { throw QueryString.invalidUTF8 }
+            return try RequestArguments(query: form)
+        case .csv:
+            return try RequestArguments(csv: request.body)
+        case .textPlain, .textXML, .octetStream:
+            return try RequestArguments(raw: request.body, binary: contentType == .octetStream)
+        default:
+            throw APIError.invalidBody(message: "Content-Type not acceptable: " + contentType.mime)
+        }
     }
 
     /// The result's shape, with PostgREST's errors for what a function result cannot give: embedding
@@ -144,12 +167,12 @@ public struct CallPlan: Sendable {
 
     /// The overload the request means (PGRST202/203 otherwise).
     static func choose(schema: String, route: Route, arguments: RequestArguments, request: HTTPRequest,
-                       catalog: Catalog) throws -> (Routine, RoutineMatcher.Binding) {
+                       contentType: MediaType = .json, catalog: Catalog) throws -> (Routine, RoutineMatcher.Binding) {
         if !route.isQueryCall, MediaTypes.prefersSingleObject(request.headers["prefer"]) {
             return try RoutineMatcher.matchSingleObject(schema: schema, function: route.function, catalog: catalog)
         }
         return try RoutineMatcher.match(schema: schema, function: route.function, keys: arguments.keys,
-                                        isPost: !route.isQueryCall, catalog: catalog)
+                                        isPost: !route.isQueryCall, contentType: contentType, catalog: catalog)
     }
 
     /// The exposed schema the request names with Accept-Profile (GET/HEAD) or Content-Profile

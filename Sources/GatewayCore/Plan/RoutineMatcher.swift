@@ -1,23 +1,44 @@
-/// Chooses the overload a call means, as PostgREST does: by the set of argument names, falling back
-/// to a function with a single unnamed json/jsonb parameter for a POST body.
+/// Chooses the overload a call means, as PostgREST does (`Plan.hs`, `findProc`): by the set of
+/// argument names, falling back for a POST body to a function with a single unnamed parameter of
+/// the body's type (json/jsonb for JSON, text for text/plain, xml for text/xml, bytea for
+/// application/octet-stream).
 enum RoutineMatcher {
     /// How the chosen function takes its arguments.
     enum Binding: Equatable {
         /// By name (`"a" := $1::integer`).
         case named
-        /// The whole body as its only, unnamed json/jsonb parameter.
+        /// The whole body as its only, unnamed parameter.
         case wholeBody
     }
 
-    static func match(schema: String, function: String, keys: [String], isPost: Bool,
+    /// The body types a function may take whole, as the type of its single unnamed parameter.
+    static func wholeBodyTypes(_ contentType: MediaType) -> Set<String> {
+        switch contentType {
+        case .json: return ["json", "jsonb"]
+        case .textPlain: return ["text"]
+        case .textXML: return ["xml"]
+        case .octetStream: return ["bytea"]
+        default: return []
+        }
+    }
+
+    /// A raw body (text/plain, text/xml, application/octet-stream) only goes to such a parameter.
+    static func isRaw(_ contentType: MediaType) -> Bool {
+        contentType == .textPlain || contentType == .textXML || contentType == .octetStream
+    }
+
+    static func match(schema: String, function: String, keys: [String], isPost: Bool, contentType: MediaType = .json,
                       catalog: Catalog) throws -> (Routine, Binding) {
         let overloads = catalog.overloads(schema: schema, name: function)
+        let raw = isPost && isRaw(contentType)
+        let bodyTypes = isPost ? wholeBodyTypes(contentType) : []
         var named: [Routine] = []
         var wholeBody: [Routine] = []
         for routine in overloads {
-            if matches(routine, keys: keys) {
+            if !raw, matches(routine, keys: keys) {
                 named.append(routine)
-            } else if isPost, routine.takesSingleUnnamedJSON {
+            } else if routine.parameters.count == 1, routine.parameters[0].name.isEmpty,
+                      bodyTypes.contains(routine.parameters[0].type) {
                 wholeBody.append(routine)
             }
         }
@@ -25,7 +46,7 @@ enum RoutineMatcher {
         case (1, _): return (named[0], .named)
         case (0, 1): return (wholeBody[0], .wholeBody)
         case (0, 0):
-            throw noFunction(schema: schema, function: function, keys: keys, isPost: isPost,
+            throw noFunction(schema: schema, function: function, keys: keys, isPost: isPost, contentType: contentType,
                              overloads: overloads, catalog: catalog)
         default:
             throw ambiguous(named.isEmpty ? wholeBody : named)
@@ -60,17 +81,24 @@ enum RoutineMatcher {
         return true
     }
 
-    /// PGRST202 with PostgREST's message, details and nearest-name hint.
-    static func noFunction(schema: String, function: String, keys: [String], isPost: Bool,
+    /// PGRST202 with PostgREST's message, details and nearest-name hint (none for a raw body).
+    static func noFunction(schema: String, function: String, keys: [String], isPost: Bool, contentType: MediaType = .json,
                            overloads: [Routine], catalog: Catalog) -> APIError {
         let qualified = "\(schema).\(function)"
+        if isPost, isRaw(contentType) {
+            let type = wholeBodyTypes(contentType).first ?? ""
+            return .requestError(status: 404, code: "PGRST202",
+                                 message: "Could not find the function \(qualified) in the schema cache",
+                                 details: "Searched for the function \(qualified) with a single unnamed \(type) parameter, but no matches were found in the schema cache.",
+                                 hint: nil)
+        }
         let list = keys.joined(separator: ", ")
         let message = "Could not find the function \(qualified)"
             + (keys.isEmpty ? " without parameters" : "(\(list))") + " in the schema cache"
         let searched = keys.isEmpty ? " without parameters"
             : " with parameter" + (keys.count > 1 ? "s " : " ") + list
         let details = "Searched for the function \(qualified)" + searched
-            + (isPost ? " or with a single unnamed json/jsonb parameter" : "")
+            + (isPost && contentType == .json ? " or with a single unnamed json/jsonb parameter" : "")
             + ", but no matches were found in the schema cache."
         return .requestError(status: 404, code: "PGRST202", message: message, details: details,
                              hint: hint(schema: schema, function: function, keys: keys, overloads: overloads, catalog: catalog))

@@ -33,9 +33,12 @@ extension HTTPResponse {
         }
         var bytes: [UInt8] = []
         if !isVoid {
-            Self.addDefault(("Content-Type", MediaTypes.json), to: &headers)
-            let text = outOfRange ? Self.outOfRange(offset: lower, total: total ?? 0) : body ?? "null"
-            if !plan.isHead { bytes = Array(text.utf8) }
+            // A 416 is PostgREST's JSON error, whatever was negotiated.
+            Self.addDefault(("Content-Type", outOfRange ? MediaTypes.json : plan.negotiation.mediaType.contentType), to: &headers)
+            if !plan.isHead {
+                bytes = outOfRange ? Array(Self.outOfRange(offset: lower, total: total ?? 0).utf8)
+                                   : try Self.bodyBytes(body, handler: plan.negotiation.handler)
+            }
         }
         // PostgREST sends Content-Range on every call result, 204 included.
         Self.addDefault(("Content-Range", Self.contentRange(lower: lower, upper: upper, total: total)), to: &headers)
@@ -54,6 +57,36 @@ extension HTTPResponse {
     static func outOfRange(offset: Int64, total: Int64) -> String {
         JSONText.object([("code", "PGRST103"), ("details", "An offset of \(offset) was requested, but there are only \(total) rows."),
                          ("hint", nil), ("message", "Requested range not satisfiable")])
+    }
+
+    /// The body column as sent: JSON as is, a user-defined handler's value (none when NULL), as raw
+    /// bytes when it is over bytea (the column carries its hex, see `CallSQL.body`).
+    static func bodyBytes(_ body: String?, handler: MediaHandler) throws -> [UInt8] {
+        guard case .custom(let custom) = handler else { return Array((body ?? "null").utf8) }
+        guard let body else { return [] }
+        guard custom.isBinary else { return Array(body.utf8) }
+        guard let bytes = Self.hexBytes(body) else { throw CatalogError(message: "unreadable bytea hex from \(custom.name)") }
+        return bytes
+    }
+
+    /// Bytes of PostgreSQL's `encode(..., 'hex')` output; nil when it is not hex.
+    static func hexBytes(_ hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case 0x30...0x39: return digit - 0x30
+            case 0x61...0x66: return digit - 0x61 + 10
+            case 0x41...0x46: return digit - 0x41 + 10
+            default: return nil
+            }
+        }
+        var bytes = [UInt8](repeating: 0, count: digits.count / 2)
+        for index in bytes.indices {
+            guard let high = value(digits[2 * index]), let low = value(digits[2 * index + 1]) else { return nil }
+            bytes[index] = high << 4 | low
+        }
+        return bytes
     }
 
     /// `response.headers`: a JSON array of objects with one string member each; else PGRST111.
