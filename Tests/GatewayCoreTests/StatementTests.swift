@@ -76,13 +76,13 @@ import Testing
                 + "\".* FROM pgrst_source AS \"" + alias + "\") pgrst_rows"
         }
         let scalar = Fixtures.routine("add_them", [Fixtures.parameter("a", "integer"), Fixtures.parameter("b", "integer")])
-        #expect(sql(scalar) == expected(#"SELECT "test"."add_them"("a" := $1::integer, "b" := $2::integer) AS pgrst_scalar"#,
+        #expect(sql(scalar) == expected(#"SELECT pgrst_call.pgrst_scalar FROM "test"."add_them"("a" := $1::integer, "b" := $2::integer) pgrst_call(pgrst_scalar)"#,
                                         "coalesce((json_agg(pgrst_rows.pgrst_scalar) -> 0)::text, 'null')", page: "1", alias: "add_them"))
         let setOfScalars = Fixtures.routine("ints", set: true)
-        #expect(sql(setOfScalars) == expected(#"SELECT "test"."ints"() AS pgrst_scalar"#,
+        #expect(sql(setOfScalars) == expected(#"SELECT pgrst_call.pgrst_scalar FROM "test"."ints"() pgrst_call(pgrst_scalar)"#,
                                               "coalesce(json_agg(pgrst_rows.pgrst_scalar), '[]')::text", page: "count(*)", alias: "ints"))
         let void = Fixtures.routine("ret_void", shape: .void)
-        #expect(sql(void) == expected(#"SELECT "test"."ret_void"() AS pgrst_scalar"#, "NULL::text", page: "1", alias: "ret_void"))
+        #expect(sql(void) == expected(#"SELECT pgrst_call.pgrst_scalar FROM "test"."ret_void"() pgrst_call(pgrst_scalar)"#, "NULL::text", page: "count(*)", alias: "ret_void"))
         let composite = Fixtures.routine("point", shape: .composite)
         #expect(sql(composite) == expected(#"SELECT * FROM "test"."point"()"#, "coalesce((json_agg(pgrst_rows) -> 0)::text, 'null')",
                                            page: "1", alias: "point"))

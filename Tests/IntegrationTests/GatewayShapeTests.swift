@@ -39,6 +39,15 @@ struct GatewayShapeTests {
                 VALUES (1, int4range(1, 5), '{a,b}'::text[], 'Alpha'), (2, int4range(5, 9), '{b,c}', NULL),
                        (3, int4range(10, 20), '{}', 'gamma')
             $$;
+            CREATE OR REPLACE FUNCTION test_shape.refuse_void() RETURNS void
+            LANGUAGE plpgsql STABLE AS $$ BEGIN RAISE SQLSTATE 'PT403' USING MESSAGE = 'refused'; END $$;
+            CREATE OR REPLACE FUNCTION test_shape.refuse_int() RETURNS int
+            LANGUAGE plpgsql STABLE AS $$ BEGIN RAISE SQLSTATE 'PT403' USING MESSAGE = 'refused'; END $$;
+            CREATE TABLE IF NOT EXISTS test_shape.calls (n serial PRIMARY KEY);
+            GRANT INSERT, SELECT ON test_shape.calls TO web_anon;
+            GRANT USAGE ON SEQUENCE test_shape.calls_n_seq TO web_anon;
+            CREATE OR REPLACE FUNCTION test_shape.record_call() RETURNS SETOF test_shape.calls
+            LANGUAGE sql AS $$ INSERT INTO test_shape.calls DEFAULT VALUES RETURNING * $$;
             GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test_shape TO web_anon;
             """)
     }
@@ -289,5 +298,30 @@ struct GatewayShapeTests {
         #expect(counted.header("Content-Range") == "3-4/15")
         let fewer = try gateway.send("GET", "/rpc/getitemrange?min=0&max=15&limit=1")
         #expect(fewer.json == ids(1...1))
+    }
+
+    // MARK: the call always runs (PostgREST calls a function in FROM, where PostgreSQL never skips it)
+
+    /// A STABLE function that raises fails its GET and HEAD even when nothing reads its value: a void
+    /// result has no body to build, and a scalar one with `select` of nothing still counts its row.
+    /// (In a select list, an unread value of a non-volatile call may be left unevaluated.)
+    @Test func aCallWhoseValueIsUnusedStillRuns() throws {
+        let gateway = try Self.shared.get()
+        for (method, path) in [("GET", "/rpc/refuse_void"), ("HEAD", "/rpc/refuse_void"), ("HEAD", "/rpc/refuse_int"),
+                               ("GET", "/rpc/refuse_void?limit=0")] {
+            let response = try gateway.send(method, path)
+            #expect(response.status == 403, "\(method) \(path): \(response.status) \(response.text)")
+        }
+    }
+
+    /// A writing call asked for no row (`limit=0`) still runs: its answer is `[]`, its write is done.
+    @Test func aWritingCallAskedForNoRowStillWrites() throws {
+        let gateway = try Self.shared.get()
+        let before = try TestDatabase.connect().query("SELECT count(*)::text FROM test_shape.calls").first?.first ?? nil
+        let response = try gateway.send("POST", "/rpc/record_call?limit=0", body: "{}")
+        #expect(response.status == 200, "\(response.text)")
+        #expect(response.json == json("[]"))
+        let after = try TestDatabase.connect().query("SELECT count(*)::text FROM test_shape.calls").first?.first ?? nil
+        #expect(after.flatMap { Int($0) } == before.flatMap { Int($0) }.map { $0 + 1 })
     }
 }

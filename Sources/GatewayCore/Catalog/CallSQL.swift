@@ -36,17 +36,33 @@ enum CallSQL {
             }
         }
         call += ")"
-        let source = routine.returnShape == .composite ? "SELECT * FROM " + call : "SELECT " + call + " AS pgrst_scalar"
+        // The call is in FROM, as PostgREST puts it: PostgreSQL runs a function scan of a function not
+        // returning a set whether or not its value is read, where `SELECT f()` of a non-volatile f
+        // whose value nothing reads (void, HEAD, `limit=0`) may be left unevaluated, errors included.
+        // (`record` without OUT parameters cannot be in FROM without a column list: it stays a value.)
+        let source = routine.returnShape == .composite ? "SELECT * FROM " + call
+            : routine.returnType == "record" ? "SELECT " + call + " AS pgrst_scalar"
+            : "SELECT pgrst_call.pgrst_scalar FROM " + call + " pgrst_call(pgrst_scalar)"
         let shaped = CallShape.SQL(shape, alias: routine.relationName ?? routine.name, first: placeholder + 1)
-        let page = routine.returnsSet ? "count(*)" : "1"
+        // An aggregate in the select list makes the answer one row even when the page is empty; a
+        // void result has no body aggregate, so its page is counted (1, or 0 under `limit=0`).
+        let page = routine.returnsSet || routine.returnShape == .void ? "count(*)" : "1"
         let total: String
         switch shape.total {
         case .none: total = "NULL"
         case .page: total = page + "::text"
         case .separate: total = "(SELECT count(*)" + shaped.source + shaped.filter + ")::text"
         }
+        // A volatile call, or one returning a single row, runs even when its page reads no row of it
+        // (`limit=0`: a Limit of 0 never reads its input): counting the source, in the status column
+        // before `response.*` is read, makes PostgreSQL run it to the end (once: a CTE read twice is
+        // computed once). A non-volatile set is left to stop early, as in PostgREST.
+        var status = "nullif(current_setting('response.status', true), '')"
+        if routine.volatility == .volatile || !routine.returnsSet, shape != CallShape() {
+            status = "CASE WHEN (SELECT count(*) FROM pgrst_source) >= 0 THEN " + status + " END"
+        }
         return "WITH pgrst_source AS (" + source + ") SELECT " + body(for: routine, handler: handler)
-            + ", nullif(current_setting('response.status', true), '')"
+            + ", " + status
             + ", nullif(current_setting('response.headers', true), '')"
             + ", " + page + "::text, " + total
             + (recordsCount ? ", pg_catalog.set_config('pgrst.affected_rows', " + page + "::text, true)" : "")
