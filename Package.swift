@@ -27,6 +27,8 @@ let package = Package(
         .target(
             name: "GatewayCore",
             dependencies: ["CLibPQ", "CMicroHTTPD", "CMHDShim", "CEventLoop", .product(name: "Crypto", package: "swift-crypto"),
+                           // RSA (RS256/384/512 tokens) lives in swift-crypto's _CryptoExtras.
+                           .product(name: "_CryptoExtras", package: "swift-crypto"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
             // Swift 6.3.1's optimiser loops for an hour in loop-invariant code motion on this module;
             // without that one pass the release build takes minutes. Debug builds are unaffected.

@@ -70,7 +70,20 @@ extension GatewayConfig {
       openapi-mode                 the OpenAPI 3.1 document at /: follow-privileges lists the functions
                                    the caller's role may execute, ignore-privileges all of them, disabled
                                    answers 404 PGRST126 (default follow-privileges). PGRST_OPENAPI_MODE
-      jwt-secret                   HS256 secret, at least 32 characters.           PGRST_JWT_SECRET
+      jwt-secret                   a plain secret (HS256 only, at least 32 bytes), a JWK or a JWKS
+                                   ({"keys":[...]}) of RSA (RS256/384/512), EC P-256/384/521
+                                   (ES256/384/512), OKP Ed25519 (EdDSA) and oct (HS256/384/512) keys;
+                                   a token's kid picks the keys with that kid, without one every
+                                   key is tried; keys with use "enc", another alg or an unknown
+                                   kty/alg (and Ed448) are never used. "@/path": the file's bytes,
+                                   one trailing newline dropped. A JSON object that is no valid
+                                   JWK/JWKS is refused (PostgREST would use it as an HMAC secret). PGRST_JWT_SECRET
+      jwt-secret-is-base64         jwt-secret is the base64 of the secret (default false). PGRST_JWT_SECRET_IS_BASE64
+      jwt-cache-max-entries        verified tokens kept to skip their signature check; claims are
+                                   still checked per request; SIEVE eviction; 0 = off (default 1000,
+                                   PostgREST 14). Metrics: pgrst_jwt_cache_*.  PGRST_JWT_CACHE_MAX_ENTRIES
+      jwt-cache-max-lifetime       seconds a cached token may be reused at most; 0 = cache off
+                                   (PostgREST 12/13); default: until the token's exp. PGRST_JWT_CACHE_MAX_LIFETIME
       jwt-aud                      expected JWT audience.                          PGRST_JWT_AUD
       jwt-role-claim-key           JSPath of the role claim (default ".role").     PGRST_JWT_ROLE_CLAIM_KEY
       app.settings.<name>          free settings: every request's transaction sets them, readable

@@ -23,6 +23,7 @@ extension GatewayConfig {
         "server-cors-allowed-origins", "db-uri-read", "db-pool-read", "db-pool-max-waiting", "db-pool-max-wait-ms", "db-pool-pipeline-depth", "server-threads",
         "db-tx-end", "db-hoisted-tx-settings", "db-max-rows", "max-rows",
         "server-unix-socket", "server-unix-socket-mode", "log-query", "db-config", "db-pre-config",
+        "jwt-secret-is-base64", "jwt-cache-max-entries", "jwt-cache-max-lifetime",
     ]
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -123,7 +124,15 @@ extension GatewayConfig {
             }
         case "db-config": dbConfig = try boolean()
         case "db-pre-config": dbPreConfig = try optionalString()
-        case "jwt-secret": jwtSecret = try optionalString().map { try Self.fileReference($0, key: source) }
+        case "jwt-secret": jwtSecret = try optionalString().map { try Self.secretBytes($0, key: source) }
+        case "jwt-secret-is-base64":
+            // PostgREST's coerceBool: true/false in any case (letters only), else a number > 0.
+            let letters = value.text.filter(\.isLetter).lowercased()
+            guard let flag = letters == "true" ? true : letters == "false" ? false : Int(value.text.trimmingCharacters(in: .whitespaces)).map({ $0 > 0 })
+            else { throw fail("expected true or false, got \"\(value.text)\"") }
+            jwtSecretIsBase64 = flag
+        case "jwt-cache-max-entries": jwtCacheMaxEntries = try integer(0...100_000_000)
+        case "jwt-cache-max-lifetime": jwtCacheMaxLifetime = try optionalString() == nil ? nil : integer(0...Int(Int32.max))
         case "jwt-aud": jwtAud = try optionalString()
         case "jwt-role-claim-key":
             let claim = value.text.trimmingCharacters(in: .whitespaces)
@@ -139,9 +148,7 @@ extension GatewayConfig {
 
     /// Checks across keys, after all sources are applied.
     func validate() throws {
-        if let jwtSecret, jwtSecret.count < 32 {
-            throw ConfigError(key: "jwt-secret", reason: "must be at least 32 characters long")
-        }
+        do { _ = try jwtKeys() } catch { throw ConfigError(key: "jwt-secret", reason: error.description) }
         if dbURI.trimmingCharacters(in: .whitespaces).isEmpty {
             throw ConfigError(key: "db-uri", reason: "must not be empty")
         }
@@ -192,7 +199,25 @@ extension GatewayConfig {
         }
     }
 
-    /// PostgREST reads `db-uri` and `jwt-secret` from a file when the value is `@path`.
+    /// The keys of `jwt-secret` the authenticator verifies with (nil: no secret configured).
+    public func jwtKeys() throws(JWKError) -> JWKSet? {
+        guard let jwtSecret else { return nil }
+        return try JWKSet(secret: jwtSecret, isBase64: jwtSecretIsBase64)
+    }
+
+    /// `jwt-secret`'s bytes: `@path` reads the file as PostgREST does (any bytes, one trailing
+    /// newline dropped), else the value's UTF-8.
+    static func secretBytes(_ value: String, key: String) throws -> [UInt8] {
+        guard value.hasPrefix("@") else { return Array(value.utf8) }
+        let path = String(value.dropFirst())
+        guard var bytes = FileManager.default.contents(atPath: path).map(Array.init) else {
+            throw ConfigError(key: key, reason: "cannot read \(path)")
+        }
+        if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+        return bytes
+    }
+
+    /// PostgREST reads `db-uri` from a file when the value is `@path`.
     static func fileReference(_ value: String, key: String) throws -> String {
         guard value.hasPrefix("@") else { return value }
         let path = String(value.dropFirst())

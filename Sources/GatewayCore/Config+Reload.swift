@@ -4,7 +4,8 @@ extension GatewayConfig {
     /// the `pgrst.` prefix: `db_schemas` is `db-schemas`.
     public static let databaseSettingNames = [
         "db_anon_role", "db_pre_config", "db_pre_request", "db_schemas", "db_tx_end", "db_hoisted_tx_settings",
-        "jwt_aud", "jwt_role_claim_key", "jwt_secret", "openapi_mode", "server_cors_allowed_origins",
+        "jwt_aud", "jwt_role_claim_key", "jwt_secret", "jwt_secret_is_base64", "jwt_cache_max_entries",
+        "jwt_cache_max_lifetime", "openapi_mode", "server_cors_allowed_origins",
     ]
 
     /// `new` with the settings a running gateway cannot change kept from `self` (the running

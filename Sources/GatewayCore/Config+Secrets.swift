@@ -8,7 +8,7 @@ extension GatewayConfig {
     /// every line).
     public var secrets: [String] {
         var found: [String] = []
-        if let jwtSecret { found.append(jwtSecret) }
+        if let jwtSecret, let text = String(bytes: jwtSecret, encoding: .utf8) { found.append(text) }
         for uri in [dbURI, dbURIRead].compactMap({ $0 }) { found += Self.passwords(in: uri) }
         var unique: [String] = []
         for secret in found where secret.count >= 3 && !unique.contains(secret) { unique.append(secret) }

@@ -72,8 +72,16 @@ public struct GatewayConfig: Sendable, Equatable {
     /// The OpenAPI document at `/`: `follow-privileges` lists the functions the caller's role may
     /// execute, `ignore-privileges` all of them, `disabled` answers 404 PGRST126.
     public var openAPIMode = "follow-privileges"
-    /// HS256 secret (at least 32 characters) used by the later JWT work.
-    public var jwtSecret: String?
+    /// `jwt-secret` as configured (the file's bytes for `@path`, one trailing newline dropped, as
+    /// PostgREST): a plain secret (HS256, at least 32 bytes), a JWK or a JWKS; see `jwtKeys()`.
+    public var jwtSecret: [UInt8]?
+    /// `jwt-secret` is base64 text of the secret (PostgREST's `jwt-secret-is-base64`).
+    public var jwtSecretIsBase64 = false
+    /// Verified tokens kept in the JWT cache (PostgREST 14's `jwt-cache-max-entries`); 0 turns it off.
+    public var jwtCacheMaxEntries = 1000
+    /// Seconds a cached token may be reused at most (PostgREST 12/13's `jwt-cache-max-lifetime`; 0
+    /// turns the cache off); nil: until the token expires.
+    public var jwtCacheMaxLifetime: Int?
     public var jwtAud: String?
     /// JSPath of the role claim, PostgREST syntax (`.role`, `.realm_access.roles[0]`).
     public var jwtRoleClaimKey = ".role"

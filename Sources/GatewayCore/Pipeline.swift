@@ -13,10 +13,11 @@ public final class Pipeline: Sendable {
     public init(config: GatewayConfig, catalogStore: CatalogStore) {
         self.config = config
         self.catalogStore = catalogStore
-        authenticator = JWTAuthenticator(secret: config.jwtSecret, audience: config.jwtAud,
-                                         // validated when the configuration was loaded
+        // jwt-secret and jwt-role-claim-key were validated when the configuration was loaded.
+        authenticator = JWTAuthenticator(keys: (try? config.jwtKeys()) ?? nil, audience: config.jwtAud,
                                          roleClaim: (try? RoleClaimPath(config.jwtRoleClaimKey)) ?? .default,
-                                         anonRole: config.dbAnonRole)
+                                         anonRole: config.dbAnonRole,
+                                         cache: .init(maxEntries: config.jwtCacheMaxEntries, maxLifetime: config.jwtCacheMaxLifetime))
         cors = CORSPolicy(allowedOrigins: config.serverCorsAllowedOrigins)
     }
 

@@ -60,7 +60,7 @@ import Testing
         #expect(config.adminServerPort == 3002)
         #expect(config.logLevel == .info)
         #expect(config.openAPIMode == "disabled")
-        #expect(config.jwtSecret == "0123456789abcdef0123456789abcdef")
+        #expect(config.jwtSecret == Array("0123456789abcdef0123456789abcdef".utf8))
         #expect(config.jwtAud == "app")
         #expect(config.jwtRoleClaimKey == ".realm.role")
         #expect(config.appSettings["greeting"] == "hi \"there\"")
@@ -134,6 +134,11 @@ import Testing
         ("log-level = \"loud\"", "log-level"),
         ("openapi-mode = \"sometimes\"", "openapi-mode"),
         ("jwt-secret = \"short\"", "jwt-secret"),
+        ("jwt-secret = \"{\\\"kty\\\":\\\"RSA\\\"}\"", "jwt-secret"),
+        ("jwt-secret-is-base64 = \"maybe\"", "jwt-secret-is-base64"),
+        ("jwt-secret = \"%%%%\"\njwt-secret-is-base64 = true", "jwt-secret"),
+        ("jwt-cache-max-entries = -1", "jwt-cache-max-entries"),
+        ("jwt-cache-max-lifetime = \"soon\"", "jwt-cache-max-lifetime"),
         ("db-schemas = \"api,,x\"", "db-schemas"),
         ("jwt-role-claim-key = \"role\"", "jwt-role-claim-key"),
         ("jwt-role-claim-key = \".roles[x]\"", "jwt-role-claim-key"),
@@ -207,7 +212,29 @@ import Testing
     @Test func valuesFromFiles() throws {
         let secretPath = try writeConfig("abcdefghijklmnopqrstuvwxyz0123456789\n")
         let config = try GatewayConfig.load(file: nil, environment: ["PGRST_JWT_SECRET": "@" + secretPath])
-        #expect(config.jwtSecret == "abcdefghijklmnopqrstuvwxyz0123456789")
+        #expect(config.jwtSecret == Array("abcdefghijklmnopqrstuvwxyz0123456789".utf8))
+    }
+
+    /// PostgREST's JWT keys: jwt-secret-is-base64 (coerceBool: any case, or a number), the cache's
+    /// size (14: default 1000) and lifetime (12/13), from the file or the environment.
+    @Test func jwtSecretFormsAndCacheSettings() throws {
+        let defaults = try GatewayConfig.load(file: nil, environment: [:])
+        #expect(defaults.jwtSecretIsBase64 == false)
+        #expect(defaults.jwtCacheMaxEntries == 1000)
+        #expect(defaults.jwtCacheMaxLifetime == nil)
+        #expect(try defaults.jwtKeys() == nil)
+        let config = try GatewayConfig.load(file: try writeConfig("jwt-secret-is-base64 = true\njwt-cache-max-entries = 5\n"),
+                                            environment: ["PGRST_JWT_SECRET": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+                                                          "PGRST_JWT_CACHE_MAX_LIFETIME": "3600"])
+        #expect(config.jwtSecretIsBase64)
+        #expect(config.jwtCacheMaxEntries == 5)
+        #expect(config.jwtCacheMaxLifetime == 3600)
+        #expect(try config.jwtKeys()?.keys.count == 1)
+        for (text, flag) in [("TRUE", true), ("False", false), ("1", true), ("0", false)] {
+            #expect(try GatewayConfig.load(file: nil, environment: ["PGRST_JWT_SECRET_IS_BASE64": text]).jwtSecretIsBase64 == flag)
+        }
+        let jwks = #"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"a"},{"kty":"OKP","crv":"Ed448","x":"AA"}]}"#
+        #expect(try GatewayConfig.load(file: nil, environment: ["PGRST_JWT_SECRET": jwks]).jwtKeys()?.keys.count == 1)
     }
 
     @Test func emptyAnonRoleMeansNone() throws {

@@ -69,7 +69,7 @@ import Testing
         new.serverPort = 4001
         new.dbPool = 40
         new.dbSchemas = ["tenant"]
-        new.jwtSecret = String(repeating: "s", count: 32)
+        new.jwtSecret = Array(String(repeating: "s", count: 32).utf8)
         new.logLevel = .info
         new.dbTxEnd = "rollback"
         new.serverCorsAllowedOrigins = ["https://new.example"]

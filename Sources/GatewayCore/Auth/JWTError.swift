@@ -11,10 +11,16 @@ public enum JWTError: Error, Sendable, Equatable {
 
     static let emptyToken = JWTError.decode("Empty JWT is sent in Authorization header")
     static func parts(_ n: Int) -> JWTError { .decode("Expected 3 parts in JWT; got \(n)") }
+    /// A token jose-jwt cannot parse: a part that is not base64url, a header that is not JSON or names
+    /// an unknown algorithm.
     static let badCrypto = JWTError.decode("JWT cryptographic operation failed")
-    static func badAlgorithm(_ alg: String) -> JWTError {
-        .decode("Wrong or unsupported encoding algorithm", details: "JWT algorithm \(alg) is not supported; only HS256 is accepted")
-    }
+    /// `alg: none`: PostgREST never accepts unsigned tokens.
+    static let unsecured = JWTError.decode("Wrong or unsupported encoding algorithm",
+                                           details: "JWT is unsecured but expected 'alg' was not 'none'")
+    /// No key of jwt-secret may verify this token: its `kid` names none, or their `use`, `alg` or type exclude it.
+    static let noSuitableKey = JWTError.decode("No suitable key or wrong key type", details: "No suitable key was found to decode the JWT")
+    /// Keys were suitable, but the signature verifies with none of them (a wrong secret, a forged token).
+    static let noKeyVerified = JWTError.decode("No suitable key or wrong key type", details: "None of the keys was able to decode the JWT")
 
     public var status: Int { self == .secretMissing ? 500 : 401 }
 

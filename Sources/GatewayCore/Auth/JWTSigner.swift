@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// Mints HS256 tokens for local use (`gateway token`) and for tests.
+/// Mints tokens for local use (`gateway token`, HS256) and for tests (any algorithm, `JWTSigningKey`).
 public enum JWTSigner {
     /// A signed compact JWT with the given claims (JSON-serialisable values), header `{"alg":"HS256","typ":"JWT"}`.
     public static func sign(claims: [String: Any], secret: String, header: [String: Any] = ["alg": "HS256", "typ": "JWT"]) -> String {
@@ -10,13 +10,16 @@ public enum JWTSigner {
         return "\(head).\(body).\(encode(Data(signature)))"
     }
 
+    /// A token signed by `key` under its algorithm; `header` adds members such as `kid` (or overrides `alg`).
+    static func sign(claims: [String: Any], key: JWTSigningKey, header: [String: Any] = [:]) throws -> String {
+        let head = encode(json(["alg": key.alg, "typ": "JWT"].merging(header) { $1 })), body = encode(json(claims))
+        return "\(head).\(body).\(encode(try key.sign(Data("\(head).\(body)".utf8))))"
+    }
+
     static func json(_ object: [String: Any]) -> Data {
         (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
     }
 
     /// base64url without padding (RFC 7515).
-    public static func encode(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    public static func encode(_ data: Data) -> String { Base64URL.encode(data) }
 }
