@@ -67,8 +67,8 @@ import Testing
         func references(_ operation: String) -> [String] {
             ((item[operation] as! [String: Any])["parameters"] as! [[String: Any]]).compactMap { $0["$ref"] as? String }
         }
-        #expect(references("get") == ["Prefer", "select", "order", "limit", "offset", "Range", "Range-Unit"].map { "#/components/parameters/" + $0 })
-        #expect(references("post") == ["Prefer", "select", "order", "limit", "offset"].map { "#/components/parameters/" + $0 })
+        #expect(references("get") == ["Prefer", "select", "order", "limit", "offset", "and", "or", "Range", "Range-Unit"].map { "#/components/parameters/" + $0 })
+        #expect(references("post") == ["Prefer", "select", "order", "limit", "offset", "and", "or"].map { "#/components/parameters/" + $0 })
         let responses = (item["get"] as! [String: Any])["responses"] as! [String: Any]
         let partial = responses["206"] as! [String: Any]
         #expect((partial["headers"] as! [String: Any])["Content-Range"] != nil)
@@ -103,5 +103,20 @@ import Testing
         let post = (paths["/rpc/upload"] as! [String: Any])["post"] as! [String: Any]
         let body = (post["requestBody"] as! [String: Any])["content"] as! [String: Any]
         #expect(Array(body.keys) == ["application/octet-stream"])
+    }
+
+    /// A filter per result column on GET and POST (PostgREST's rowFilter), except where an argument
+    /// has the name (on GET it is the argument).
+    @Test func setsDocumentAFilterPerResultColumn() throws {
+        let rows = Routine(schema: "api", name: "rows", parameters: [RoutineParameter(name: "id", type: "integer")],
+                           returnShape: .composite, returnsSet: true, returnType: "api.r", volatility: .stable,
+                           columns: [ResultColumn(name: "id", type: "integer"), ResultColumn(name: "label", type: "text")])
+        let doc = OpenAPIDocument(catalog: Catalog(routines: [rows]), schema: "api", resultColumns: [:])
+        let paths = (try JSONSerialization.jsonObject(with: Data(doc.json)) as! [String: Any])["paths"] as! [String: Any]
+        for method in ["get", "post"] {
+            let parameters = ((paths["/rpc/rows"] as! [String: Any])[method] as! [String: Any])["parameters"] as! [[String: Any]]
+            let filters = parameters.filter { ($0["description"] as? String)?.hasPrefix("Filter on the result column") == true }
+            #expect(filters.compactMap { $0["name"] as? String } == ["label"], "\(method)")
+        }
     }
 }

@@ -1,9 +1,10 @@
 /// What the document says about shaping a set-returning function's result (PostgREST's
-/// `select`, `order`, `limit`, `offset`, `Range`/`Range-Unit`, `Prefer: count=` and the 206 answer
-/// with `Content-Range`; pagination_count.rst, functions.rst).
+/// `select`, `order`, `limit`, `offset`, `and`/`or`, a filter per result column, `Range`/`Range-Unit`,
+/// `Prefer: count=` and the 206 answer with `Content-Range`; pagination_count.rst, functions.rst,
+/// tables_views.rst for the operators).
 extension OpenAPIDocument {
     /// Names of the shared parameters, in `components.parameters`.
-    static let shapingParameters = ["select", "order", "limit", "offset", "Range", "Range-Unit"]
+    static let shapingParameters = ["select", "order", "limit", "offset", "and", "or", "Range", "Range-Unit"]
 
     static var shapingComponents: [String: Any] { [
         "select": ["name": "select", "in": "query", "required": false, "schema": ["type": "string"],
@@ -14,6 +15,10 @@ extension OpenAPIDocument {
                   "description": "At most this many rows (db-max-rows caps it)"],
         "offset": ["name": "offset", "in": "query", "required": false, "schema": ["type": "string"],
                    "description": "Rows to skip"],
+        "and": ["name": "and", "in": "query", "required": false, "schema": ["type": "string"],
+                "description": "Rows where every condition holds: (col.op.value,or(col.op.value,...),...)"],
+        "or": ["name": "or", "in": "query", "required": false, "schema": ["type": "string"],
+               "description": "Rows where some condition holds: (col.op.value,and(col.op.value,...),...)"],
         "Range": ["name": "Range", "in": "header", "required": false, "schema": ["type": "string"],
                   "description": "GET only: rows first-[last], counted from 0 (with Range-Unit: items)"],
         "Range-Unit": ["name": "Range-Unit", "in": "header", "required": false, "schema": ["type": "string"],
@@ -32,6 +37,21 @@ extension OpenAPIDocument {
         return shapingParameters
             .filter { name in (isGet || !name.hasPrefix("Range")) && !routine.parameters.contains { $0.name == name } }
             .map { ["$ref": "#/components/parameters/\($0)"] }
+    }
+
+    /// A filter per result column (PostgREST's `rowFilter` parameters), but none where a parameter of
+    /// the function has the name: on GET that name is an argument.
+    static func filterParameters(_ routine: Routine) -> [[String: Any]] {
+        guard routine.returnsSet else { return [] }
+        return routine.columns
+            .filter { column in !column.name.isEmpty && !shapingParameters.contains(column.name)
+                && !routine.parameters.contains { $0.name == column.name } }
+            .map { column in
+                ["name": column.name, "in": "query", "required": false, "schema": ["type": "string"],
+                 "description": "Filter on the result column \(column.name) (\(column.type)): [not.]operator.value, operators "
+                    + "eq, neq, gt, gte, lt, lte, like, ilike, match, imatch, in.(a,b), is.null|true|false|unknown, "
+                    + "isdistinct, cs, cd, ov, sl, sr, nxr, nxl, adj, fts, plfts, phfts, wfts"]
+            }
     }
 
     /// 206: part of a counted result (`Prefer: count=exact` with a limit, an offset or a Range).

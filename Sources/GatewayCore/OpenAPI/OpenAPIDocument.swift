@@ -104,7 +104,7 @@ public struct OpenAPIDocument: Sendable {
                     "required": overloads.allSatisfy { !$0.requiredParameterNames.isEmpty },
                     "content": requestContent(overloads),
                 ],
-                "parameters": [Self.preferReference] + shapingReferences(first, isGet: false),
+                "parameters": [Self.preferReference] + shapingReferences(first, isGet: false) + filterParameters(first),
                 "responses": responses,
             ] as [String: Any],
         ]
@@ -114,7 +114,7 @@ public struct OpenAPIDocument: Sendable {
                 "summary": summary,
                 "description": description,
                 "parameters": first.parameters.filter { !$0.name.isEmpty }.map(queryParameter) + [Self.preferReference]
-                    + shapingReferences(first, isGet: true),
+                    + shapingReferences(first, isGet: true) + filterParameters(first),
                 "responses": responses,
             ] as [String: Any]
         }
