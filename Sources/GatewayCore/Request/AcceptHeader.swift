@@ -7,7 +7,11 @@ enum AcceptHeader {
     static func mediaTypes(_ header: String?) -> [MediaType] {
         guard let header else { return [.any] }
         guard !header.isEmpty else { return [] }
-        if !header.contains(",") && !header.contains(";") && !header.contains(" ") { return [MediaType(header)] }
+        // One plain item (the usual case): no list to rank. Bytes, not `String.contains`, which goes
+        // through Foundation's string search (seen in the gateway's profile).
+        if !header.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: " ") }) {
+            return [MediaType(header)]
+        }
         let ranked = header.split(separator: ",", omittingEmptySubsequences: false).map { item -> (String, Double, Int) in
             let compact = String(item.filter { $0 != " " })
             var type = compact
