@@ -88,5 +88,16 @@ extension GatewayConfig {
       jwt-role-claim-key           JSPath of the role claim (default ".role").     PGRST_JWT_ROLE_CLAIM_KEY
       app.settings.<name>          free settings: every request's transaction sets them, readable
                                    with current_setting('app.settings.<name>').  PGRST_APP_SETTINGS_<NAME>
+    PostgREST keys accepted at one value only (a PostgREST config file starts the gateway; any other
+    value is refused at start, naming the key and why), each also as PGRST_<KEY>:
+      db-channel "pgrst", db-channel-enabled true, admin-server-host unset (the admin server
+      listens on server-host), server-trace-header unset, db-extra-search-path "public",
+      db-prepared-statements true, db-pool-max-idletime 30 (alias db-pool-timeout),
+      db-pool-max-lifetime 1800, db-pool-automatic-recovery true, db-aggregates-enabled false,
+      db-plan-enabled false, db-root-spec unset, openapi-server-proxy-uri unset.
+      server-timing-enabled        true only: the gateway always sends Server-Timing (PostgREST's
+                                   default is false; a documented difference). PGRST_SERVER_TIMING_ENABLED
+      openapi-security-active      true or false: the OpenAPI 3.1 document always declares its
+                                   bearer (JWT) security scheme.           PGRST_OPENAPI_SECURITY_ACTIVE
     """
 }

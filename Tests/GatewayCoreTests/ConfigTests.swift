@@ -266,3 +266,21 @@ import Testing
         #expect(QualifiedName(schema: "a\"b", name: "f").sql == "\"a\"\"b\".\"f\"")
     }
 }
+
+/// PostgREST keys accepted at PostgREST's default only (docs/references/configuration.rst).
+@Suite struct PostgRESTFixedKeysTests {
+    @Test func acceptsDefaultsAndRefusesOtherValuesNamingTheKey() throws {
+        var config = GatewayConfig()
+        try config.apply(key: "db-channel", value: .string("pgrst"), source: "db-channel")
+        try config.apply(key: "db-plan-enabled", value: .bool(false), source: "db-plan-enabled")
+        try config.apply(key: "db-pool-max-lifetime", value: .number("1800"), source: "db-pool-max-lifetime")
+        try config.apply(key: "openapi-security-active", value: .bool(true), source: "openapi-security-active")
+        #expect(throws: ConfigError(key: "PGRST_DB_AGGREGATES_ENABLED",
+                                    reason: "only false is supported: the gateway does not offer aggregate functions, got \"true\"")) {
+            try config.apply(key: "db-aggregates-enabled", value: .string("true"), source: "PGRST_DB_AGGREGATES_ENABLED")
+        }
+        #expect(throws: ConfigError.self) { try config.apply(key: "db-channel", value: .string("other"), source: "db-channel") }
+        #expect(throws: ConfigError.self) { try config.apply(key: "no-such-key", value: .string("x"), source: "no-such-key") }
+        #expect(GatewayConfig.knownKeys.contains("db-root-spec"))
+    }
+}
