@@ -56,6 +56,9 @@ extension GatewayConfig {
                                    server-port; a stale socket file is replaced (default: none). PGRST_SERVER_UNIX_SOCKET
       server-unix-socket-mode      octal file mode of that socket, 600 to 777 (default 660). PGRST_SERVER_UNIX_SOCKET_MODE
       admin-server-port            port of /live, /ready, /metrics and /schema_cache (default: none). PGRST_ADMIN_SERVER_PORT
+      admin-server-host            address of the admin server (default: server-host). PGRST_ADMIN_SERVER_HOST
+      server-timing-enabled        Server-Timing on every call's answer (default true; PostgREST's
+                                   default is false).                      PGRST_SERVER_TIMING_ENABLED
       server-timeout-seconds       seconds of client inactivity before a connection is closed
                                    (default 10; gateway-specific).          PGRST_SERVER_TIMEOUT_SECONDS
       log-level                    crit, error, warn, info or debug (default error). PGRST_LOG_LEVEL
@@ -88,5 +91,18 @@ extension GatewayConfig {
       jwt-role-claim-key           JSPath of the role claim (default ".role").     PGRST_JWT_ROLE_CLAIM_KEY
       app.settings.<name>          free settings: every request's transaction sets them, readable
                                    with current_setting('app.settings.<name>').  PGRST_APP_SETTINGS_<NAME>
+    PostgREST keys accepted at one value only (a PostgREST config file starts the gateway; any other
+    value is refused at start, naming the key and why), each also as PGRST_<KEY>:
+      db-channel "pgrst", db-channel-enabled true, server-trace-header unset, db-extra-search-path "public",
+      db-prepared-statements true, db-pool-max-idletime 30 (alias db-pool-timeout),
+      db-pool-max-lifetime 1800, db-pool-automatic-recovery true, db-aggregates-enabled false,
+      db-plan-enabled false, db-root-spec unset, openapi-server-proxy-uri unset.
+      (PGRST_DB_AGGREGATES_ENABLED, PGRST_DB_CHANNEL, PGRST_DB_CHANNEL_ENABLED,
+       PGRST_DB_EXTRA_SEARCH_PATH, PGRST_DB_PLAN_ENABLED, PGRST_DB_POOL_AUTOMATIC_RECOVERY,
+       PGRST_DB_POOL_MAX_IDLETIME, PGRST_DB_POOL_MAX_LIFETIME, PGRST_DB_POOL_TIMEOUT,
+       PGRST_DB_PREPARED_STATEMENTS, PGRST_DB_ROOT_SPEC, PGRST_OPENAPI_SERVER_PROXY_URI,
+       PGRST_SERVER_TRACE_HEADER)
+      openapi-security-active      true or false: the OpenAPI 3.1 document always declares its
+                                   bearer (JWT) security scheme.           PGRST_OPENAPI_SECURITY_ACTIVE
     """
 }

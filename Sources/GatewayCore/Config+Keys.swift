@@ -16,7 +16,7 @@ enum ConfigValue: Sendable, Equatable {
 
 extension GatewayConfig {
     /// Every key the gateway understands (config file and `PGRST_*` variables).
-    public static let knownKeys = [
+    public static let knownKeys: [String] = [
         "db-uri", "db-schemas", "db-anon-role", "db-pool", "db-pool-acquisition-timeout", "db-pre-request",
         "db-max-body-bytes", "server-host", "server-port", "admin-server-port", "server-timeout-seconds",
         "log-level", "openapi-mode", "jwt-secret", "jwt-aud", "jwt-role-claim-key",
@@ -24,7 +24,8 @@ extension GatewayConfig {
         "db-tx-end", "db-hoisted-tx-settings", "db-max-rows", "max-rows",
         "server-unix-socket", "server-unix-socket-mode", "log-query", "db-config", "db-pre-config",
         "jwt-secret-is-base64", "jwt-cache-max-entries", "jwt-cache-max-lifetime",
-    ]
+        "admin-server-host", "server-timing-enabled",
+    ] + fixedKeys.keys.sorted()
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
     mutating func apply(key: String, value: ConfigValue, source: String) throws {
@@ -101,6 +102,8 @@ extension GatewayConfig {
                 : value.text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         case "server-port": serverPort = try integer(0...65_535)
         case "admin-server-port": adminServerPort = try optionalString() == nil ? nil : integer(0...65_535)
+        case "admin-server-host": adminServerHost = try optionalString()
+        case "server-timing-enabled": serverTimingEnabled = try boolean()
         case "server-timeout-seconds": serverTimeoutSeconds = try integer(1...86_400)
         case "log-level":
             guard let level = LogLevel(rawValue: value.text.lowercased()) else {
@@ -142,7 +145,8 @@ extension GatewayConfig {
             }
             jwtRoleClaimKey = claim
         default:
-            throw fail("unknown configuration key")
+            guard let fixed = Self.fixedKeys[key] else { throw fail("unknown configuration key") }
+            try Self.checkFixed(fixed, value: value, fail: fail)
         }
     }
 

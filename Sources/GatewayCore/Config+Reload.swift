@@ -31,6 +31,7 @@ extension GatewayConfig {
         next.serverUnixSocket = serverUnixSocket
         next.serverUnixSocketMode = serverUnixSocketMode
         next.adminServerPort = adminServerPort
+        next.adminServerHost = adminServerHost
         next.serverTimeoutSeconds = serverTimeoutSeconds
         if !initial {
             next.dbTxEnd = dbTxEnd

@@ -60,6 +60,11 @@ public struct GatewayConfig: Sendable, Equatable {
     public var serverUnixSocketMode: UInt32 = 0o660
     /// Port of the admin server (`/live`, `/ready`); nil: no admin server.
     public var adminServerPort: Int?
+    /// Address of the admin server (PostgREST's `admin-server-host`); nil: `serverHost`.
+    public var adminServerHost: String?
+    /// `Server-Timing` on every call's answer (PostgREST's `server-timing-enabled`, whose default is
+    /// false; ours is true: the benchmarks and operators read it).
+    public var serverTimingEnabled = true
     /// Seconds of client inactivity after which a connection is closed (ours).
     public var serverTimeoutSeconds = 10
     public var logLevel = LogLevel.error
@@ -115,11 +120,16 @@ public struct GatewayConfig: Sendable, Equatable {
     public var defaultSchema: String { dbSchemas.first ?? "public" }
 
     /// `serverHost` as an address to bind: `!4`/`*4`/`*` -> `0.0.0.0`, `!6`/`*6` -> `::`.
-    public var bindHost: String {
-        switch serverHost {
+    public var bindHost: String { Self.bindAddress(serverHost) }
+
+    /// `adminServerHost` (else `serverHost`) as an address to bind.
+    public var adminBindHost: String { Self.bindAddress(adminServerHost ?? serverHost) }
+
+    static func bindAddress(_ host: String) -> String {
+        switch host {
         case "!4", "*4", "*": return "0.0.0.0"
         case "!6", "*6": return "::"
-        default: return serverHost
+        default: return host
         }
     }
 

@@ -72,7 +72,7 @@ public final class Pipeline: Sendable {
                 do { response = try HTTPResponse(plan: plan, rows: rows.get()) }                           // shape
                 catch { response = HTTPResponse(error: error, authenticated: authenticated) }
                 timing.mark("render")
-                response.headers.append(("Server-Timing", timing.header + ", pool;desc=" + servedBy.rawValue))
+                if config.serverTimingEnabled { response.headers.append(("Server-Timing", timing.header + ", pool;desc=" + servedBy.rawValue)) }
                 logQueries(plan.statements, status: response.status)
                 reply(response)
             }

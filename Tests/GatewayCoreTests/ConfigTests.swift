@@ -150,7 +150,7 @@ import Testing
         ("db-tx-end = \"sometimes\"", "db-tx-end"),
         ("db-hoisted-tx-settings = \"statement_timeout; drop\"", "db-hoisted-tx-settings"),
         ("server-port = 3000\nadmin-server-port = 3000", "admin-server-port"),
-        ("db-channel = \"pgrst\"", "db-channel"),
+        ("db-channel = \"other\"", "db-channel"),
         ("unknown-key = 1", "unknown-key"),
         ("db-pool = \"unterminated", "db-pool"),
         ("db-pool = 10 extra", "db-pool"),
@@ -264,5 +264,23 @@ import Testing
         #expect(QualifiedName("a.b.c") == nil)
         #expect(QualifiedName("") == nil)
         #expect(QualifiedName(schema: "a\"b", name: "f").sql == "\"a\"\"b\".\"f\"")
+    }
+}
+
+/// PostgREST keys accepted at PostgREST's default only (docs/references/configuration.rst).
+@Suite struct PostgRESTFixedKeysTests {
+    @Test func acceptsDefaultsAndRefusesOtherValuesNamingTheKey() throws {
+        var config = GatewayConfig()
+        try config.apply(key: "db-channel", value: .string("pgrst"), source: "db-channel")
+        try config.apply(key: "db-plan-enabled", value: .bool(false), source: "db-plan-enabled")
+        try config.apply(key: "db-pool-max-lifetime", value: .number("1800"), source: "db-pool-max-lifetime")
+        try config.apply(key: "openapi-security-active", value: .bool(true), source: "openapi-security-active")
+        #expect(throws: ConfigError(key: "PGRST_DB_AGGREGATES_ENABLED",
+                                    reason: "only false is supported: the gateway does not offer aggregate functions, got \"true\"")) {
+            try config.apply(key: "db-aggregates-enabled", value: .string("true"), source: "PGRST_DB_AGGREGATES_ENABLED")
+        }
+        #expect(throws: ConfigError.self) { try config.apply(key: "db-channel", value: .string("other"), source: "db-channel") }
+        #expect(throws: ConfigError.self) { try config.apply(key: "no-such-key", value: .string("x"), source: "no-such-key") }
+        #expect(GatewayConfig.knownKeys.contains("db-root-spec"))
     }
 }

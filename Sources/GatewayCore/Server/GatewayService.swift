@@ -46,7 +46,7 @@ public final class GatewayService: Sendable {
         }
         let catalogStore = catalogStore
         admin = config.adminServerPort.map { port in
-            AdminServer(host: config.bindHost, port: port, readiness: { primaryStats.isConnected && catalogStore.isLoaded },
+            AdminServer(host: config.adminBindHost, port: port, readiness: { primaryStats.isConnected && catalogStore.isLoaded },
                         metrics: {
                             let usage = primaryStats.usage
                             GatewayMetrics.shared.setPool(inUse: usage.inUse, waiting: usage.waiting)
