@@ -13,6 +13,7 @@ ORDER = ["Base", "Metrics", "Request", "SQL", "Auth", "Catalog", "Config", "Plan
 ROOT_FILES = {"Pipeline.swift": "Pipeline", "CatalogStore.swift": "Pipeline", "PGListener.swift": "Pipeline",
               "ServerTiming.swift": "Pipeline", "Config.swift": "Config", "Config+File.swift": "Config",
               "Config+Help.swift": "Config", "Config+Keys.swift": "Config", "Config+Secrets.swift": "Config", "Config+Reload.swift": "Config",
+              "Config+PostgRESTDefaults.swift": "Config",
               "ConfigError.swift": "Config"}
 DECL = re.compile(r"^(?:public |internal |private |fileprivate |final |indirect )*(?:class|struct|enum|protocol|typealias|actor)\s+([A-Z]\w*)", re.M)
 FUNC = re.compile(r"^(?:public |internal |@inline\(__always\)\s*)*func\s+([a-z]\w*)", re.M)
