@@ -65,6 +65,13 @@ import Testing
         #expect(fewer.sql != more.sql)
     }
 
+    /// A `"` joined with a combining mark is one Character: the quote is still doubled (a search by
+    /// characters missed it, leaving the identifier's quoting unbalanced).
+    @Test func quotingDoublesEveryQuoteByte() {
+        #expect(quoteIdentifier("a\"b") == "\"a\"\"b\"")
+        #expect(quoteIdentifier("x\"\u{301} y") == "\"x\"\"\u{301} y\"")
+    }
+
     @Test func sqlShapes() {
         func sql(_ routine: Routine, given: [Bool]? = nil, wholeBody: Bool = false) -> String {
             CallSQL.text(for: routine, given: given ?? routine.parameters.map { _ in true }, wholeBody: wholeBody)

@@ -32,6 +32,11 @@ struct ReadShape {
         }
         // PostgREST counts separately only when something limits the page (`countF`).
         if counted { shape.total = maxRows != nil || range != .all ? .separate : .page }
+        // libpq takes parameters as C strings: a NUL would cut the value short (wrong rows). PostgreSQL,
+        // given the bytes as PostgREST sends them, refuses them so (400).
+        if values.contains(where: { $0?.utf8.contains(0) == true }) {
+            throw PGError(sqlState: "22021", message: "invalid byte sequence for encoding \"UTF8\": 0x00")
+        }
     }
 
     /// What filters may name: the composite's columns, or `pgrst_scalar` for any other result.

@@ -73,7 +73,8 @@ public struct Preferences: Sendable, Equatable {
     /// tx, handling, timezone, then max-affected when strict), nil when nothing was honoured.
     public var appliedToCall: String? {
         var items: [String] = []
-        if let count { items.append("count=" + count) }
+        // `planned` is not honoured (answered `*`: PostgREST's EXPLAIN would be a second round trip).
+        if let count, count != "planned" { items.append("count=" + count) }
         if let transaction { items.append("tx=" + transaction.rawValue) }
         if let handling { items.append("handling=" + handling.rawValue) }
         if let timezone { items.append("timezone=" + timezone) }

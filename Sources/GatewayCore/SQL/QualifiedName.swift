@@ -48,7 +48,14 @@ public struct QualifiedName: Sendable, Hashable, CustomStringConvertible {
     public var description: String { schema.map { "\($0).\(name)" } ?? name }
 }
 
-/// `name` -> `"name"` with embedded quotes doubled: the only way identifiers enter SQL text.
+/// `name` -> `"name"` with embedded quotes doubled: the only way identifiers enter SQL text. By
+/// bytes: a search by characters misses a `"` that a combining mark joins into one grapheme.
 public func quoteIdentifier(_ name: String) -> String {
-    "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    var bytes: [UInt8] = [UInt8(ascii: "\"")]
+    for byte in name.utf8 {
+        bytes.append(byte)
+        if byte == UInt8(ascii: "\"") { bytes.append(byte) }
+    }
+    bytes.append(UInt8(ascii: "\""))
+    return String(decoding: bytes, as: UTF8.self)
 }
