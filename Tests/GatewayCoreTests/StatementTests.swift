@@ -120,6 +120,21 @@ import Testing
         #expect(first == CallSQL.text(for: routine, given: [true, true], wholeBody: false))
     }
 
+    /// The caches of client-chosen shapes are bounded by bytes, not only by count: the SQL text cache,
+    /// and what a connection prepares (a large one-off shape runs unprepared).
+    @Test func shapeCachesAreBoundedByBytes() {
+        let cache = CallSQLCache()
+        let routine = Fixtures.routines[1]
+        _ = cache.text(for: routine, given: [true, true], wholeBody: false)
+        _ = cache.text(for: routine, given: [true, true], wholeBody: false)
+        #expect(cache.stored.count == 1)
+        #expect(cache.stored.bytes == CallSQL.text(for: routine, given: [true, true], wholeBody: false).utf8.count)
+        #expect(PGPipeline.mayPrepare(500, count: 0, bytes: 0))
+        #expect(!PGPipeline.mayPrepare(PGPipeline.maxPreparedStatementBytes + 1, count: 0, bytes: 0))
+        #expect(!PGPipeline.mayPrepare(500, count: 0, bytes: PGPipeline.maxPreparedBytes - 499))
+        #expect(!PGPipeline.mayPrepare(500, count: 2_000, bytes: 0))
+    }
+
     @Test func cookieParsing() {
         #expect(ContextStatement.parseCookies("a=1; b = 2;c=\"x y\"; a=3; =bad; flag").map { "\($0.0)=\($0.1 ?? "nil")" }
             == ["b=2", "c=x y", "a=3", "flag="])

@@ -83,19 +83,28 @@ final class CallSQLCache: Sendable {
         var result: CallShape
     }
 
-    private let entries = Mutex<[Shape: String]>([:])
-    /// Bound on distinct shapes kept (a client cannot grow memory without limit).
+    private let entries = Mutex<(table: [Shape: String], bytes: Int)>(([:], 0))
+    /// Bounds on the shapes kept, by count and by bytes of SQL (a client chooses result shapes, some
+    /// large: it cannot grow memory without limit); a shape past them is generated per request.
     static let capacity = 10_000
+    static let capacityBytes = 16 << 20
+
+    /// Shapes kept and their bytes of SQL.
+    var stored: (count: Int, bytes: Int) { entries.withLock { ($0.table.count, $0.bytes) } }
 
     func text(for routine: Routine, given: [Bool], wholeBody: Bool, handler: MediaHandler = .json,
               recordsCount: Bool = false, shape result: CallShape = CallShape()) -> String {
         let shape = Shape(schema: routine.schema, name: routine.name, types: routine.parameters.map(\.type),
                           given: given, wholeBody: wholeBody, handler: handler, recordsCount: recordsCount, result: result)
-        if let cached = entries.withLock({ $0[shape] }) { return cached }
+        if let cached = entries.withLock({ $0.table[shape] }) { return cached }
         let text = CallSQL.text(for: routine, given: given, wholeBody: wholeBody, handler: handler,
                                 recordsCount: recordsCount, shape: result)
-        entries.withLock { table in
-            if table.count < Self.capacity { table[shape] = text }
+        entries.withLock { entries in
+            let size = text.utf8.count
+            if entries.table.count < Self.capacity, entries.bytes + size <= Self.capacityBytes, entries.table[shape] == nil {
+                entries.table[shape] = text
+                entries.bytes += size
+            }
         }
         return text
     }

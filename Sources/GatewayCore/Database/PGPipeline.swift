@@ -33,6 +33,18 @@ final class PGPipeline {
     /// Capped at 1 s: a restarted or promoted database is in use again within about a second.
     static let maxBackoff: UInt64 = 1_000_000_000
     private static let maxCachedStatements = 2_000
+    /// Bytes of SQL text prepared on one connection at most, and the largest statement prepared: the
+    /// shapes of function results are the client's choice (`select`, filters), so the count alone
+    /// would let large one-off shapes pin memory in the gateway and the backend for the connection's
+    /// life. Beyond these, statements run unprepared.
+    static let maxPreparedBytes = 1 << 20
+    static let maxPreparedStatementBytes = 8 << 10
+    private var preparedBytes = 0
+
+    /// Whether a statement of `size` bytes is prepared, with `count` statements of `bytes` prepared.
+    static func mayPrepare(_ size: Int, count: Int, bytes: Int) -> Bool {
+        count < maxCachedStatements && size <= maxPreparedStatementBytes && bytes + size <= maxPreparedBytes
+    }
 
     init(pool: PGPool, epoll: Epoll) {
         self.pool = pool
@@ -90,6 +102,7 @@ final class PGPipeline {
             watch(connection.socket, writable: false)
             state = .ready
             statementNames = [:]
+            preparedBytes = 0
             preparing = []
             backoff = Self.firstBackoff
             pool.connected(self, again: everConnected)
@@ -135,7 +148,8 @@ final class PGPipeline {
             let wanted = index == request.resultIndex
             if let name = statementNames[statement.sql] {
                 sent = sent && connection.sendQueryPrepared(name: name, parameters: statement.parameters)
-            } else if preparing.contains(statement.sql) || statementNames.count >= Self.maxCachedStatements {
+            } else if preparing.contains(statement.sql) || !Self.mayPrepare(statement.sql.utf8.count, count: statementNames.count,
+                                                                                    bytes: preparedBytes) {
                 sent = sent && connection.sendQuery(sql: statement.sql, parameters: statement.parameters)
             } else {
                 // Parsed inside the request's own transaction, after its context statement switched
@@ -201,7 +215,10 @@ final class PGPipeline {
             case .parse(let name, let sql):
                 let (kind, _, error) = consume(result, wantRows: false, connection: connection)
                 preparing.remove(sql)
-                if kind == .command { statementNames[sql] = name }
+                if kind == .command {
+                    statementNames[sql] = name
+                    preparedBytes += sql.utf8.count
+                }
                 if request.failure == nil { request.failure = error }
             case .execute(let wanted):
                 let (kind, rows, error) = consume(result, wantRows: wanted, connection: connection)
