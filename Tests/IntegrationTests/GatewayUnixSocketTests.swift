@@ -48,6 +48,19 @@ import Testing
         #expect(Self.mode(path) == nil)
     }
 
+    /// A rolling restart: a second gateway takes the path over (the first's socket is left as a stale
+    /// one would be), then the first stops; the second's socket stays (the first removed it before).
+    @Test func aGatewayStoppingLeavesItsSuccessorsSocket() throws {
+        let path = Self.socketPath()
+        let first = try OpsFixtures.gateway(["server-unix-socket": "\"\(path)\""])
+        let second = try OpsFixtures.gateway(["server-unix-socket": "\"\(path)\""])
+        first.stop()
+        #expect(Self.mode(path)?.isSocket == true)
+        #expect(try OpsFixtures.send(socket: path, "GET", "/rpc/add_them?a=1").status == 200)
+        second.stop()
+        #expect(Self.mode(path) == nil)
+    }
+
     @Test func theDefaultModeIs660() throws {
         let path = Self.socketPath()
         let gateway = try OpsFixtures.gateway(["server-unix-socket": "\"\(path)\""])

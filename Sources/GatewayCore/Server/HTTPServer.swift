@@ -48,6 +48,8 @@ public final class HTTPServer: Sendable {
     private let started = Mutex<[Result<Void, ServerError>]>([])
     /// The listening socket (non-blocking), watched by every loop; -1 until `start`.
     private let listenFD = Atomic<Int32>(-1)
+    /// The unix socket file bound at start (device, inode), removed at shutdown if still the same.
+    private let socketFile = Mutex<[UInt64]?>(nil)
     /// Round robin over the loops for accepted connections.
     private let nextLoop = Atomic<Int>(0)
     /// Connections accepted by one loop for another, per receiving loop (one hand-off per connection,
@@ -90,7 +92,9 @@ public final class HTTPServer: Sendable {
     /// Binds, then starts the loops (each on its own thread); throws when the address cannot be used.
     public func start() throws {
         if let path = settings.unixSocket {
-            listenFD.store(try UnixSocket.listen(path: path, mode: settings.unixSocketMode), ordering: .relaxed)
+            let (fd, file) = try UnixSocket.listen(path: path, mode: settings.unixSocketMode)
+            socketFile.withLock { $0 = file }
+            listenFD.store(fd, ordering: .relaxed)
         } else {
             let address = try SocketAddress(host: settings.host, port: settings.port)
             do { listenFD.store(try address.listen(), ordering: .relaxed) } catch let error as ServerError {
@@ -132,7 +136,7 @@ public final class HTTPServer: Sendable {
         }
         let fd = listenFD.exchange(-1, ordering: .relaxed)
         if fd >= 0 { close(fd) }
-        if let path = settings.unixSocket { try? UnixSocket.removeStale(path) }
+        if let path = settings.unixSocket, let file = socketFile.withLock({ $0 }) { UnixSocket.remove(path, ifStill: file) }
     }
 }
 

@@ -8,7 +8,7 @@ import Glibc
 enum UnixSocket {
     /// Creates, binds and listens (non-blocking) at `path` with file mode `mode`. A socket file left
     /// by a gateway that did not stop cleanly is removed first; any other file there is refused.
-    static func listen(path: String, mode: UInt32, backlog: Int32 = 1024) throws -> Int32 {
+    static func listen(path: String, mode: UInt32, backlog: Int32 = 1024) throws -> (fd: Int32, file: [UInt64]) {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
@@ -24,16 +24,29 @@ enum UnixSocket {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         // chmod before listen: no client can connect while the file still has the umask's mode.
-        guard bound == 0, chmod(path, mode_t(mode)) == 0, Glibc.listen(fd, backlog) == 0 else {
+        guard bound == 0, chmod(path, mode_t(mode)) == 0, Glibc.listen(fd, backlog) == 0, let file = identity(path) else {
             let reason = String(cString: strerror(errno))
             close(fd)
             if bound == 0 { unlink(path) }
             throw ServerError(message: "cannot listen on unix socket \(path) (\(reason))")
         }
-        return fd
+        return (fd, file)
     }
 
-    /// Removes the socket file at `path` (at start, and at a clean shutdown); nothing if absent.
+    /// Which file a path names (device and inode), nil when there is none.
+    static func identity(_ path: String) -> [UInt64]? {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return nil }
+        return [UInt64(status.st_dev), UInt64(status.st_ino)]
+    }
+
+    /// At a clean shutdown: removes the socket file only if it is still the one this gateway bound (a
+    /// gateway started meanwhile on the same path, as in a rolling restart, keeps its socket).
+    static func remove(_ path: String, ifStill file: [UInt64]) {
+        if identity(path) == file { unlink(path) }
+    }
+
+    /// Removes the socket file at `path` (at start); nothing if absent.
     static func removeStale(_ path: String) throws {
         var status = stat()
         guard lstat(path, &status) == 0 else { return }
