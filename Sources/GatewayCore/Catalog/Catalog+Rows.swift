@@ -26,31 +26,27 @@ extension Catalog {
 
     /// A function's hoisted settings: the JSON array [[name, value], ...] of column 8 (absent: none).
     static func settings(_ text: String?, routine: String) throws -> [TransactionSetting] {
-        guard let text else { return [] }
-        guard case .array(let items)? = JSONValue(parsing: text) else {
-            throw CatalogError(message: "\(routine): unreadable settings \(text)")
-        }
-        return try items.map { item in
-            guard case .array(let pair) = item, pair.count == 2, let name = pair[0].stringValue,
-                  let value = pair[1].stringValue else {
-                throw CatalogError(message: "\(routine): unreadable setting \(item.jsonText)")
-            }
-            return TransactionSetting(name: name, value: value)
-        }
+        try stringTuples(text, width: 2, what: "setting", routine: routine).map { TransactionSetting(name: $0[0], value: $0[1]) }
     }
 
     /// A function's result columns: the JSON array [[name, type, base type], ...] of column 12 (from 1).
     static func columns(_ text: String?, routine: String) throws -> [ResultColumn] {
+        try stringTuples(text, width: 3, what: "result column", routine: routine)
+            .map { ResultColumn(name: $0[0], type: $0[1], baseType: $0[2]) }
+    }
+
+    /// A JSON array of arrays of `width` strings (absent: none); anything else names `what` in the error.
+    private static func stringTuples(_ text: String?, width: Int, what: String, routine: String) throws -> [[String]] {
         guard let text else { return [] }
         guard case .array(let items)? = JSONValue(parsing: text) else {
-            throw CatalogError(message: "\(routine): unreadable result columns \(text)")
+            throw CatalogError(message: "\(routine): unreadable \(what)s \(text)")
         }
         return try items.map { item in
-            guard case .array(let fields) = item, fields.count == 3, let name = fields[0].stringValue,
-                  let type = fields[1].stringValue, let base = fields[2].stringValue else {
-                throw CatalogError(message: "\(routine): unreadable result column \(item.jsonText)")
+            guard case .array(let fields) = item, fields.count == width,
+                  case let strings = fields.compactMap(\.stringValue), strings.count == width else {
+                throw CatalogError(message: "\(routine): unreadable \(what) \(item.jsonText)")
             }
-            return ResultColumn(name: name, type: type, baseType: base)
+            return strings
         }
     }
 
