@@ -45,6 +45,9 @@ extension GatewayConfig {
       db-max-rows                  at most this many rows of a function's result are answered
                                    (Content-Range tells the total with Prefer: count=exact; alias
                                    max-rows; default: no limit).   PGRST_DB_MAX_ROWS, PGRST_MAX_ROWS
+      db-max-timeout               seconds a call may run at most when the client asks for a
+                                   deadline with Prefer: timeout=N (N is capped at this; decimals
+                                   allowed; default 30; gateway-specific).          PGRST_DB_MAX_TIMEOUT
       db-max-body-bytes            largest request body accepted, larger -> 413
                                    (default 1048576; gateway-specific).            PGRST_DB_MAX_BODY_BYTES
       server-host                  address to listen on (default 127.0.0.1); "!4" or "*" = any

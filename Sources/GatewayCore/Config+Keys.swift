@@ -24,7 +24,7 @@ extension GatewayConfig {
         "db-tx-end", "db-hoisted-tx-settings", "db-max-rows", "max-rows",
         "server-unix-socket", "server-unix-socket-mode", "log-query", "db-config", "db-pre-config",
         "jwt-secret-is-base64", "jwt-cache-max-entries", "jwt-cache-max-lifetime",
-        "admin-server-host", "server-timing-enabled",
+        "admin-server-host", "server-timing-enabled", "db-max-timeout",
     ] + fixedKeys.keys.sorted()
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -91,6 +91,12 @@ extension GatewayConfig {
             }
             dbHoistedTxSettings = names.filter { $0 != "default_transaction_isolation" }
         case "db-max-rows", "max-rows": dbMaxRows = try optionalString() == nil ? nil : integer(0...Int(Int64.max))
+        case "db-max-timeout":
+            if case .bool = value { throw fail("expected a number of seconds, got \(value.text)") }
+            guard let seconds = Preferences.seconds(value.text.trimmingCharacters(in: .whitespaces)) else {
+                throw fail("expected seconds, more than 0 and at most 86400 (decimals allowed), got \"\(value.text)\"")
+            }
+            dbMaxTimeout = seconds
         case "db-max-body-bytes": dbMaxBodyBytes = try integer(0...Int(Int32.max))
         case "server-host":
             let host = try string().trimmingCharacters(in: .whitespaces)

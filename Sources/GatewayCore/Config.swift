@@ -43,6 +43,9 @@ public struct GatewayConfig: Sendable, Equatable {
     /// At most this many rows of a function's result are answered (PostgREST's `db-max-rows`,
     /// alias `max-rows`); nil: no limit.
     public var dbMaxRows: Int?
+    /// Seconds a call may run when the client asks for a deadline with `Prefer: timeout=N` (ours):
+    /// N is capped at this; without the preference the roles' and functions' own limits apply.
+    public var dbMaxTimeout: Double = 30
     /// Function called after the request settings and before the call (`schema.fn` or `fn`).
     public var dbPreRequest: String?
     /// Largest accepted request body in bytes (ours; larger -> 413).

@@ -70,7 +70,7 @@ public final class Pipeline: Sendable {
                 timing.mark("db")
                 var response: HTTPResponse
                 do { response = try HTTPResponse(plan: plan, rows: rows.get()) }                           // shape
-                catch { response = HTTPResponse(error: error, authenticated: authenticated) }
+                catch { response = HTTPResponse(error: error, authenticated: authenticated, deadline: plan.timeout != nil) }
                 timing.mark("render")
                 if config.serverTimingEnabled { response.headers.append(("Server-Timing", timing.header + ", pool;desc=" + servedBy.rawValue)) }
                 logQueries(plan.statements, status: response.status)

@@ -103,6 +103,17 @@ import Testing
         #expect(try refusal(file: "db-max-rows = \"lots\"\n")?.key == "db-max-rows")
     }
 
+    /// `db-max-timeout` (ours): the cap on `Prefer: timeout`, seconds with decimals, 30 by default.
+    @Test func maxTimeout() throws {
+        #expect(try GatewayConfig.load(file: nil, environment: [:]).dbMaxTimeout == 30)
+        #expect(try GatewayConfig.load(file: nil, environment: ["PGRST_DB_MAX_TIMEOUT": "2.5"]).dbMaxTimeout == 2.5)
+        #expect(try GatewayConfig.load(file: writeConfig("db-max-timeout = 5\n"), environment: [:]).dbMaxTimeout == 5)
+        for bad in ["0", "-1", "abc", "1e3", "100000"] {
+            #expect(try refusal(environment: ["PGRST_DB_MAX_TIMEOUT": bad])?.key == "PGRST_DB_MAX_TIMEOUT", "\(bad)")
+        }
+        #expect(try refusal(file: "db-max-timeout = true\n")?.key == "db-max-timeout")
+    }
+
     @Test func appSettingsNamesPostgreSQLWouldRefuseAreRefused() throws {
         #expect(try refusal(file: "app.settings.my-key = 1\n")?.key == "app.settings.my-key")
         #expect(try refusal(environment: ["PGRST_APP_SETTINGS_": "x"])?.key == "PGRST_APP_SETTINGS_")

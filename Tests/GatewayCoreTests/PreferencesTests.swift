@@ -14,6 +14,23 @@ import Testing
         #expect(prefs.invalid == ["anything"])
     }
 
+    /// `timeout=<seconds>` (ours): digits with an optional fraction, more than 0; anything else is an
+    /// invalid item (PGRST122 when strict); echoed to the millisecond.
+    @Test func timeoutIsSecondsWithDecimals() {
+        #expect(Preferences(header: "timeout=2, timeout=5", allowTransactionOverride: false).timeout == 2)
+        #expect(Preferences(header: "timeout=0.25", allowTransactionOverride: false).timeout == 0.25)
+        for bad in ["timeout=0", "timeout=-1", "timeout=abc", "timeout=1e3", "timeout=.5", "timeout=5.", "timeout=inf", "timeout="] {
+            let prefs = Preferences(header: bad, allowTransactionOverride: false)
+            #expect(prefs.timeout == nil, "\(bad)")
+            #expect(prefs.invalid == [bad])
+        }
+        #expect(Preferences(header: "handling=strict, timeout=1.5", allowTransactionOverride: false).appliedToCall
+                == "handling=strict, timeout=1.5")
+        #expect(Preferences.secondsText(0.0004) == "0.001")
+        #expect(Preferences.secondsText(30) == "30")
+        #expect(Preferences.secondsText(2.050) == "2.05")
+    }
+
     @Test func txOnlyWhenOverrideIsAllowed() {
         let prefs = Preferences(header: "tx=rollback", allowTransactionOverride: false)
         #expect(prefs.transaction == nil)

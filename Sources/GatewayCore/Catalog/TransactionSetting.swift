@@ -20,4 +20,10 @@ public struct TransactionSetting: Sendable, Equatable {
     /// starts with the statement. Its other settings (`lock_timeout`, `search_path`) PostgreSQL applies
     /// itself while the function runs.
     public static let hoisted: [String] = ["statement_timeout", "plan_filter.statement_cost_limit"]
+
+    /// `statement_timeout` of a client's deadline (`Prefer: timeout`), in whole milliseconds rounded
+    /// up (PostgreSQL's unit; 0 would mean no limit).
+    static func statementTimeout(seconds: Double) -> TransactionSetting {
+        TransactionSetting(name: "statement_timeout", value: String(max(1, Int64((seconds * 1_000).rounded(.up)))) + "ms")
+    }
 }

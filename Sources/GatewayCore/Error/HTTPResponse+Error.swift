@@ -3,8 +3,12 @@ extension HTTPResponse {
     /// (including `PTxyz` and `RAISE SQLSTATE 'PGRST'`), `APIError` through PostgREST's codes,
     /// anything else as a 500. Body `{"code","message","details","hint"}`.
     /// `authenticated`: the caller sent a valid JWT (decides 42501 -> 403 rather than 401).
-    public init(error: Error, authenticated: Bool) {
+    /// `deadline`: the client asked for one (`Prefer: timeout`), so the statement timeout that
+    /// enforced it is a 504 Gateway Timeout, with PostgreSQL's 57014 body; otherwise PostgREST's 500.
+    public init(error: Error, authenticated: Bool, deadline: Bool = false) {
         switch error {
+        case let error as PGError where deadline && error.isStatementTimeout:
+            self = Self.errorBody(status: 504, code: error.sqlState, message: error.message, details: error.detail, hint: error.hint)
         case let error as PGError:
             self = Self.pgError(error, authenticated: authenticated)
         case let error as APIError:

@@ -74,14 +74,17 @@ public struct OpenAPIDocument: Sendable {
             + "max-affected=<n> with handling=strict (a function returning more rows is a 400 PGRST124, and rolled back; "
             + "one not returning a set is a 400 PGRST128); tx=commit|rollback when db-tx-end allows an override "
             + "(rollback: the response is the call's, its effects are undone); params=single-object; "
-            + "count=exact|planned|estimated (the total in Content-Range; planned answers *).",
+            + "count=exact|planned|estimated (the total in Content-Range; planned answers *); "
+            + "timeout=<seconds> (decimals allowed; the call's statement timeout for this request, capped by db-max-timeout: "
+            + "a call cut off answers 504 with PostgreSQL's 57014 body).",
         "schema": ["type": "string"],
-        "examples": ["strict": ["value": "handling=strict, timezone=UTC"], "rollback": ["value": "tx=rollback"]],
+        "examples": ["strict": ["value": "handling=strict, timezone=UTC"], "rollback": ["value": "tx=rollback"],
+                     "deadline": ["value": "timeout=2.5"]],
     ] }
 
     /// `Preference-Applied` on a success: the preferences honoured, in PostgREST's order.
     static var preferenceAppliedHeader: [String: Any] { [
-        "description": "The preferences honoured (count, tx, handling, timezone, max-affected), e.g. \"handling=strict, timezone=UTC\"",
+        "description": "The preferences honoured (count, tx, handling, timezone, max-affected, timeout), e.g. \"handling=strict, timezone=UTC\"",
         "schema": ["type": "string"],
     ] }
 
@@ -166,7 +169,7 @@ public struct OpenAPIDocument: Sendable {
                                   handlers: MediaHandlerMap) -> [String: Any] {
         let routine = overloads[0]
         // Errors: 4xx from the request or the function's SQLSTATE, 503 to retry later, anything else
-        // (300 ambiguous overload, 504 pool timeout, 500) in the same error body.
+        // (300 ambiguous overload, 504 pool timeout or Prefer: timeout passed, 500) in the same error body.
         var responses: [String: Any] = [
             "default": ["$ref": "#/components/responses/Error"],
             "4XX": ["$ref": "#/components/responses/Error"],

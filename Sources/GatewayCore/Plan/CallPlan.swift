@@ -22,6 +22,9 @@ public struct CallPlan: Sendable {
     public var rangeOffset: Int64 = 0
     /// The media type negotiated from `Accept` and what renders the body in it.
     public var negotiation: Negotiation = .json
+    /// `Prefer: timeout=N` capped by `db-max-timeout`: the call's statement timeout in seconds, and
+    /// a statement timeout then answers 504 (nil: no deadline asked, a timeout stays PostgREST's 500).
+    public var timeout: Double?
 
     /// Routes, parses the arguments, chooses the overload and generates the SQL.
     /// `role` is the JWT's role; nil means `db-anon-role`. `claims` is the JWT's claims as JSON text
@@ -53,8 +56,9 @@ public struct CallPlan: Sendable {
                                                handlers: catalog.mediaHandlers,
                                                defaultSelect: query.select == nil)
         guard let role = role ?? config.dbAnonRole else { throw APIError.anonymousAccessDisabled }
-        let preferences = Preferences(header: request.headers["prefer"], allowTransactionOverride: config.txAllowOverride)
+        var preferences = Preferences(header: request.headers["prefer"], allowTransactionOverride: config.txAllowOverride)
         try Self.check(preferences, routine: chosen)
+        preferences.timeout = preferences.timeout.map { min($0, config.dbMaxTimeout) }
 
         var values: [String?] = []
         var given: [Bool] = []
@@ -88,10 +92,13 @@ public struct CallPlan: Sendable {
         var requested: [TransactionSetting] = []
         if let timezone = preferences.timezone { requested.append(TransactionSetting(name: "timezone", value: timezone)) }
         if let maxAffected { requested.append(TransactionSetting(name: "pgrst.max_affected", value: String(maxAffected))) }
+        // The client's deadline comes after the role's and the function's own settings: for this
+        // request it replaces their statement_timeout (bounded by db-max-timeout, not by them).
+        let deadline = preferences.timeout.map { [TransactionSetting.statementTimeout(seconds: $0)] } ?? []
         var statements = [ContextStatement.make(role: role, request: request, claims: claims, readOnly: readOnly,
                                                 settings: catalog.transactionSettings(role: role, routine: chosen,
                                                                                       requested: requested)
-                                                    + config.appTransactionSettings)]
+                                                    + deadline + config.appTransactionSettings)]
         if let preRequest = Self.preRequest(config) { statements.append(preRequest) }
         resultIndex = statements.count
         statements.append(Statement(callSQL, values))
@@ -102,6 +109,7 @@ public struct CallPlan: Sendable {
         if rollback { statements += PreferenceSQL.rollback.dropFirst() }
         self.statements = statements
         preferenceApplied = preferences.appliedToCall
+        timeout = preferences.timeout
         routine = chosen
         directResponse = nil
         self.negotiation = negotiation

@@ -18,6 +18,10 @@ public struct Preferences: Sendable, Equatable {
     public var count: String?
     /// `params=single-object` (older PostgREST, still honoured by the gateway).
     public var singleObject = false
+    /// `timeout=<seconds>` (ours; decimals allowed, more than 0): the call's `statement_timeout` for
+    /// this request, capped by `db-max-timeout` (`CallPlan`); a timed-out call then answers 504.
+    /// A value that is no such number is an invalid item (PGRST122 under strict handling).
+    public var timeout: Double?
     /// Items PostgREST does not recognise, in order.
     public var invalid: [String] = []
 
@@ -45,6 +49,8 @@ public struct Preferences: Sendable, Equatable {
                 if timezone == nil { timezone = value }
             } else if let value = item.strippingPrefix("max-affected=") {
                 if maxAffected == nil { maxAffected = Self.integer(value) }
+            } else if let value = item.strippingPrefix("timeout="), let seconds = Self.seconds(value) {
+                if timeout == nil { timeout = seconds }
             } else if !Self.known.contains(item) {
                 invalid.append(item)
             } else if let value = item.strippingPrefix("handling=") {
@@ -79,7 +85,28 @@ public struct Preferences: Sendable, Equatable {
         if let handling { items.append("handling=" + handling.rawValue) }
         if let timezone { items.append("timezone=" + timezone) }
         if let maxAffected = enforcedMaxAffected { items.append("max-affected=\(maxAffected)") }
+        if let timeout { items.append("timeout=" + Self.secondsText(timeout)) }
         return items.isEmpty ? nil : items.joined(separator: ", ")
+    }
+
+    /// `timeout=` seconds: digits with an optional fraction (`2`, `0.5`, `1.25`), more than 0 and at
+    /// most a day; nil otherwise (no sign, exponent, `inf` or `nan`: `Double("...")` alone takes those).
+    static func seconds(_ text: String) -> Double? {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty, whole.count <= 5, whole.allSatisfy(\.isASCIIDigit),
+              parts.count == 1 || (!parts[1].isEmpty && parts[1].allSatisfy(\.isASCIIDigit)),
+              let value = Double(text), value > 0, value <= 86_400 else { return nil }
+        return value
+    }
+
+    /// Seconds as `Preference-Applied` echoes them: whole numbers without a fraction, else to the millisecond.
+    static func secondsText(_ seconds: Double) -> String {
+        let milliseconds = Int64((seconds * 1_000).rounded(.up))
+        if milliseconds % 1_000 == 0 { return String(milliseconds / 1_000) }
+        var fraction = String(milliseconds % 1_000)
+        fraction = String(repeating: "0", count: 3 - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(milliseconds / 1_000).\(fraction)"
     }
 
     /// Haskell's `BS.strip`: ASCII white space off both ends.

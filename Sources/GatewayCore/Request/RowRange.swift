@@ -86,6 +86,7 @@ struct RowRange: Sendable, Hashable {
     }
 }
 
-private extension Character {
+extension Character {
+    /// 0-9 only (`isNumber` alone takes other scripts' digits and fractions).
     var isASCIIDigit: Bool { isASCII && isNumber }
 }
