@@ -15,7 +15,9 @@
 # used (from /proc), so the table can set the CPU PostgreSQL spends per request through a gateway against
 # what it spends per pgbench transaction of the same function, and the gateways' against PostgreSQL's.
 # Prints one table of figures (ratios within this run, medians where repeated) against their targets,
-# writes benchmarks/results/<timestamp>.json and HTML reports of the sustainable-rate and 2x runs.
+# writes the run's record, benchmarks/results/<timestamp>.md (benchmarks/record.py: the figures, the step search,
+# the medians and the top of the gateway profile); the summary JSON, the HTML reports of the sustainable-rate and
+# 2x runs, the whole profile and every run's raw output stay under .data/bench/<timestamp>/ (not in git).
 # Runs only against 127.0.0.1 and the local cluster's socket.
 # Settings (environment): BENCH_OPEN_CONNECTIONS (256, open-loop runs), BENCH_DURATION (10 s per closed-loop run), BENCH_REPEAT (3), BENCH_CONNECTIONS
 # (64), BENCH_STEP_DURATION (8 s per step), BENCH_STEPS (6), BENCH_STEP_START (0.5: first step at this
@@ -239,7 +241,6 @@ for i in $(seq "$STEPS"); do
     [ "$next" -ge 1 ] || break
     rate=$next
 done
-[ ! -f "$WORK/mixed-sustainable.html" ] || cp "$WORK/mixed-sustainable.html" "$RESULTS/$STAMP-mixed-sustainable.html"
 
 # 4c. Twice the sustainable rate (twice the lowest rate tried when none passed), with a CPU profile of
 # gateway 1 in its middle (where the time goes).
@@ -254,7 +255,7 @@ if command -v perf >/dev/null && [ -f "$SOCKET_DIR/gateway-1.pid" ]; then
     profiler=$!
 fi
 run_loader "mixed-2x" --url "$NGINX_URL" --scenario widgets-mixed --rate "$overload" -c "$OPEN_CONNECTIONS" \
-    -d "$RATE_DURATION" --warmup 2 --html "$RESULTS/$STAMP-mixed-2x.html"
+    -d "$RATE_DURATION" --warmup 2 --html "$WORK/mixed-2x.html"
 if [ -n "$profiler" ] && wait "$profiler" && [ -s "$WORK/gateway-1.perf" ]; then
     {
         echo "perf profile of gateway 1 during widgets-mixed at $overload req/s (2 x the sustainable rate) through nginx ($STAMP)"
@@ -262,12 +263,14 @@ if [ -n "$profiler" ] && wait "$profiler" && [ -s "$WORK/gateway-1.perf" ]; then
         echo "== by thread"; perf report -i "$WORK/gateway-1.perf" --no-children --sort comm 2>/dev/null | grep -E '^ +[0-9]' | head -6 || true
         echo "== self time, top symbols"; perf report -i "$WORK/gateway-1.perf" --no-children --sort symbol -g none 2>/dev/null | grep -E '^ +[0-9]' | head -30 || true
         echo "== inclusive time (children), top symbols"; perf report -i "$WORK/gateway-1.perf" --children --sort symbol -g none 2>/dev/null | grep -E '^ +[0-9]' | head -40 || true
-    } | cut -c1-200 >"$RESULTS/$STAMP-profile-gateway.txt" || true   # head closing its pipe is fine
-    log "gateway profile: $RESULTS/$STAMP-profile-gateway.txt"
+    } | cut -c1-200 >"$WORK/profile-gateway.txt" || true   # head closing its pipe is fine
+    log "gateway profile: $WORK/profile-gateway.txt"
 fi
 
 # --- the table and the JSON ------------------------------------------------------------------------
-python3 "$ROOT/benchmarks/summarize.py" "$WORK" "$RESULTS/$STAMP.json" --repeat "$REPEAT" --p99-ms "$P99_MS" \
+python3 "$ROOT/benchmarks/summarize.py" "$WORK" "$WORK/summary.json" --repeat "$REPEAT" --p99-ms "$P99_MS" \
     --seeds "$seeds" --database "$DB" --connections "$CONNECTIONS" --duration "$DURATION" --step-duration "$STEP_DURATION" \
     --rate-duration "$RATE_DURATION" --pairs-per-client "$K"
-log "results: $RESULTS/$STAMP.json, reports: $RESULTS/$STAMP-mixed-{sustainable,2x}.html, raw runs: $WORK"
+python3 "$ROOT/benchmarks/record.py" "$WORK/summary.json" "$RESULTS/$STAMP.md" \
+    $([ -s "$WORK/profile-gateway.txt" ] && echo --profile "$WORK/profile-gateway.txt")
+log "record: $RESULTS/$STAMP.md; summary JSON, HTML reports (mixed-{sustainable,2x}.html), profile and raw runs: $WORK"

@@ -46,6 +46,8 @@ def load(work):
     runs = {}
     for path in sorted(glob.glob(os.path.join(work, "*.json"))):
         label = os.path.basename(path)[:-5]
+        if label == "summary":   # this script's own output, from an earlier pass over the folder
+            continue
         with open(path) as f:
             run = json.load(f)
         cpu = os.path.join(work, label + ".cpu")
@@ -263,7 +265,7 @@ def main():
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or None
     except OSError:
         pass
-    doc = {"started_at": os.path.basename(a.output)[:-5], "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    doc = {"started_at": os.path.basename(os.path.normpath(a.work)),   # .data/bench/<stamp> "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "commit": commit,
            "machine": {"cores": os.cpu_count(), "kernel": platform.release(), "psql": pg_version,
                        "load_average": [round(x, 2) for x in os.getloadavg()],

@@ -14,3 +14,5 @@ admin_uri() { echo "postgresql://postgres@/${1:-$DB_NAME}?host=$SOCKET_DIR&port=
 as_postgres() { runuser -u postgres -- "$@"; }
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# The record of a benchmark run kept in git: its plain-text summary ($2) as Markdown at $3, titled $1.
+markdown_record() { { printf '# %s\n\n```\n' "$1"; cat "$2"; printf '```\n'; } >"$3"; }

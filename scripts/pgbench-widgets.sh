@@ -2,7 +2,7 @@
 # Runs the widgets pgbench scripts (benchmarks/pgbench/widgets_*.sql) against a database seeded with
 # scripts/seed-widgets.sh, calling the api functions directly as web_anon (no gateway): the ceiling the
 # HTTP benchmarks are compared with. Prints tps and mean latency per script and writes them to
-# benchmarks/results/pgbench-widgets-<timestamp>.txt.
+# benchmarks/results/pgbench-widgets-<timestamp>.md.
 # usage: scripts/pgbench-widgets.sh [-c CLIENTS] [-j THREADS] [-T SECONDS] [-d DBNAME] [SCRIPT...]
 #   e.g. scripts/pgbench-widgets.sh -c 16 -T 10          (scripts: add, assoc_mix, get; default all)
 set -euo pipefail
@@ -26,8 +26,9 @@ n=$(psql -X -At "$uri" -c "SELECT count(*) FROM widgets.widgets WHERE serial_num
     || die "database $db has no widgets tables"
 [ "$n" -ge $((20 * clients)) ] || die "database $db has $n seeded widgets; run scripts/seed-widgets.sh first"
 
-mkdir -p benchmarks/results
-out="benchmarks/results/pgbench-widgets-$(date -u +%Y%m%dT%H%M%SZ).txt"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p benchmarks/results .data/bench
+out=".data/bench/pgbench-widgets-$stamp.txt"
 {
     echo "pgbench-widgets: $db ($n seeded widgets), $clients clients, $threads threads, ${seconds}s each, $(date -u +%FT%TZ)"
     printf '%-12s %8s %10s %12s %10s\n' script clients tps "api calls/s" "lat ms"
@@ -47,4 +48,6 @@ for name in "${scripts[@]}"; do
     printf '%-12s %8s %10.0f %12.0f %10s\n' "$name" "$clients" "$tps" "$(echo "$tps * $calls" | bc)" "$lat" | tee -a "$out"
     [ -z "$failed" ] || [ "$failed" = 0 ] || log "$name: $failed failed transactions"
 done
-log "written to $out"
+record="benchmarks/results/pgbench-widgets-$stamp.md"
+markdown_record "pgbench-widgets $stamp" "$out" "$record"
+log "written to $record"

@@ -2,7 +2,7 @@
 # Fills the widgets tables with N generated widgets (default 10,000,000; ~2 slots each, ~30% of slots
 # associated), set-based, REPLACING every widget in the database. See benchmarks/seed/seed-widgets.sql
 # for the data's shape. Prints the elapsed time and table/index sizes and writes them to
-# benchmarks/results/seed-widgets-<timestamp>.txt.
+# benchmarks/results/seed-widgets-<timestamp>.md.
 # usage: scripts/seed-widgets.sh [N] [DBNAME]      (`make seed-widgets N=...`; default database: platform)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -14,8 +14,9 @@ cd "$ROOT"
 psql -X -q -At "$uri" -c "SELECT to_regclass('widgets.slots')" | grep -q slots \
     || die "database $db has no widgets tables: run the migrations first (make migrate)"
 
-mkdir -p benchmarks/results
-out="benchmarks/results/seed-widgets-$(date -u +%Y%m%dT%H%M%SZ).txt"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p benchmarks/results .data/bench
+out=".data/bench/seed-widgets-$stamp.txt"
 log "seeding $n widgets into $db (replaces all widgets)"
 start=$(date +%s.%N)
 # The server runs the row producers (COPY FROM PROGRAM, as the postgres OS user): quote the URI for its shell.
@@ -49,4 +50,6 @@ SELECT pg_size_pretty(sum(pg_table_size(c.oid))) AS tables_total,
 FROM pg_class c WHERE c.oid IN ('widgets.widgets'::regclass, 'widgets.slots'::regclass);
 SQL
 } | tee "$out"
-log "written to $out"
+record="benchmarks/results/seed-widgets-$stamp.md"
+markdown_record "seed-widgets $stamp" "$out" "$record"
+log "written to $record"

@@ -10,7 +10,7 @@
 #   BUILD_BENCH_JOBS  builds queued before each pair of runs (pgbench, then the gateway), default 250000
 #   BUILD_BENCH_BATCHES  batch sizes to run, default "10 50"
 # Builds the release gateway and the loader when they are missing or older than their sources.
-# Prints a markdown summary and saves it (with the raw pgbench output) under benchmarks/results/.
+# Prints a markdown summary and saves it under benchmarks/results/ (the raw pgbench output under .data/bench/).
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/env.sh"
 cd "$ROOT"
@@ -23,8 +23,8 @@ HERE=benchmarks/build-queue
 URI=$(admin_uri "$DB")
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=benchmarks/results/build-queue-$STAMP.md
-RAW=benchmarks/results/build-queue-$STAMP.txt
-mkdir -p benchmarks/results
+RAW=.data/bench/build-queue-$STAMP.txt   # raw pgbench output: a record of the run, not of the project
+mkdir -p benchmarks/results .data/bench
 THREADS=$(( CLIENTS < $(nproc) ? CLIENTS : $(nproc) ))
 
 log "recreating database $DB and migrating it (migrations one transaction each, then sql/)"
