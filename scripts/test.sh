@@ -3,7 +3,7 @@
 #   1. installs missing packages, builds (debug, with tests)
 #   2. starts the local cluster if it is not running (and stops it again afterwards if it started it)
 #   3. recreates database platform_test and migrates it with `gateway migrate` (twice: the re-run is a no-op)
-#   4. installs pgTAP, runs pg_prove over Tests/pgtap/*.sql
+#   4. installs pgTAP and the pgTAP files' helpers (Tests/pgtap/lib/helpers.sql), runs pg_prove over Tests/pgtap/*.sql
 #   5. runs swift test (unit, migration-tool, gateway integration and concurrency tests), with an
 #      asynchronous streaming standby of the cluster on a free port for the read-scaling tests
 #      (scripts/standby.sh; PLATFORM_TEST_STANDBY_URI; destroyed right after, and on any exit)
@@ -41,6 +41,7 @@ psql -X -q -v ON_ERROR_STOP=1 "$(admin_uri postgres)" \
 bash scripts/migrate.sh "$TEST_DB_NAME" debug
 bash scripts/migrate.sh "$TEST_DB_NAME" debug   # idempotent re-run: applies nothing, re-applies sql/
 psql -X -q -v ON_ERROR_STOP=1 "$(admin_uri "$TEST_DB_NAME")" -c "CREATE EXTENSION IF NOT EXISTS pgtap"
+psql -X -q -v ON_ERROR_STOP=1 "$(admin_uri "$TEST_DB_NAME")" -f Tests/pgtap/lib/helpers.sql   # the files' shared helpers
 
 failed=0
 log "pgTAP: pg_prove Tests/pgtap/*.sql"

@@ -5,19 +5,6 @@
 BEGIN;
 SELECT plan(117);
 
--- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none),
--- so that DETAIL and HINT can be asserted too (throws_ok checks only code and message).
-CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE v_code text; v_message text; v_detail text; v_hint text;
-BEGIN
-    EXECUTE p_sql;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
-                            v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
-    RETURN jsonb_build_object('code', v_code, 'message', v_message,
-                              'detail', nullif(v_detail, ''), 'hint', nullif(v_hint, ''));
-END $$;
 -- slots_of(sn): a widget's slots as 'P:partner' text, e.g. {P:B,R:-,R:-} (reads the tables directly).
 CREATE FUNCTION pg_temp.slots_of(p_sn text) RETURNS text[] LANGUAGE sql AS $$
     SELECT coalesce(array_agg(s.port || ':' || coalesce(p.serial_number, '-') ORDER BY s.slot_no), '{}')
@@ -28,7 +15,6 @@ $$;
 -- Test-only: pgTAP lives in public, whose functions are not executable by PUBLIC in this project;
 -- let web_anon run the assertions (rolled back with everything else).
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO web_anon;
-GRANT EXECUTE ON FUNCTION pg_temp.error_of(text) TO web_anon;
 
 ------------------------------------------------------------------------------------------------------
 -- Structure: private tables, exposed functions
@@ -124,15 +110,15 @@ SELECT lives_ok($$SELECT api.add_widget('t-G', 'golf', '{P,P}')$$, 'a widget wit
 SELECT throws_ok($$SELECT api.add_widget('t-A', 'again', '{P}')$$, '23505',
                  'duplicate key value violates unique constraint "widgets_serial_number_key"',
                  'a duplicate serial number is refused with PostgreSQL''s own unique-violation message (409)');
-SELECT is(pg_temp.error_of($$SELECT api.add_widget('t-A', 'again', '{P}')$$) ->> 'detail',
+SELECT is(test_helpers.error_of($$SELECT api.add_widget('t-A', 'again', '{P}')$$) ->> 'detail',
           'Key (serial_number)=(t-A) already exists.', '... and its own detail naming the serial number');
-SELECT is(pg_temp.error_of($$SELECT api.add_widget(widget_sn => 't-A', name => 'again', slots => '{}')$$) ->> 'code',
+SELECT is(test_helpers.error_of($$SELECT api.add_widget(widget_sn => 't-A', name => 'again', slots => '{}')$$) ->> 'code',
           '23505', '... through the `name` overload too');
 SELECT throws_ok($$SELECT api.add_widget('t-X', 'x', '{P,R,Q,P}')$$, '22023',
                  'a widget has 0 to 3 port slots, got 4', 'more than 3 slots is refused (400)');
 SELECT throws_ok($$SELECT api.add_widget('t-X', 'x', '{P,X}')$$, '22023',
                  'unknown port type ''X''', 'an unknown port type is refused (400)');
-SELECT is(pg_temp.error_of($$SELECT api.add_widget('t-X', 'x', '{p}')$$) - 'message',
+SELECT is(test_helpers.error_of($$SELECT api.add_widget('t-X', 'x', '{p}')$$) - 'message',
           '{"code": "22023", "detail": "A port type is one of the letters P, R or Q (upper case).",
             "hint": "Send \"port\": \"P\", \"R\" or \"Q\"."}'::jsonb,
           'port types are case-sensitive; the error says which letters are valid');
@@ -147,7 +133,7 @@ SELECT throws_ok($$SELECT api.add_widget(NULL, 'x', '{P}')$$, '22023', NULL, 'a 
 SELECT throws_ok($$SELECT api.add_widget(repeat('s', 201), 'x', '{P}')$$, '22023', 'widget_sn must be at most 200 characters',
                  'a serial number over 200 characters is refused (400)');
 -- Input bounds (issue 16 item 13; docs/limits.md): every text and array argument has a maximum.
-SELECT is(pg_temp.error_of($$SELECT api.add_widget('t-X', repeat('n', 201), '{P}')$$),
+SELECT is(test_helpers.error_of($$SELECT api.add_widget('t-X', repeat('n', 201), '{P}')$$),
           '{"code": "22023", "message": "widget_name must be at most 200 characters", "detail": "Got 201 characters.",
             "hint": "Send a shorter \"widget_name\"."}'::jsonb,
           'a name over 200 characters is refused (400), naming the argument and its maximum');
@@ -191,12 +177,12 @@ SELECT is(api.get_widget('t-A') -> 'slots',
           'get_widget shows the partner on each used slot');
 SELECT throws_ok($$SELECT api.associate_widgets('t-A', 't-G', 'P')$$, 'PT409',
                  'widget ''t-A'' has no free slot of port type P', 'no free slot of that type: 409 naming the widget and port');
-SELECT is(pg_temp.error_of($$SELECT api.associate_widgets('t-G', 't-A', 'R')$$),
+SELECT is(test_helpers.error_of($$SELECT api.associate_widgets('t-G', 't-A', 'R')$$),
           '{"code": "PT409", "message": "widget ''t-G'' has no free slot of port type R",
             "detail": "Widget ''t-G'' has no slot of port type R.",
             "hint": "Associate over a port type both widgets have (see get_widget)."}'::jsonb,
           'a widget without a slot of that type: 409 whose detail says so');
-SELECT is(pg_temp.error_of($$SELECT api.associate_widgets('t-G', 't-A', 'P')$$) ->> 'detail',
+SELECT is(test_helpers.error_of($$SELECT api.associate_widgets('t-G', 't-A', 'P')$$) ->> 'detail',
           'All 1 slot(s) of port type P of widget ''t-A'' are associated.',
           'all slots of that type in use: the detail says so');
 SELECT is(api.get_widget('t-G') -> 'slots',
@@ -210,7 +196,7 @@ SELECT throws_ok($$SELECT api.associate_widgets('t-C', 't-G', NULL)$$, '22023', 
                  'a null port type is refused (400)');
 SELECT throws_ok($$SELECT api.associate_widgets('t-nope', 't-C', 'Q')$$, 'PT404', 'widget ''t-nope'' does not exist',
                  'an unknown first widget: 404');
-SELECT is(pg_temp.error_of($$SELECT api.associate_widgets('t-C', 't-nope', 'Q')$$) - 'code' - 'message',
+SELECT is(test_helpers.error_of($$SELECT api.associate_widgets('t-C', 't-nope', 'Q')$$) - 'code' - 'message',
           '{"detail": "No widget has this serial number (it may have been removed).",
             "hint": "Check the serial number, or create the widget with add_widget first."}'::jsonb,
           'an unknown second widget: 404 with a detail and hint');
@@ -271,7 +257,7 @@ RESET ROLE;
 CREATE OR REPLACE FUNCTION widgets._lock_with_partners(p_id bigint) RETURNS text
 LANGUAGE sql VOLATILE SET search_path = '' AS $$ SELECT 'changed' $$;
 SET LOCAL ROLE web_anon;
-SELECT is(pg_temp.error_of($$SELECT api.remove_widget('t-B')$$),
+SELECT is(test_helpers.error_of($$SELECT api.remove_widget('t-B')$$),
           '{"code": "PT503", "message": "widget ''t-B'' could not be removed: its associations kept changing",
             "detail": "Another call associated it with a new widget during each of 10 attempts to lock it with its partners.",
             "hint": "Retry in a moment (the answer is 503 with Retry-After)."}'::jsonb,

@@ -5,23 +5,6 @@
 BEGIN;
 SELECT plan(114);
 
--- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
-CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE v_code text; v_message text; v_detail text; v_hint text;
-BEGIN
-    EXECUTE p_sql;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
-                            v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
-    RETURN jsonb_build_object('code', v_code, 'message', v_message,
-                              'detail', nullif(v_detail, ''), 'hint', nullif(v_hint, ''));
-END $$;
--- as_user(sub): the request context the gateway sets for a token of app_user with this sub.
-CREATE FUNCTION pg_temp.as_user(p_sub text) RETURNS void LANGUAGE sql AS $$
-    SELECT set_config('request.jwt.claims', json_build_object('sub', p_sub, 'role', 'app_user')::text, true),
-           set_config('role', 'app_user', true);
-$$;
 -- check_credentials(answer): parses the returned PEMs with Python's cryptography and reports what a
 -- client would check: the key is the certificate's key, the certificate names the VM and its IP.
 CREATE FUNCTION pg_temp.check_credentials(p_answer json) RETURNS json LANGUAGE plpython3u AS $$
@@ -42,7 +25,6 @@ return json.dumps({
 $$;
 -- Test-only: pgTAP lives in public, whose functions are not executable by PUBLIC in this project.
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO app_user, operator, worker, web_anon, platform_owner;
-GRANT EXECUTE ON FUNCTION pg_temp.error_of(text), pg_temp.as_user(text) TO app_user, operator, worker, web_anon;
 
 -- Start from an empty fleet (whatever other tests left; rolled back at the end).
 DELETE FROM vms.vms;
@@ -144,27 +126,27 @@ SELECT is((api.register_server('tiny', 100000, 64, '10.0.2.0/30')::jsonb ->> 'av
           'a /30 has 2 host addresses');
 SELECT is(api.set_server_availability('tiny', false)::jsonb -> 'is_available', 'false'::jsonb,
           'set_server_availability(false) marks a server unavailable');
-SELECT is(pg_temp.error_of($$SELECT api.register_server('small', 1024, 1, '10.9.0.0/24')$$) ->> 'code', 'PT409',
+SELECT is(test_helpers.error_of($$SELECT api.register_server('small', 1024, 1, '10.9.0.0/24')$$) ->> 'code', 'PT409',
           'a duplicate server name is 409');
-SELECT is(pg_temp.error_of($$SELECT api.register_server('other', 1024, 1, '10.0.1.128/25')$$)
+SELECT is(test_helpers.error_of($$SELECT api.register_server('other', 1024, 1, '10.0.1.128/25')$$)
           - 'detail',
           '{"code": "PT409", "message": "subnet 10.0.1.128/25 overlaps the subnet of another server",
             "hint": "Each server needs its own addresses; list_servers shows the subnets in use."}'::jsonb,
           'an overlapping subnet is 409');
-SELECT is(pg_temp.error_of($$SELECT api.register_server('other', 0, 1, '10.9.0.0/24')$$) ->> 'code', '22023',
+SELECT is(test_helpers.error_of($$SELECT api.register_server('other', 0, 1, '10.9.0.0/24')$$) ->> 'code', '22023',
           'total_ram 0 is 400');
-SELECT is(pg_temp.error_of($$SELECT api.register_server('other', 1024, -1, '10.9.0.0/24')$$) ->> 'code', '22023',
+SELECT is(test_helpers.error_of($$SELECT api.register_server('other', 1024, -1, '10.9.0.0/24')$$) ->> 'code', '22023',
           'negative total_cpu is 400');
-SELECT is(pg_temp.error_of($$SELECT api.register_server('other', 1024, 1, '10.0.0.0/8')$$) ->> 'message',
+SELECT is(test_helpers.error_of($$SELECT api.register_server('other', 1024, 1, '10.0.0.0/8')$$) ->> 'message',
           'subnet must be an IPv4 network from /16 to /30, got 10.0.0.0/8', 'a /8 is 400');
-SELECT is(pg_temp.error_of($$SELECT api.register_server('other', 1024, 1, 'fd00::/120')$$) ->> 'code', '22023',
+SELECT is(test_helpers.error_of($$SELECT api.register_server('other', 1024, 1, 'fd00::/120')$$) ->> 'code', '22023',
           'an IPv6 subnet is 400');
-SELECT is(pg_temp.error_of($$SELECT api.register_server('', 1024, 1, '10.9.0.0/24')$$) ->> 'code', '22023',
+SELECT is(test_helpers.error_of($$SELECT api.register_server('', 1024, 1, '10.9.0.0/24')$$) ->> 'code', '22023',
           'an empty name is 400');
-SELECT is(pg_temp.error_of($$SELECT api.set_server_availability('nope', true)$$) ->> 'code', 'PT404',
+SELECT is(test_helpers.error_of($$SELECT api.set_server_availability('nope', true)$$) ->> 'code', 'PT404',
           'an unknown server is 404');
 -- Input bounds (issue 16 item 13; docs/limits.md): a server's name is at most 200 characters.
-SELECT is(pg_temp.error_of($$SELECT api.register_server(repeat('n', 201), 1024, 1, '10.9.0.0/24')$$),
+SELECT is(test_helpers.error_of($$SELECT api.register_server(repeat('n', 201), 1024, 1, '10.9.0.0/24')$$),
           '{"code": "22023", "message": "name must be at most 200 characters", "detail": "Got 201 characters.",
             "hint": "Send a shorter \"name\"."}'::jsonb,
           'register_server: a name over 200 characters is 400 naming the argument and its maximum');
@@ -173,7 +155,7 @@ SELECT throws_ok($$SELECT api.set_server_availability(repeat('n', 201), true)$$,
 SELECT throws_ok($$SELECT api.drain_server(repeat('n', 201))$$, '22023',
                  'name must be at most 200 characters', 'drain_server: a name over 200 characters is 400, not 404');
 SELECT is((SELECT count(*)::int FROM api.list_servers()), 3, 'list_servers shows the fleet');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1024, 1)$$) ->> 'code', '42501',
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(1024, 1)$$) ->> 'code', '42501',
           'an operator cannot allocate VMs (42501)');
 RESET ROLE;
 
@@ -181,12 +163,12 @@ RESET ROLE;
 -- Roles that may not allocate
 ------------------------------------------------------------------------------------------------------
 SET LOCAL ROLE web_anon;
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1024, 1)$$) ->> 'code', '42501', 'web_anon cannot allocate (42501)');
-SELECT is(pg_temp.error_of($$SELECT api.list_my_vms()$$) ->> 'code', '42501', 'web_anon cannot list VMs (42501)');
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(1024, 1)$$) ->> 'code', '42501', 'web_anon cannot allocate (42501)');
+SELECT is(test_helpers.error_of($$SELECT api.list_my_vms()$$) ->> 'code', '42501', 'web_anon cannot list VMs (42501)');
 RESET ROLE;
 SET LOCAL ROLE worker;
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1024, 1)$$) ->> 'code', '42501', 'worker cannot allocate (42501)');
-SELECT is(pg_temp.error_of($$SELECT api.release_vm(1)$$) ->> 'code', '42501', 'worker cannot release (42501)');
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(1024, 1)$$) ->> 'code', '42501', 'worker cannot allocate (42501)');
+SELECT is(test_helpers.error_of($$SELECT api.release_vm(1)$$) ->> 'code', '42501', 'worker cannot release (42501)');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------------
@@ -194,27 +176,27 @@ RESET ROLE;
 ------------------------------------------------------------------------------------------------------
 SET LOCAL ROLE app_user;
 SELECT set_config('request.jwt.claims', '{"role":"app_user"}', true);
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1024, 1)$$) - 'detail' - 'hint',
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(1024, 1)$$) - 'detail' - 'hint',
           '{"code": "PT401", "message": "this call needs a signed-in user"}'::jsonb,
           'a token without sub is 401 (PT401)');
-SELECT is(pg_temp.error_of($$SELECT * FROM api.list_my_vms()$$) ->> 'code', 'PT401', 'list_my_vms without sub is 401');
-SELECT pg_temp.as_user('alice');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(0, 1)$$) - 'detail',
+SELECT is(test_helpers.error_of($$SELECT * FROM api.list_my_vms()$$) ->> 'code', 'PT401', 'list_my_vms without sub is 401');
+SELECT test_helpers.as_user('alice');
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(0, 1)$$) - 'detail',
           '{"code": "22023", "message": "ram must be a positive integer (MB), got 0",
             "hint": "Send \"ram\" as the VM''s memory in MB, for example 4096."}'::jsonb,
           'ram 0 is 400 (22023) with a clear message');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(-5, 1)$$) ->> 'code', '22023', 'negative ram is 400');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(NULL, 1)$$) ->> 'message', 'ram must be a positive integer (MB), got null',
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(-5, 1)$$) ->> 'code', '22023', 'negative ram is 400');
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(NULL, 1)$$) ->> 'message', 'ram must be a positive integer (MB), got null',
           'missing ram is 400');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1024, 0)$$) ->> 'message', 'cpu must be a positive integer, got 0',
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(1024, 0)$$) ->> 'message', 'cpu must be a positive integer, got 0',
           'cpu 0 is 400');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1024, NULL)$$) ->> 'code', '22023', 'missing cpu is 400');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1024, '1.5')$$) ->> 'code', '22P02', 'a fractional cpu is 400 (22P02)');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(200000, 1)$$) - 'hint',
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(1024, NULL)$$) ->> 'code', '22023', 'missing cpu is 400');
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(1024, '1.5')$$) ->> 'code', '22P02', 'a fractional cpu is 400 (22P02)');
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(200000, 1)$$) - 'hint',
           '{"code": "22023", "message": "a VM of 200000 MB RAM and 1 CPU is larger than any server",
             "detail": "The largest server has 100000 MB RAM; the most CPUs on one server is 64."}'::jsonb,
           'larger than any server (even an unavailable one) is 400 saying so');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1024, 65)$$) ->> 'code', '22023', 'more CPUs than any server is 400');
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(1024, 65)$$) ->> 'code', '22023', 'more CPUs than any server is 400');
 
 ------------------------------------------------------------------------------------------------------
 -- app_user: allocation, best fit, addresses, credentials
@@ -242,7 +224,7 @@ SELECT is((SELECT certificate FROM vms.vms WHERE id = (SELECT (answer ->> 'vm_id
 SELECT is_empty($$SELECT FROM vms.vms v WHERE v::text LIKE '%PRIVATE KEY%'
                   UNION ALL SELECT FROM vms.servers s WHERE s::text LIKE '%PRIVATE KEY%'$$,
                 'the private key is stored nowhere in the schema');
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 INSERT INTO answers VALUES ('a2', api.allocate_vm(4096, 2));
 SELECT is((SELECT answer ->> 'ip' FROM answers WHERE label = 'a2'), '10.0.0.2', 'the next VM gets the next address');
 SELECT isnt((SELECT answer -> 'pem_file_details' ->> 'key' FROM answers WHERE label = 'a2'),
@@ -254,23 +236,23 @@ RESET ROLE;
 SELECT results_eq($$SELECT name COLLATE "default", available_ram, available_cpu, available_ips FROM vms.servers ORDER BY name$$,
                   $$VALUES ('big'::text, 5536, 28, 253), ('small', 0, 4, 4), ('tiny', 100000, 64, 2)$$,
                   'each placement took its RAM, CPU and one address from its server');
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 
 -- no room
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(8192, 1)$$) - 'detail',
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(8192, 1)$$) - 'detail',
           jsonb_build_object('code', 'PGRST',
               'message', '{"code" : "PT503", "message" : "no capacity for a VM of 8192 MB RAM and 1 CPU", "details" : "No available server has that much free RAM and CPU right now.", "hint" : "Retry later: capacity returns as VMs are released and servers are added."}',
               'hint', NULL),
           'no server with room: PGRST error whose body says no capacity for that size (PT503)');
-SELECT is((pg_temp.error_of($$SELECT api.allocate_vm(8192, 1)$$) ->> 'detail')::jsonb,
+SELECT is((test_helpers.error_of($$SELECT api.allocate_vm(8192, 1)$$) ->> 'detail')::jsonb,
           '{"status": 503, "headers": {"Retry-After": "5"}}'::jsonb, '... answered 503 with Retry-After: 5');
 -- Issue 16 item 7: a request only an unavailable (drained) server could hold would wait for ever.
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(70000, 1)$$),
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(70000, 1)$$),
           '{"code": "22023", "message": "a VM of 70000 MB RAM and 1 CPU is larger than any available server",
             "detail": "Only unavailable (drained) servers are that large. The largest available server has 65536 MB RAM; the most CPUs on one available server is 32.",
             "hint": "Ask for a smaller VM, or ask an operator to make a larger server available."}'::jsonb,
           'fits only the unavailable server: 400 saying so, not a 503 for ever');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(8192, 33)$$) ->> 'code', '22023',
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(8192, 33)$$) ->> 'code', '22023',
           'RAM and CPU count together: 33 CPUs fit only the unavailable tiny server: 400');
 
 -- list
@@ -283,23 +265,23 @@ SELECT is_empty($$SELECT FROM api.list_my_vms(true) l WHERE l::text LIKE '%PRIVA
 -- Isolation between users (functions and direct SELECT)
 ------------------------------------------------------------------------------------------------------
 SELECT is((SELECT count(*)::int FROM vms.vms), 3, 'alice SELECTs her 3 VMs from vms.vms directly');
-SELECT pg_temp.as_user('bob');
+SELECT test_helpers.as_user('bob');
 INSERT INTO answers VALUES ('b1', api.allocate_vm(1024, 1));
 SELECT is((SELECT answer ->> 'ip' FROM answers WHERE label = 'b1'), '10.0.1.2', 'bob gets a VM on the big server');
 SELECT results_eq($$SELECT ip FROM api.list_my_vms(true)$$, ARRAY['10.0.1.2'], 'bob''s list shows only his VM');
 SELECT results_eq($$SELECT owner FROM vms.vms$$, ARRAY['bob'], 'bob''s direct SELECT on vms.vms shows only his row (RLS)');
 SELECT is_empty($$SELECT FROM vms.vms WHERE owner = 'alice'$$, 'bob cannot see alice''s rows even by asking for them');
-SELECT is(pg_temp.error_of(format('SELECT api.release_vm(%s)', (SELECT answer ->> 'vm_id' FROM answers WHERE label = 'a1')))
+SELECT is(test_helpers.error_of(format('SELECT api.release_vm(%s)', (SELECT answer ->> 'vm_id' FROM answers WHERE label = 'a1')))
           - 'hint',
           jsonb_build_object('code', 'PT404', 'message', format('VM %s does not exist', (SELECT answer ->> 'vm_id' FROM answers WHERE label = 'a1')),
                              'detail', NULL),
           'bob releasing alice''s VM is 404, as if it did not exist');
-SELECT is(pg_temp.error_of('SELECT api.release_vm(999999999)') ->> 'code', 'PT404', 'an unknown VM is 404');
-SELECT is(pg_temp.error_of('SELECT count(*) FROM vms.servers') ->> 'code', '42501', 'app_user cannot read servers directly');
-SELECT is(pg_temp.error_of($$UPDATE vms.vms SET owner = 'bob'$$) ->> 'code', '42501', 'app_user cannot write vms.vms');
-SELECT is(pg_temp.error_of($$SELECT vms._new_private_key()$$) ->> 'code', '42501',
+SELECT is(test_helpers.error_of('SELECT api.release_vm(999999999)') ->> 'code', 'PT404', 'an unknown VM is 404');
+SELECT is(test_helpers.error_of('SELECT count(*) FROM vms.servers') ->> 'code', '42501', 'app_user cannot read servers directly');
+SELECT is(test_helpers.error_of($$UPDATE vms.vms SET owner = 'bob'$$) ->> 'code', '42501', 'app_user cannot write vms.vms');
+SELECT is(test_helpers.error_of($$SELECT vms._new_private_key()$$) ->> 'code', '42501',
           'app_user cannot call the credential functions');
-SELECT is(pg_temp.error_of($$SELECT vms._place_vm('bob', 1, 1, 1, 'k')$$) ->> 'code', '42501', 'app_user cannot call private helpers');
+SELECT is(test_helpers.error_of($$SELECT vms._place_vm('bob', 1, 1, 1, 'k')$$) ->> 'code', '42501', 'app_user cannot call private helpers');
 SELECT set_config('request.jwt.claims', '', true);
 SELECT is_empty($$SELECT FROM vms.vms$$, 'without claims, a direct SELECT shows no rows');
 RESET ROLE;
@@ -309,7 +291,7 @@ SELECT is((SELECT state::text FROM vms.vms WHERE id = (SELECT (answer ->> 'vm_id
 ------------------------------------------------------------------------------------------------------
 -- Release, address reuse
 ------------------------------------------------------------------------------------------------------
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT is((SELECT (api.release_vm((answer ->> 'vm_id')::bigint)::jsonb - 'released_at') FROM answers WHERE label = 'a1'),
           jsonb_build_object('vm_id', (SELECT (answer ->> 'vm_id')::bigint FROM answers WHERE label = 'a1'),
                              'ip', '10.0.0.1', 'state', 'released'),
@@ -320,8 +302,8 @@ SELECT results_eq($$SELECT state::text, released_at IS NOT NULL FROM vms.vms
                   $$VALUES ('released'::text, true)$$, 'the VM is released, with its release time');
 SELECT results_eq($$SELECT available_ram, available_cpu, available_ips FROM vms.servers WHERE name = 'small'$$,
                   $$VALUES (4096, 6, 5)$$, 'its RAM, CPU and address went back to the server');
-SELECT pg_temp.as_user('alice');
-SELECT is(pg_temp.error_of(format('SELECT api.release_vm(%s)', (SELECT answer ->> 'vm_id' FROM answers WHERE label = 'a1')))
+SELECT test_helpers.as_user('alice');
+SELECT is(test_helpers.error_of(format('SELECT api.release_vm(%s)', (SELECT answer ->> 'vm_id' FROM answers WHERE label = 'a1')))
           ->> 'code', 'PT409', 'releasing twice is 409 (already released)');
 SELECT results_eq($$SELECT ip, state FROM api.list_my_vms(true) WHERE ip = '10.0.0.1'$$,
                   $$VALUES ('10.0.0.1'::text, 'released'::text)$$, 'list_my_vms(true) shows released VMs too');
@@ -340,11 +322,11 @@ SELECT api.set_server_availability('small', false);
 SELECT api.set_server_availability('big', false);
 SELECT is(api.set_server_availability('tiny', true)::jsonb -> 'is_available', 'true'::jsonb, 'tiny is available again');
 RESET ROLE;
-SELECT pg_temp.as_user('carol');
+SELECT test_helpers.as_user('carol');
 INSERT INTO answers VALUES ('c1', api.allocate_vm(1, 1)), ('c2', api.allocate_vm(1, 1));
 SELECT results_eq($$SELECT answer ->> 'ip' FROM answers WHERE label IN ('c1', 'c2') ORDER BY 1$$,
                   ARRAY['10.0.2.1', '10.0.2.2'], 'a /30 server takes two VMs');
-SELECT is(pg_temp.error_of($$SELECT api.allocate_vm(1, 1)$$) ->> 'code', 'PGRST',
+SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(1, 1)$$) ->> 'code', 'PGRST',
           'a full subnet is no capacity (503), however much RAM is left');
 RESET ROLE;
 SET LOCAL ROLE operator;
@@ -352,19 +334,19 @@ SELECT is((SELECT (d->>'running_vms')::int FROM api.drain_server('tiny') d), 2, 
 SELECT is((api.drain_server('tiny') -> 'server' ->> 'is_available'), 'false', 'a drained server is unavailable');
 SELECT is((SELECT json_agg(v ->> 'owner') FROM api.drain_server('tiny') d, json_array_elements(d -> 'vms') v)::jsonb,
           '["carol", "carol"]'::jsonb, 'drain_server lists whose VMs are on it');
-SELECT is(pg_temp.error_of($$SELECT api.drain_server('nope')$$) ->> 'code', 'PT404', 'draining an unknown server is 404');
+SELECT is(test_helpers.error_of($$SELECT api.drain_server('nope')$$) ->> 'code', 'PT404', 'draining an unknown server is 404');
 RESET ROLE;
-SELECT pg_temp.as_user('carol');
-SELECT is((pg_temp.error_of($$SELECT api.allocate_vm(1, 1)$$) ->> 'message')::jsonb ->> 'details',
+SELECT test_helpers.as_user('carol');
+SELECT is((test_helpers.error_of($$SELECT api.allocate_vm(1, 1)$$) ->> 'message')::jsonb ->> 'details',
           'No server is available right now (all are drained or marked unavailable).',
           'every server unavailable: 503 (the fleet is down for now), not a 400 about the size');
 RESET ROLE;
 SET LOCAL ROLE operator;
-SELECT is(pg_temp.error_of($$SELECT * FROM api.list_my_vms()$$) ->> 'code', '42501', 'an operator has no VMs to list (42501)');
+SELECT is(test_helpers.error_of($$SELECT * FROM api.list_my_vms()$$) ->> 'code', '42501', 'an operator has no VMs to list (42501)');
 RESET ROLE;
 SET LOCAL ROLE app_user;
-SELECT is(pg_temp.error_of($$SELECT api.drain_server('tiny')$$) ->> 'code', '42501', 'app_user cannot drain servers');
-SELECT is(pg_temp.error_of($$SELECT api.register_server('x', 1, 1, '10.8.0.0/24')$$) ->> 'code', '42501', 'app_user cannot register servers');
+SELECT is(test_helpers.error_of($$SELECT api.drain_server('tiny')$$) ->> 'code', '42501', 'app_user cannot drain servers');
+SELECT is(test_helpers.error_of($$SELECT api.register_server('x', 1, 1, '10.8.0.0/24')$$) ->> 'code', '42501', 'app_user cannot register servers');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------------

@@ -6,34 +6,6 @@
 BEGIN;
 SELECT plan(245);
 
--- error_of(sql): runs sql and returns the error it raised as {code,message,detail,hint} (NULL if none).
-CREATE FUNCTION pg_temp.error_of(p_sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE v_code text; v_message text; v_detail text; v_hint text;
-BEGIN
-    EXECUTE p_sql;
-    RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS v_code = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
-                            v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
-    RETURN jsonb_build_object('code', v_code, 'message', v_message,
-                              'detail', nullif(v_detail, ''), 'hint', nullif(v_hint, ''));
-END $$;
--- as_user(sub): the request context the gateway sets for a token of app_user with this sub.
-CREATE FUNCTION pg_temp.as_user(p_sub text) RETURNS void LANGUAGE sql AS $$
-    SELECT set_config('request.jwt.claims', json_build_object('sub', p_sub, 'role', 'app_user')::text, true),
-           set_config('role', 'app_user', true);
-$$;
--- as_role(role): a token of a role without a sub (worker, operator).
-CREATE FUNCTION pg_temp.as_role(p_role text) RETURNS void LANGUAGE sql AS $$
-    SELECT set_config('request.jwt.claims', json_build_object('role', p_role)::text, true),
-           set_config('role', p_role, true);
-$$;
--- as_agent(kind, name): a worker token naming its agent, as `gateway token --role worker --host h1` (or
--- --mailer m) mints it.
-CREATE FUNCTION pg_temp.as_agent(p_kind text, p_name text) RETURNS void LANGUAGE sql AS $$
-    SELECT set_config('request.jwt.claims', json_build_object('role', 'worker', p_kind, p_name)::text, true),
-           set_config('role', 'worker', true);
-$$;
 -- explain_claim() / explain_list(): the plans of claim_build's CTE and list_workspaces' query, with
 -- sequential scans off (the tables are tiny here; the point is that the index matches without a Sort).
 CREATE FUNCTION pg_temp.explain_claim() RETURNS SETOF text LANGUAGE plpgsql AS $$
@@ -52,8 +24,6 @@ BEGIN
     RESET enable_seqscan;
 END $$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO app_user, operator, worker, web_anon, platform_owner;
-GRANT EXECUTE ON FUNCTION pg_temp.error_of(text), pg_temp.as_user(text), pg_temp.as_role(text), pg_temp.as_agent(text, text)
-    TO app_user, operator, worker, web_anon;
 
 -- Start from empty tables (whatever other tests left; rolled back at the end).
 DELETE FROM workspaces.notifications;
@@ -128,50 +98,50 @@ SELECT is_empty(
 ------------------------------------------------------------------------------------------------------
 -- Operator: hosts; app_user: the first build creates the project and image
 ------------------------------------------------------------------------------------------------------
-SELECT pg_temp.as_role('operator');
+SELECT test_helpers.as_role('operator');
 SELECT is((api.register_host('h1', 100) ->> 'disk_capacity')::int, 100, 'register_host h1 (100 GB)');
 SELECT is((api.register_host('h2', 100) ->> 'disk_used')::int, 0, 'register_host h2 starts empty');
 SELECT api.register_host('h3', 100);
-SELECT is(pg_temp.error_of($$SELECT api.register_host('h1', 5)$$) ->> 'code', 'PT409', 'duplicate host name -> 409');
-SELECT is(pg_temp.error_of($$SELECT api.register_host('hx', 0)$$) ->> 'code', '22023', 'disk capacity 0 -> 400');
-SELECT is(pg_temp.error_of($$SELECT api.add_host_image('h1', 'nope')$$) ->> 'code', 'PT404', 'unknown image -> 404');
-SELECT is(pg_temp.error_of($$SELECT api.set_host_availability('nope', true)$$) ->> 'code', 'PT404', 'unknown host -> 404');
-SELECT is(pg_temp.error_of($$SELECT api.create_workspace('p')$$) ->> 'code', '42501', 'operator cannot create workspaces');
+SELECT is(test_helpers.error_of($$SELECT api.register_host('h1', 5)$$) ->> 'code', 'PT409', 'duplicate host name -> 409');
+SELECT is(test_helpers.error_of($$SELECT api.register_host('hx', 0)$$) ->> 'code', '22023', 'disk capacity 0 -> 400');
+SELECT is(test_helpers.error_of($$SELECT api.add_host_image('h1', 'nope')$$) ->> 'code', 'PT404', 'unknown image -> 404');
+SELECT is(test_helpers.error_of($$SELECT api.set_host_availability('nope', true)$$) ->> 'code', 'PT404', 'unknown host -> 404');
+SELECT is(test_helpers.error_of($$SELECT api.create_workspace('p')$$) ->> 'code', '42501', 'operator cannot create workspaces');
 
-SELECT pg_temp.as_role('worker');
-SELECT is(pg_temp.error_of($$SELECT api.register_host('hw', 5)$$) ->> 'code', '42501', 'worker cannot register hosts');
-SELECT is(pg_temp.error_of($$SELECT api.schedule_image_build('i', 'p', 1)$$) ->> 'code', '42501', 'worker cannot schedule builds');
+SELECT test_helpers.as_role('worker');
+SELECT is(test_helpers.error_of($$SELECT api.register_host('hw', 5)$$) ->> 'code', '42501', 'worker cannot register hosts');
+SELECT is(test_helpers.error_of($$SELECT api.schedule_image_build('i', 'p', 1)$$) ->> 'code', '42501', 'worker cannot schedule builds');
 RESET ROLE;
 SET LOCAL ROLE web_anon;
-SELECT is(pg_temp.error_of($$SELECT api.list_workspaces()$$) ->> 'code', '42501', 'web_anon cannot list workspaces');
+SELECT is(test_helpers.error_of($$SELECT api.list_workspaces()$$) ->> 'code', '42501', 'web_anon cannot list workspaces');
 RESET ROLE;
 
-SELECT pg_temp.as_user('alice');
-SELECT is(pg_temp.error_of($$SELECT api.create_workspace('proj')$$) ->> 'code', 'PT404', 'unknown project -> 404');
-SELECT is(pg_temp.error_of($$SELECT api.schedule_image_build('img', 'proj', 0)$$) ->> 'code', '22023', 'change 0 -> 400');
-SELECT is(pg_temp.error_of($$SELECT api.schedule_image_build('img', 'proj', 1, 5000)$$) ->> 'code', '22023', 'priority out of range -> 400');
+SELECT test_helpers.as_user('alice');
+SELECT is(test_helpers.error_of($$SELECT api.create_workspace('proj')$$) ->> 'code', 'PT404', 'unknown project -> 404');
+SELECT is(test_helpers.error_of($$SELECT api.schedule_image_build('img', 'proj', 0)$$) ->> 'code', '22023', 'change 0 -> 400');
+SELECT is(test_helpers.error_of($$SELECT api.schedule_image_build('img', 'proj', 1, 5000)$$) ->> 'code', '22023', 'priority out of range -> 400');
 SELECT api.schedule_image_build('img', 'proj', 100, idempotency_key => 'k1') ->> 'build_id' AS b1 \gset
 SELECT is(api.schedule_image_build('img', 'proj', 100, idempotency_key => 'k1') ->> 'build_id', :'b1',
           'the same idempotency key returns the first build');
-SELECT is(pg_temp.error_of($$SELECT api.schedule_image_build('img', 'proj', 101, idempotency_key => 'k1')$$) ->> 'code',
+SELECT is(test_helpers.error_of($$SELECT api.schedule_image_build('img', 'proj', 101, idempotency_key => 'k1')$$) ->> 'code',
           'PT409', 'the key reused with other arguments -> 409');
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM workspaces.builds), 1, 'one build was queued');
 SELECT is((SELECT status::text FROM workspaces.images WHERE name = 'img'), 'BUILDING', 'the new image is BUILDING');
-SELECT pg_temp.as_user('alice');
-SELECT is(pg_temp.error_of($$SELECT api.create_workspace('proj')$$) ->> 'code', 'PGRST', 'image being built -> 503');
-SELECT is(pg_temp.error_of($$SELECT api.create_workspace('proj')$$) ->> 'detail',
+SELECT test_helpers.as_user('alice');
+SELECT is(test_helpers.error_of($$SELECT api.create_workspace('proj')$$) ->> 'code', 'PGRST', 'image being built -> 503');
+SELECT is(test_helpers.error_of($$SELECT api.create_workspace('proj')$$) ->> 'detail',
           '{"status" : 503, "headers" : {"Retry-After" : "60"}}', '... with Retry-After');
-SELECT is(pg_temp.error_of($$SELECT api.create_workspace('proj', 'other')$$) ->> 'code', 'PT404', 'unknown parent image -> 404');
-SELECT is(pg_temp.error_of($$SELECT api.create_workspace('proj', 'img', 'arm64')$$) ->> 'code', 'PT404', 'no image for that arch -> 404');
-SELECT is(pg_temp.error_of($$SELECT api.claim_build('w')$$) ->> 'code', '42501', 'app_user cannot claim builds');
-SELECT is(pg_temp.error_of($$SELECT api.cancel_build(0)$$) ->> 'code', 'PT404', 'cancel of an unknown build -> 404');
+SELECT is(test_helpers.error_of($$SELECT api.create_workspace('proj', 'other')$$) ->> 'code', 'PT404', 'unknown parent image -> 404');
+SELECT is(test_helpers.error_of($$SELECT api.create_workspace('proj', 'img', 'arm64')$$) ->> 'code', 'PT404', 'no image for that arch -> 404');
+SELECT is(test_helpers.error_of($$SELECT api.claim_build('w')$$) ->> 'code', '42501', 'app_user cannot claim builds');
+SELECT is(test_helpers.error_of($$SELECT api.cancel_build(0)$$) ->> 'code', 'PT404', 'cancel of an unknown build -> 404');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------------
 -- Build: SCHEDULED -> IN_PROGRESS -> SUCCEEDED, heartbeat, fencing, outbox, NOTIFY
 ------------------------------------------------------------------------------------------------------
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT api.claim_build('w1') AS c1 \gset
 SELECT is((:'c1'::json ->> 'build_id'), :'b1', 'claim_build returns the queued build');
 SELECT is((:'c1'::json ->> 'attempts')::int, 1, '... as attempt 1');
@@ -179,28 +149,28 @@ SELECT is((:'c1'::json ->> 'image') || '/' || (:'c1'::json ->> 'project') || '/'
           'img/proj/100', '... with the image, project and change');
 SELECT ok((:'c1'::json ->> 'lease_token') IS NOT NULL, '... and a lease token');
 SELECT is(api.claim_build('w2')::text, NULL, 'nothing else to claim -> null');
-SELECT is(pg_temp.error_of(format('SELECT api.heartbeat_build(%s, gen_random_uuid())', :b1)) ->> 'code', 'PT409',
+SELECT is(test_helpers.error_of(format('SELECT api.heartbeat_build(%s, gen_random_uuid())', :b1)) ->> 'code', 'PT409',
           'heartbeat with a wrong token -> 409');
-SELECT is(pg_temp.error_of('SELECT api.heartbeat_build(0, gen_random_uuid())') ->> 'code', 'PT404', 'heartbeat of an unknown build -> 404');
+SELECT is(test_helpers.error_of('SELECT api.heartbeat_build(0, gen_random_uuid())') ->> 'code', 'PT404', 'heartbeat of an unknown build -> 404');
 RESET ROLE;
 UPDATE workspaces.builds SET lease_expires_at = now() + interval '1 second' WHERE id = :b1;
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT is((api.heartbeat_build(:b1, (:'c1'::json ->> 'lease_token')::uuid) ->> 'cancel_requested')::boolean, false,
           'heartbeat with the token: no cancellation requested');
 RESET ROLE;
 SELECT is((SELECT lease_expires_at FROM workspaces.builds WHERE id = :b1), now() + interval '60 seconds',
           '... and the lease runs 60 s from now');
-SELECT pg_temp.as_role('worker');
-SELECT is(pg_temp.error_of(format('SELECT api.complete_build(%s, %L, %L)', :b1, :'c1'::json ->> 'lease_token', 'DONE')) ->> 'code',
+SELECT test_helpers.as_role('worker');
+SELECT is(test_helpers.error_of(format('SELECT api.complete_build(%s, %L, %L)', :b1, :'c1'::json ->> 'lease_token', 'DONE')) ->> 'code',
           '22023', 'complete with an unknown status -> 400');
-SELECT is(pg_temp.error_of(format('SELECT api.complete_build(%s, gen_random_uuid(), %L)', :b1, 'SUCCEEDED')) ->> 'code',
+SELECT is(test_helpers.error_of(format('SELECT api.complete_build(%s, gen_random_uuid(), %L)', :b1, 'SUCCEEDED')) ->> 'code',
           'PT409', 'complete with a wrong token -> 409');
 RESET ROLE;
 SELECT is((SELECT status::text FROM workspaces.builds WHERE id = :b1), 'IN_PROGRESS', '... and the build is unchanged');
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT is(api.complete_build(:b1, (:'c1'::json ->> 'lease_token')::uuid, 'SUCCEEDED', 'built ok') ->> 'status',
           'SUCCEEDED', 'complete with the token: SUCCEEDED');
-SELECT is(pg_temp.error_of(format('SELECT api.complete_build(%s, %L, %L)', :b1, :'c1'::json ->> 'lease_token', 'FAILED')) ->> 'code',
+SELECT is(test_helpers.error_of(format('SELECT api.complete_build(%s, %L, %L)', :b1, :'c1'::json ->> 'lease_token', 'FAILED')) ->> 'code',
           'PT409', 'completing twice -> 409');
 RESET ROLE;
 SELECT results_eq($$SELECT status::text, log, lease_token IS NULL, finished_at IS NOT NULL FROM workspaces.builds WHERE id = $$ || :b1,
@@ -222,7 +192,7 @@ SELECT ok((SELECT prosrc FROM pg_proc WHERE oid = 'workspaces._finish_build'::re
 ------------------------------------------------------------------------------------------------------
 -- Claim order: priority DESC, run_at, id; future run_at is not due
 ------------------------------------------------------------------------------------------------------
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT api.schedule_image_build('img', 'proj', 101) ->> 'build_id' AS q_low \gset
 SELECT api.schedule_image_build('img', 'proj', 102, 10) ->> 'build_id' AS q_high \gset
 SELECT api.schedule_image_build('img', 'proj', 103, 50, now() + interval '1 hour') ->> 'build_id' AS q_later \gset
@@ -231,7 +201,7 @@ SELECT :'q_inf'::json ->> 'build_id' AS q_high_early \gset
 SELECT is((:'q_inf'::json ->> 'run_at')::timestamptz, now(), 'run_at -infinity means now: it does not jump the queue (issue 16 item 10)');
 RESET ROLE;
 UPDATE workspaces.builds SET run_at = now() - interval '1 minute' WHERE id = :q_high_early;   -- it has waited a minute
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT is(api.claim_build('w') ->> 'build_id', :'q_high_early', 'highest priority, earliest run_at first');
 SELECT is(api.claim_build('w') ->> 'build_id', :'q_high', 'then the same priority, later run_at');
 SELECT is(api.claim_build('w') ->> 'build_id', :'q_low', 'then the lower priority');
@@ -244,17 +214,17 @@ UPDATE workspaces.builds SET status = 'CANCELLED', finished_at = now(), lease_to
 WHERE id IN (:q_low, :q_high, :q_high_early, :q_later);
 
 -- Issue 16 item 10: run_at is bounded (at most 30 days ahead), priorities above 100 are the operators'.
-SELECT pg_temp.as_user('alice');
-SELECT is(pg_temp.error_of($$SELECT api.schedule_image_build('img', 'proj', 105, 0, now() + interval '31 days')$$) ->> 'code',
+SELECT test_helpers.as_user('alice');
+SELECT is(test_helpers.error_of($$SELECT api.schedule_image_build('img', 'proj', 105, 0, now() + interval '31 days')$$) ->> 'code',
           '22023', 'run_at beyond the 30-day horizon -> 400');
-SELECT is(pg_temp.error_of($$SELECT api.schedule_image_build('img', 'proj', 105, 101)$$) ->> 'code', 'PT403',
+SELECT is(test_helpers.error_of($$SELECT api.schedule_image_build('img', 'proj', 105, 101)$$) ->> 'code', 'PT403',
           'a user asking for priority 101 (the operators'') -> 403');
 SELECT api.schedule_image_build('img', 'proj', 105, 100) ->> 'build_id' AS q_top \gset
-SELECT is(pg_temp.error_of(format('SELECT api.set_build_priority(%s, 500)', :q_top)) ->> 'code', '42501',
+SELECT is(test_helpers.error_of(format('SELECT api.set_build_priority(%s, 500)', :q_top)) ->> 'code', '42501',
           'a user cannot raise it (set_build_priority is the operators'')');
-SELECT pg_temp.as_role('operator');
+SELECT test_helpers.as_role('operator');
 SELECT is(api.set_build_priority(:q_top, 500) ->> 'priority', '500', 'an operator puts the build everyone waits for first');
-SELECT is(pg_temp.error_of(format('SELECT api.set_build_priority(%s, 5000)', :q_top)) ->> 'code', '22023', '... within -1000..1000');
+SELECT is(test_helpers.error_of(format('SELECT api.set_build_priority(%s, 5000)', :q_top)) ->> 'code', '22023', '... within -1000..1000');
 RESET ROLE;
 UPDATE workspaces.builds SET status = 'CANCELLED', finished_at = now() WHERE id = :q_top;
 
@@ -265,12 +235,12 @@ INSERT INTO workspaces.builds (image_id, change_number, requested_by, priority, 
                                lease_token, lease_expires_at, worker, started_at)
 SELECT i.id, g, 'walker', 100, 'IN_PROGRESS', 1, 3, gen_random_uuid(), now() - interval '1 second', 'gone', now()
 FROM workspaces.images i, generate_series(1, 20000) g WHERE i.name = 'img';
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT sum((api.requeue_expired_builds() ->> 'requeued')::int) FROM generate_series(1, 20);
 RESET ROLE;
 ANALYZE workspaces.builds;                -- re-plans the claim (cached per session) for this many rows
 CREATE TEMP TABLE claim_blocks AS SELECT pg_stat_get_xact_blocks_fetched('workspaces.builds_claim_idx'::regclass) AS before;
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT api.claim_build('walker-test');
 RESET ROLE;
 SELECT cmp_ok(pg_stat_get_xact_blocks_fetched('workspaces.builds_claim_idx'::regclass) - (SELECT before FROM claim_blocks), '<', 10::bigint,
@@ -280,13 +250,13 @@ DELETE FROM workspaces.builds WHERE requested_by = 'walker';
 ------------------------------------------------------------------------------------------------------
 -- Batches: claim_builds(n) and complete_builds, each result fenced on its own
 ------------------------------------------------------------------------------------------------------
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT api.schedule_image_build('img', 'proj', 150) ->> 'build_id' AS k1 \gset
 SELECT api.schedule_image_build('img', 'proj', 151, 5) ->> 'build_id' AS k2 \gset
 SELECT api.schedule_image_build('img', 'proj', 152) ->> 'build_id' AS k3 \gset
-SELECT pg_temp.as_role('worker');
-SELECT is(pg_temp.error_of($$SELECT api.claim_builds('w', 0)$$) ->> 'code', '22023', 'claim_builds(0) -> 400');
-SELECT is(pg_temp.error_of($$SELECT api.claim_builds('w', 1001)$$) ->> 'code', '22023', 'claim_builds(1001) -> 400');
+SELECT test_helpers.as_role('worker');
+SELECT is(test_helpers.error_of($$SELECT api.claim_builds('w', 0)$$) ->> 'code', '22023', 'claim_builds(0) -> 400');
+SELECT is(test_helpers.error_of($$SELECT api.claim_builds('w', 1001)$$) ->> 'code', '22023', 'claim_builds(1001) -> 400');
 SELECT api.claim_builds('w', 2) AS kc \gset
 SELECT is((SELECT array_agg((c ->> 'build_id')::bigint) FROM json_array_elements(:'kc') c),
           ARRAY[:k2, :k1]::bigint[], 'claim_builds(2) claims two builds in claim order (priority first)');
@@ -295,24 +265,24 @@ SELECT api.claim_builds('w', 10) AS kc3 \gset
 SELECT is(json_array_length(:'kc3'), 1, 'claim_builds(10) with one build due claims that one');
 SELECT is(api.claim_builds('w', 10)::text, '[]', 'nothing due -> []');
 -- Malformed batches: 400 and nothing changes.
-SELECT is(pg_temp.error_of($$SELECT api.complete_builds('{}')$$) ->> 'code', '22023', 'complete_builds of an object -> 400');
-SELECT is(pg_temp.error_of($$SELECT api.complete_builds('[]')$$) ->> 'code', '22023', 'complete_builds of [] -> 400');
-SELECT is(pg_temp.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "SUCCEEDED"},
+SELECT is(test_helpers.error_of($$SELECT api.complete_builds('{}')$$) ->> 'code', '22023', 'complete_builds of an object -> 400');
+SELECT is(test_helpers.error_of($$SELECT api.complete_builds('[]')$$) ->> 'code', '22023', 'complete_builds of [] -> 400');
+SELECT is(test_helpers.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "SUCCEEDED"},
                                                                  {"build_id": %s, "lease_token": "not-a-uuid", "status": "SUCCEEDED"}]')$$,
                                   :k1, :'kc'::json -> 1 -> 'lease_token', :k2)) ->> 'message',
           'results[1]: lease_token must be the UUID the claim returned', 'a malformed result -> 400 naming it');
-SELECT is(pg_temp.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "DONE"}]')$$,
+SELECT is(test_helpers.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "DONE"}]')$$,
                                   :k1, :'kc'::json -> 1 -> 'lease_token')) ->> 'code', '22023', 'an unknown status -> 400');
-SELECT is(pg_temp.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "FAILED", "colour": 1}]')$$,
+SELECT is(test_helpers.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "FAILED", "colour": 1}]')$$,
                                   :k1, :'kc'::json -> 1 -> 'lease_token')) ->> 'code', '22023', 'an unknown key -> 400');
-SELECT is(pg_temp.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "FAILED"},
+SELECT is(test_helpers.error_of(format($$SELECT api.complete_builds('[{"build_id": %s, "lease_token": %s, "status": "FAILED"},
                                                                  {"build_id": %s, "lease_token": %s, "status": "FAILED"}]')$$,
                                   :k1, :'kc'::json -> 1 -> 'lease_token', :k1, :'kc'::json -> 1 -> 'lease_token')) ->> 'message',
           format('build %s appears more than once', :k1), 'the same build twice -> 400');
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM workspaces.builds WHERE id IN (:k1, :k2, :k3) AND status = 'IN_PROGRESS'), 3,
           '... and after the 400s all three builds are still IN_PROGRESS');
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT api.complete_builds(json_build_array(
     json_build_object('build_id', :k2, 'lease_token', :'kc'::json -> 0 -> 'lease_token', 'status', 'SUCCEEDED', 'log', 'ok 2'),
     json_build_object('build_id', :k3, 'lease_token', gen_random_uuid(), 'status', 'SUCCEEDED'),
@@ -333,33 +303,33 @@ UPDATE workspaces.builds SET status = 'CANCELLED', finished_at = now(), lease_to
 ------------------------------------------------------------------------------------------------------
 -- Lease expiry: requeue with attempts counted and backoff with jitter; FAILED after max_attempts
 ------------------------------------------------------------------------------------------------------
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT api.schedule_image_build('img', 'proj', 200) ->> 'build_id' AS b2 \gset
 RESET ROLE;
 UPDATE workspaces.builds SET max_attempts = 3 WHERE id = :b2;
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT api.claim_build('w1') ->> 'lease_token' AS t21 \gset
 SELECT is(api.requeue_expired_builds() ->> 'requeued', '0', 'a live lease is not requeued');
 RESET ROLE;
 UPDATE workspaces.builds SET lease_expires_at = now() - interval '1 second' WHERE id = :b2;
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT is(api.requeue_expired_builds()::jsonb, '{"requeued": 1, "failed": 0, "cancelled": 0}', 'an expired lease is requeued');
 RESET ROLE;
 SELECT results_eq($$SELECT status::text, attempts, lease_token IS NULL, run_at BETWEEN now() + interval '5 s' AND now() + interval '10 s'
                     FROM workspaces.builds WHERE id = $$ || :b2,
                   $$VALUES ('SCHEDULED', 1, true, true)$$, 'SCHEDULED, attempt 1 counted, run_at in now + [5 s, 10 s)');
 SELECT alike((SELECT last_error FROM workspaces.builds WHERE id = :b2), 'attempt 1: the lease of worker w1 expired at %', '... with the reason');
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT is(api.claim_build('w2')::text, NULL, 'not claimable during the backoff');
 RESET ROLE;
 UPDATE workspaces.builds SET run_at = now() - interval '1 second' WHERE id = :b2;
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT api.claim_build('w2') AS c22 \gset
 SELECT is((:'c22'::json ->> 'attempts')::int, 2, 'claimed again after the backoff: attempt 2');
 SELECT isnt(:'c22'::json ->> 'lease_token', :'t21', '... with a fresh token');
-SELECT is(pg_temp.error_of(format('SELECT api.complete_build(%s, %L, %L)', :b2, :'t21', 'SUCCEEDED')) ->> 'code', 'PT409',
+SELECT is(test_helpers.error_of(format('SELECT api.complete_build(%s, %L, %L)', :b2, :'t21', 'SUCCEEDED')) ->> 'code', 'PT409',
           'the first worker''s stale token -> 409');
-SELECT is(pg_temp.error_of(format('SELECT api.heartbeat_build(%s, %L)', :b2, :'t21')) ->> 'detail',
+SELECT is(test_helpers.error_of(format('SELECT api.heartbeat_build(%s, %L)', :b2, :'t21')) ->> 'detail',
           'The build is IN_PROGRESS now: your lease expired and the build was requeued, claimed by another worker or finished.',
           '... heartbeat too, saying why');
 RESET ROLE;
@@ -367,17 +337,17 @@ SELECT results_eq($$SELECT status::text, worker, lease_token::text FROM workspac
                   format($$VALUES ('IN_PROGRESS', 'w2', %L)$$, :'c22'::json ->> 'lease_token'),
                   'the stale token changed nothing: still the second worker''s lease');
 UPDATE workspaces.builds SET lease_expires_at = now() - interval '1 second' WHERE id = :b2;
-SELECT pg_temp.as_role('operator');
+SELECT test_helpers.as_role('operator');
 SELECT is(api.requeue_expired_builds() ->> 'requeued', '1', 'operator may requeue too');
 RESET ROLE;
 SELECT ok((SELECT run_at BETWEEN now() + interval '10 s' AND now() + interval '20 s' FROM workspaces.builds WHERE id = :b2),
           'attempt 2 backs off in now + [10 s, 20 s) (doubled)');
 UPDATE workspaces.builds SET run_at = now() - interval '1 second' WHERE id = :b2;
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT is(api.claim_build('w3') ->> 'attempts', '3', 'attempt 3 (the last)');
 RESET ROLE;
 UPDATE workspaces.builds SET lease_expires_at = now() - interval '1 second' WHERE id = :b2;
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT is(api.requeue_expired_builds()::jsonb, '{"requeued": 0, "failed": 1, "cancelled": 0}', 'after max_attempts: FAILED');
 RESET ROLE;
 SELECT results_eq($$SELECT status::text, attempts, finished_at IS NOT NULL FROM workspaces.builds WHERE id = $$ || :b2,
@@ -392,39 +362,39 @@ SELECT ok((SELECT sum(power(2, a))::int FROM generate_series(1, 1) a) > 0 AND
 SELECT is((SELECT max(workspaces._backoff(30)) <= interval '1 hour' FROM generate_series(1, 50)), true, 'backoff is capped at 1 h');
 
 -- retry_build: FAILED -> SCHEDULED with attempts reset
-SELECT pg_temp.as_user('bob');
-SELECT is(pg_temp.error_of(format('SELECT api.retry_build(%s)', :b2)) ->> 'code', 'PT404', 'bob cannot retry alice''s build (404)');
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('bob');
+SELECT is(test_helpers.error_of(format('SELECT api.retry_build(%s)', :b2)) ->> 'code', 'PT404', 'bob cannot retry alice''s build (404)');
+SELECT test_helpers.as_user('alice');
 SELECT results_eq(format('SELECT r ->> %L, r ->> %L FROM api.retry_build(%s) r', 'status', 'attempts', :b2),
                   $$VALUES ('SCHEDULED', '0')$$, 'retry_build: FAILED -> SCHEDULED, attempts 0');
-SELECT is(pg_temp.error_of(format('SELECT api.retry_build(%s)', :b2)) ->> 'code', 'PT409', 'retry of a SCHEDULED build -> 409');
+SELECT is(test_helpers.error_of(format('SELECT api.retry_build(%s)', :b2)) ->> 'code', 'PT409', 'retry of a SCHEDULED build -> 409');
 
 ------------------------------------------------------------------------------------------------------
 -- Cancellation
 ------------------------------------------------------------------------------------------------------
 SELECT is(api.cancel_build(:b2) ->> 'status', 'CANCELLED', 'cancel a SCHEDULED build: CANCELLED at once');
-SELECT is(pg_temp.error_of(format('SELECT api.cancel_build(%s)', :b2)) ->> 'code', 'PT409', 'cancel twice -> 409');
+SELECT is(test_helpers.error_of(format('SELECT api.cancel_build(%s)', :b2)) ->> 'code', 'PT409', 'cancel twice -> 409');
 SELECT is(api.retry_build(:b2) ->> 'status', 'SCHEDULED', 'a CANCELLED build can be retried');
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT api.claim_build('w4') ->> 'lease_token' AS t24 \gset
-SELECT pg_temp.as_user('bob');
-SELECT is(pg_temp.error_of(format('SELECT api.cancel_build(%s)', :b2)) ->> 'code', 'PT404', 'bob cannot cancel alice''s build (404)');
-SELECT pg_temp.as_role('operator');
+SELECT test_helpers.as_user('bob');
+SELECT is(test_helpers.error_of(format('SELECT api.cancel_build(%s)', :b2)) ->> 'code', 'PT404', 'bob cannot cancel alice''s build (404)');
+SELECT test_helpers.as_role('operator');
 SELECT results_eq(format('SELECT r ->> %L, r ->> %L FROM api.cancel_build(%s) r', 'status', 'cancel_requested', :b2),
                   $$VALUES ('IN_PROGRESS', 'true')$$, 'operator cancels an IN_PROGRESS build: cancel_requested');
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT is((api.heartbeat_build(:b2, :'t24') ->> 'cancel_requested')::boolean, true, 'the worker learns it on its heartbeat');
 SELECT is(api.complete_build(:b2, :'t24', 'CANCELLED', 'stopped') ->> 'status', 'CANCELLED', '... and completes it CANCELLED');
 -- an expired lease of a build asked to cancel becomes CANCELLED, not requeued
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT api.schedule_image_build('img', 'proj', 300) ->> 'build_id' AS b3 \gset
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT is(api.claim_build('w5') ->> 'build_id', :'b3', 'claim b3');
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT api.cancel_build(:b3);
 RESET ROLE;
 UPDATE workspaces.builds SET lease_expires_at = now() - interval '1 second' WHERE id = :b3;
-SELECT pg_temp.as_role('worker');
+SELECT test_helpers.as_role('worker');
 SELECT is(api.requeue_expired_builds()::jsonb, '{"requeued": 0, "failed": 0, "cancelled": 1}',
           'an expired lease with cancellation requested -> CANCELLED');
 RESET ROLE;
@@ -432,25 +402,25 @@ RESET ROLE;
 ------------------------------------------------------------------------------------------------------
 -- Workspaces: placement
 ------------------------------------------------------------------------------------------------------
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT results_eq($$SELECT (e ->> 'code'), (e ->> 'message')::json ->> 'message', e ->> 'detail'
-                    FROM pg_temp.error_of('SELECT api.create_workspace(''proj'')') e$$,
+                    FROM test_helpers.error_of('SELECT api.create_workspace(''proj'')') e$$,
                   $$VALUES ('PGRST', 'no host holds image img (x86_64)', '{"status" : 503, "headers" : {"Retry-After" : "30"}}')$$,
                   'no host holds the image -> 503 saying so, with Retry-After');
-SELECT pg_temp.as_role('operator');
+SELECT test_helpers.as_role('operator');
 SELECT api.add_host_image(h, 'img') FROM unnest(ARRAY['h1', 'h2', 'h3']) h;
 SELECT api.add_host_image('h1', 'img');   -- idempotent
 SELECT api.set_host_availability(h, false) FROM unnest(ARRAY['h1', 'h2', 'h3']) h;
-SELECT pg_temp.as_user('alice');
-SELECT is((pg_temp.error_of($$SELECT api.create_workspace('proj')$$) ->> 'message')::json ->> 'message',
+SELECT test_helpers.as_user('alice');
+SELECT is((test_helpers.error_of($$SELECT api.create_workspace('proj')$$) ->> 'message')::json ->> 'message',
           'every host holding image img (x86_64) is unavailable', 'all hosts unavailable -> 503 saying so');
-SELECT pg_temp.as_role('operator');
+SELECT test_helpers.as_role('operator');
 SELECT api.set_host_availability(h, true) FROM unnest(ARRAY['h1', 'h2', 'h3']) h;
 RESET ROLE;
 UPDATE workspaces.hosts SET disk_used = 30 WHERE name = 'h1';
 UPDATE workspaces.hosts SET disk_used = 10 WHERE name = 'h2';
 UPDATE workspaces.hosts SET disk_used = 20 WHERE name = 'h3';
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT api.create_workspace('proj') AS w1 \gset
 SELECT results_eq(format($$SELECT %L::json ->> 'host', %L::json ->> 'state', %L::json ->> 'owner'$$, :'w1', :'w1', :'w1'),
                   $$VALUES ('h2', 'PROVISIONING', 'alice')$$, 'create_workspace: the least used host, PROVISIONING');
@@ -460,12 +430,12 @@ SELECT is(api.create_workspace('proj') ->> 'host', 'h3', 'then h3 (h2 has 30 GB,
 RESET ROLE;
 SELECT results_eq($$SELECT name COLLATE "default", disk_used FROM workspaces.hosts ORDER BY name$$,
                   $$VALUES ('h1', 30), ('h2', 30), ('h3', 30)$$, 'each creation took 10 GB of its host: usage spread');
-SELECT pg_temp.as_user('bob');
+SELECT test_helpers.as_user('bob');
 SELECT api.create_workspace('proj') ->> 'workspace_id' AS wb \gset
 RESET ROLE;
 UPDATE workspaces.hosts SET disk_used = 95;
-SELECT pg_temp.as_user('alice');
-SELECT is((pg_temp.error_of($$SELECT api.create_workspace('proj')$$) ->> 'message')::json ->> 'message',
+SELECT test_helpers.as_user('alice');
+SELECT is((test_helpers.error_of($$SELECT api.create_workspace('proj')$$) ->> 'message')::json ->> 'message',
           'no host holding image img (x86_64) has 10 GB of free disk', 'all hosts full -> 503 saying so');
 RESET ROLE;
 UPDATE workspaces.hosts h SET disk_used = (SELECT coalesce(sum(w.disk_gb), 0) FROM workspaces.workspaces w WHERE w.host_id = h.id);
@@ -476,18 +446,18 @@ SELECT is((SELECT count(*)::int FROM workspaces.hosts h
 ------------------------------------------------------------------------------------------------------
 -- Workspaces: RLS and isolation
 ------------------------------------------------------------------------------------------------------
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT is((SELECT count(*)::int FROM api.list_workspaces()), 3, 'alice lists her 3 workspaces');
 SELECT is((SELECT count(*)::int FROM workspaces.workspaces), 3, 'reading the table directly, RLS shows only hers');
-SELECT is(pg_temp.error_of(format('SELECT api.delete_workspace(%s)', :wb)) ->> 'code', 'PT404', 'alice cannot delete bob''s workspace (404)');
-SELECT pg_temp.as_user('bob');
+SELECT is(test_helpers.error_of(format('SELECT api.delete_workspace(%s)', :wb)) ->> 'code', 'PT404', 'alice cannot delete bob''s workspace (404)');
+SELECT test_helpers.as_user('bob');
 SELECT results_eq($$SELECT workspace_id::text FROM api.list_workspaces()$$, ARRAY[:'wb'], 'bob lists only his own');
-SELECT is(pg_temp.error_of(format('SELECT api.delete_workspace(%s)', :'w1'::json ->> 'workspace_id')) ->> 'code', 'PT404',
+SELECT is(test_helpers.error_of(format('SELECT api.delete_workspace(%s)', :'w1'::json ->> 'workspace_id')) ->> 'code', 'PT404',
           'bob cannot delete alice''s workspace (404)');
-SELECT is(pg_temp.error_of('INSERT INTO workspaces.workspaces (owner) VALUES (''bob'')') ->> 'code', '42501',
+SELECT is(test_helpers.error_of('INSERT INTO workspaces.workspaces (owner) VALUES (''bob'')') ->> 'code', '42501',
           'app_user cannot write the table directly');
 SELECT set_config('request.jwt.claims', '{"role":"app_user"}', true);
-SELECT is(pg_temp.error_of('SELECT api.list_workspaces()') ->> 'code', 'PT401', 'no sub in the token -> 401');
+SELECT is(test_helpers.error_of('SELECT api.list_workspaces()') ->> 'code', 'PT401', 'no sub in the token -> 401');
 RESET ROLE;
 SELECT ok((SELECT string_agg(line, E'\n') FROM pg_temp.explain_list() line) LIKE '%workspaces_owner_idx%',
           'list_workspaces'' query uses the owner index');
@@ -497,9 +467,9 @@ SELECT ok((SELECT string_agg(line, E'\n') FROM pg_temp.explain_list() line) LIKE
 -- delete -> gone, reconcile
 ------------------------------------------------------------------------------------------------------
 SELECT (:'w1'::json ->> 'workspace_id') AS w1id, (:'w2'::json ->> 'workspace_id') AS w2id \gset
-SELECT pg_temp.as_agent('host', 'nope');
-SELECT is(pg_temp.error_of($$SELECT api.claim_host_task('nope')$$) ->> 'code', 'PT404', 'claim for an unknown host -> 404');
-SELECT pg_temp.as_agent('host', 'h2');
+SELECT test_helpers.as_agent('host', 'nope');
+SELECT is(test_helpers.error_of($$SELECT api.claim_host_task('nope')$$) ->> 'code', 'PT404', 'claim for an unknown host -> 404');
+SELECT test_helpers.as_agent('host', 'h2');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT results_eq(format($$SELECT %L::json ->> 'workspace_id', %L::json ->> 'task', %L::json ->> 'container_name', %L::json ->> 'image'$$,
                          :'task', :'task', :'task', :'task'),
@@ -509,21 +479,21 @@ SELECT api.claim_host_task('h2') AS task2 \gset
 SELECT is(:'task2'::json ->> 'workspace_id', :'w2id', 'the next claim gets w2 (w1 is claimed)');
 SELECT :'task2'::json ->> 'task_token' AS t2 \gset
 SELECT is(api.claim_host_task('h2')::text, NULL, 'then nothing');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L)', :w1id, :'t1')) ->> 'code', '22023',
+SELECT is(test_helpers.error_of(format('SELECT api.report_task_success(%s, %L)', :w1id, :'t1')) ->> 'code', '22023',
           'provision success without hostname and ip -> 400');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, NULL, %L, %L)', :w1id, 'ws1.example', '10.0.0.5')) ->> 'code', '22023',
+SELECT is(test_helpers.error_of(format('SELECT api.report_task_success(%s, NULL, %L, %L)', :w1id, 'ws1.example', '10.0.0.5')) ->> 'code', '22023',
           'a report without the claim''s task_token -> 400');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', :w1id, :'t2', 'ws1.example', '10.0.0.5')) ->> 'code', 'PT409',
+SELECT is(test_helpers.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', :w1id, :'t2', 'ws1.example', '10.0.0.5')) ->> 'code', 'PT409',
           'a report with another claim''s token -> 409');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', 0, :'t1', 'x', '10.0.0.5')) ->> 'code', 'PT404',
+SELECT is(test_helpers.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', 0, :'t1', 'x', '10.0.0.5')) ->> 'code', 'PT404',
           'a report of an unknown workspace -> 404');
 SELECT results_eq(format($$SELECT r ->> 'state', r ->> 'hostname', r ->> 'ip' FROM api.report_task_success(%s, %L, 'ws1.example', '10.0.0.5') r$$, :w1id, :'t1'),
                   $$VALUES ('READY', 'ws1.example', '10.0.0.5')$$, 'provision success: READY with hostname and ip');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', :w1id, :'t1', 'x', '10.0.0.6')) ->> 'code', 'PT409',
+SELECT is(test_helpers.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', :w1id, :'t1', 'x', '10.0.0.6')) ->> 'code', 'PT409',
           'a READY workspace has no task to report (409), not even with the token of its finished task');
 SELECT is(api.report_task_failure(:w2id, :'t2', 'docker: setup failed') ->> 'state', 'CLEANING',
           'provision failure: CLEANING (stale container removed before the retry)');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_failure(%s, %L, %L)', :w2id, :'t2', 'again')) ->> 'code', 'PT409',
+SELECT is(test_helpers.error_of(format('SELECT api.report_task_failure(%s, %L, %L)', :w2id, :'t2', 'again')) ->> 'code', 'PT409',
           'the reported task''s token is spent: reporting it again -> 409');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT is(:'task'::json ->> 'task', 'cleanup', 'the agent gets the cleanup task');
@@ -538,21 +508,21 @@ SELECT is(api.report_task_failure(:w2id, (api.claim_host_task('h2') ->> 'task_to
 RESET ROLE;
 SELECT is((SELECT attempts FROM workspaces.workspaces WHERE id = :w2id), 3, '... after 3 attempts');
 -- a claimed task is handed out again after 5 minutes (the agent may have died)
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT api.delete_workspace(:w1id) ->> 'state' AS st \gset
 SELECT is(:'st'::text, 'DELETING', 'delete_workspace: DELETING');
 SELECT is(api.delete_workspace(:w1id) ->> 'state', 'DELETING', 'deleting again changes nothing');
-SELECT pg_temp.as_agent('host', 'h2');
+SELECT test_helpers.as_agent('host', 'h2');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT is(:'task'::json ->> 'task', 'delete', 'the agent gets the delete task');
 SELECT :'task'::json ->> 'task_token' AS t_old \gset
 SELECT is(api.claim_host_task('h2')::text, NULL, 'not again while claimed');
 RESET ROLE;
 UPDATE workspaces.workspaces SET task_claimed_at = now() - interval '6 minutes' WHERE id = :w1id;
-SELECT pg_temp.as_agent('host', 'h2');
+SELECT test_helpers.as_agent('host', 'h2');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT is(:'task'::json ->> 'workspace_id', :'w1id', 'handed out again after 5 minutes');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L)', :w1id, :'t_old')) ->> 'code', 'PT409',
+SELECT is(test_helpers.error_of(format('SELECT api.report_task_success(%s, %L)', :w1id, :'t_old')) ->> 'code', 'PT409',
           'the first agent''s late report (its claim expired and the task was claimed again) -> 409');
 SELECT is(api.report_task_failure(:w1id, (:'task'::json ->> 'task_token')::uuid, 'busy') ->> 'state', 'DELETING', 'a failed delete stays DELETING');
 SELECT is(api.report_task_success(:w1id, (api.claim_host_task('h2') ->> 'task_token')::uuid)::jsonb, jsonb_build_object('workspace_id', :w1id, 'state', 'DELETED'),
@@ -565,24 +535,24 @@ SELECT is((SELECT disk_used FROM workspaces.hosts WHERE name = 'h2'), 10, 'its 1
 -- stale (409): it neither makes the workspace READY nor deletes the row and returns the disk while the
 -- container it made runs on; the delete task that follows removes the container, then the row goes.
 UPDATE workspaces.hosts SET is_available = (name = 'h2');   -- so the new workspace goes to h2
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT api.create_workspace('proj') ->> 'workspace_id' AS w4id \gset
 RESET ROLE;
 UPDATE workspaces.hosts SET is_available = true;
-SELECT pg_temp.as_agent('host', 'h2');
+SELECT test_helpers.as_agent('host', 'h2');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT is(:'task'::json ->> 'workspace_id', :'w4id', 'h2''s agent claims the provision of a new workspace');
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT api.delete_workspace(:w4id);
-SELECT pg_temp.as_agent('host', 'h2');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', :w4id, :'task'::json ->> 'task_token', 'ws4', '10.0.0.8')) ->> 'code',
+SELECT test_helpers.as_agent('host', 'h2');
+SELECT is(test_helpers.error_of(format('SELECT api.report_task_success(%s, %L, %L, %L)', :w4id, :'task'::json ->> 'task_token', 'ws4', '10.0.0.8')) ->> 'code',
           'PT409', 'the provision report of a workspace deleted meanwhile is stale -> 409');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_failure(%s, %L, %L)', :w4id, :'task'::json ->> 'task_token', 'x')) ->> 'code',
+SELECT is(test_helpers.error_of(format('SELECT api.report_task_failure(%s, %L, %L)', :w4id, :'task'::json ->> 'task_token', 'x')) ->> 'code',
           'PT409', 'its failure report too');
 RESET ROLE;
 SELECT results_eq(format('SELECT state::text, disk_gb FROM workspaces.workspaces WHERE id = %s', :w4id),
                   $$VALUES ('DELETING', 10)$$, 'the workspace is still DELETING and holds its disk');
-SELECT pg_temp.as_agent('host', 'h2');
+SELECT test_helpers.as_agent('host', 'h2');
 SELECT api.claim_host_task('h2') AS task \gset
 SELECT is(:'task'::json ->> 'task', 'delete', 'the delete task is handed out at once (the old claim ended with the deletion)');
 SELECT is(api.report_task_success(:w4id, (:'task'::json ->> 'task_token')::uuid) ->> 'state', 'DELETED', 'the container removed, the row goes');
@@ -591,97 +561,97 @@ SELECT is((SELECT disk_used FROM workspaces.hosts WHERE name = 'h2'), 10, 'h2''s
 
 -- reconcile: h3 has alice's third workspace; make it READY, then its container vanishes
 SELECT id AS w3id FROM workspaces.workspaces WHERE host_name = 'h3' AND owner = 'alice' \gset
-SELECT pg_temp.as_agent('host', 'h3');
+SELECT test_helpers.as_agent('host', 'h3');
 SELECT api.report_task_success(:w3id, (api.claim_host_task('h3') ->> 'task_token')::uuid, 'ws3', '10.0.0.7');
 SELECT is(api.reconcile_host('h3', ARRAY['stray-1'])::jsonb, '{"failed": [], "deleted": [], "remove": ["stray-1"]}',
           'reconcile: a READY workspace changed within the last minute is not judged yet; unknown containers are returned');
 RESET ROLE;
 UPDATE workspaces.workspaces SET updated_at = now() - interval '2 minutes' WHERE id = :w3id;
-SELECT pg_temp.as_agent('host', 'h3');
+SELECT test_helpers.as_agent('host', 'h3');
 SELECT is(api.reconcile_host('h3', ARRAY['ws-' || :w3id, 'stray-1'])::jsonb, '{"failed": [], "deleted": [], "remove": ["stray-1"]}',
           'reconcile: the container is there, the workspace stays READY');
 SELECT is(api.reconcile_host('h3', ARRAY[]::text[])::jsonb, jsonb_build_object('failed', ARRAY[:w3id], 'deleted', '[]'::jsonb, 'remove', '[]'::jsonb),
           'reconcile: a READY workspace whose container vanished -> FAILED');
-SELECT pg_temp.as_agent('host', 'h2');
+SELECT test_helpers.as_agent('host', 'h2');
 SELECT is(api.reconcile_host('h2', ARRAY['ws-' || :w2id])::jsonb, jsonb_build_object('failed', '[]'::jsonb, 'deleted', '[]'::jsonb, 'remove', ARRAY['ws-' || :w2id]),
           'reconcile: the container of a FAILED workspace is returned for removal');
 RESET ROLE;
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT api.delete_workspace(:w3id);
-SELECT pg_temp.as_agent('host', 'h3');
+SELECT test_helpers.as_agent('host', 'h3');
 SELECT is(api.reconcile_host('h3', ARRAY[]::text[])::jsonb, jsonb_build_object('failed', '[]'::jsonb, 'deleted', ARRAY[:w3id], 'remove', '[]'::jsonb),
           'reconcile: a DELETING workspace whose container is gone is deleted');
 RESET ROLE;
 SELECT is((SELECT count(*)::int FROM workspaces.hosts h
            WHERE disk_used <> (SELECT coalesce(sum(w.disk_gb), 0) FROM workspaces.workspaces w WHERE w.host_id = h.id)), 0,
           'host disk_used = sum of its workspaces after all transitions');
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT results_eq($$SELECT state FROM api.list_workspaces()$$, ARRAY['FAILED'], 'alice has her FAILED workspace left');
 RESET ROLE;
 
 -- report_host_disk: the agent's measurement of its host, shown to operators by list_hosts
-SELECT pg_temp.as_agent('host', 'h3');
+SELECT test_helpers.as_agent('host', 'h3');
 SELECT is((api.report_host_disk('h3', 5368709120, 1073741824) ->> 'disk_measured_bytes')::bigint, 5368709120::bigint,
           'report_host_disk records the bytes the engine uses');
 SELECT is((api.report_host_disk('h3', 6442450944) ->> 'disk_free_bytes'), NULL, 'free_bytes is optional (unknown: null)');
-SELECT pg_temp.as_agent('host', 'nope');
-SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('nope', 1)$$) ->> 'code', 'PT404', 'report_host_disk: unknown host -> 404');
-SELECT pg_temp.as_agent('host', 'h3');
-SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h3', -1)$$) ->> 'code', '22023', 'report_host_disk: negative bytes -> 400');
-SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h3', NULL)$$) ->> 'code', '22023', 'report_host_disk: used_bytes is required');
-SELECT is(pg_temp.error_of($$SELECT api.list_hosts()$$) ->> 'code', '42501', 'worker cannot list hosts');
+SELECT test_helpers.as_agent('host', 'nope');
+SELECT is(test_helpers.error_of($$SELECT api.report_host_disk('nope', 1)$$) ->> 'code', 'PT404', 'report_host_disk: unknown host -> 404');
+SELECT test_helpers.as_agent('host', 'h3');
+SELECT is(test_helpers.error_of($$SELECT api.report_host_disk('h3', -1)$$) ->> 'code', '22023', 'report_host_disk: negative bytes -> 400');
+SELECT is(test_helpers.error_of($$SELECT api.report_host_disk('h3', NULL)$$) ->> 'code', '22023', 'report_host_disk: used_bytes is required');
+SELECT is(test_helpers.error_of($$SELECT api.list_hosts()$$) ->> 'code', '42501', 'worker cannot list hosts');
 RESET ROLE;
-SELECT pg_temp.as_role('operator');
+SELECT test_helpers.as_role('operator');
 SELECT is((SELECT (j ->> 'disk_measured_bytes')::bigint FROM api.list_hosts() j WHERE j ->> 'name' = 'h3'), 6442450944::bigint,
           'list_hosts shows the last measurement');
 SELECT ok((SELECT (j ->> 'disk_measured_at') IS NOT NULL AND (j ->> 'disk_used')::int = 0 FROM api.list_hosts() j WHERE j ->> 'name' = 'h3'),
           'list_hosts keeps the reservation (disk_used) apart from the measurement');
-SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h3', 1)$$) ->> 'code', '42501', 'operator cannot report a host''s disk');
+SELECT is(test_helpers.error_of($$SELECT api.report_host_disk('h3', 1)$$) ->> 'code', '42501', 'operator cannot report a host''s disk');
 RESET ROLE;
 
 -- Issue 16 item 9: a host agent's token names its host (gateway token --role worker --host h2); it
 -- claims, reports, reconciles and reports disk only for that host. A worker token naming no host acts
 -- for none.
 SELECT id AS wh1 FROM workspaces.workspaces WHERE host_name = 'h1' ORDER BY id LIMIT 1 \gset
-SELECT pg_temp.as_agent('host', 'h2');
-SELECT is(pg_temp.error_of($$SELECT api.claim_host_task('h1')$$) ->> 'code', 'PT403', 'the agent of h2 cannot claim h1''s tasks (403)');
-SELECT is(pg_temp.error_of($$SELECT api.reconcile_host('h1', ARRAY[]::text[])$$) ->> 'code', 'PT403', '... nor reconcile h1 (403)');
-SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h1', 1)$$) ->> 'code', 'PT403', '... nor report h1''s disk (403)');
-SELECT is(pg_temp.error_of(format('SELECT api.report_task_failure(%s, gen_random_uuid(), %L)', :wh1, 'x')) ->> 'code', 'PT403',
+SELECT test_helpers.as_agent('host', 'h2');
+SELECT is(test_helpers.error_of($$SELECT api.claim_host_task('h1')$$) ->> 'code', 'PT403', 'the agent of h2 cannot claim h1''s tasks (403)');
+SELECT is(test_helpers.error_of($$SELECT api.reconcile_host('h1', ARRAY[]::text[])$$) ->> 'code', 'PT403', '... nor reconcile h1 (403)');
+SELECT is(test_helpers.error_of($$SELECT api.report_host_disk('h1', 1)$$) ->> 'code', 'PT403', '... nor report h1''s disk (403)');
+SELECT is(test_helpers.error_of(format('SELECT api.report_task_failure(%s, gen_random_uuid(), %L)', :wh1, 'x')) ->> 'code', 'PT403',
           '... nor report a task of a workspace on h1 (403)');
-SELECT pg_temp.as_agent('host', 'h1');
+SELECT test_helpers.as_agent('host', 'h1');
 SELECT is(api.claim_host_task('h1') ->> 'workspace_id', :'wh1', 'h1''s own agent claims h1''s task');
-SELECT pg_temp.as_role('worker');
-SELECT is(pg_temp.error_of($$SELECT api.claim_host_task('h1')$$) ->> 'code', 'PT403', 'a worker token naming no host claims nothing (403)');
-SELECT is(pg_temp.error_of($$SELECT api.reconcile_host('h1', ARRAY[]::text[])$$) ->> 'code', 'PT403', '... reconciles nothing (403)');
-SELECT is(pg_temp.error_of($$SELECT api.report_host_disk('h1', 1)$$) ->> 'code', 'PT403', '... reports no disk (403)');
-SELECT is(pg_temp.error_of($$SELECT api.claim_notifications('m')$$) ->> 'code', 'PT403', '... and reads no mail (403)');
-SELECT is(pg_temp.error_of($$SELECT api.ack_notifications(ARRAY[1]::bigint[])$$) ->> 'code', 'PT403', '... nor acknowledges any (403)');
-SELECT pg_temp.as_agent('host', 'h1');
-SELECT is(pg_temp.error_of($$SELECT api.claim_notifications('h1')$$) ->> 'code', 'PT403', 'a host agent reads no mail (403)');
-SELECT pg_temp.as_agent('mailer', 'm');
-SELECT is(pg_temp.error_of($$SELECT api.claim_host_task('h1')$$) ->> 'code', 'PT403', 'a mailer claims no host task (403)');
-SELECT is(pg_temp.error_of($$SELECT api.claim_notifications('m9')$$) ->> 'code', 'PT403', 'a mailer claims only under its own name (403)');
+SELECT test_helpers.as_role('worker');
+SELECT is(test_helpers.error_of($$SELECT api.claim_host_task('h1')$$) ->> 'code', 'PT403', 'a worker token naming no host claims nothing (403)');
+SELECT is(test_helpers.error_of($$SELECT api.reconcile_host('h1', ARRAY[]::text[])$$) ->> 'code', 'PT403', '... reconciles nothing (403)');
+SELECT is(test_helpers.error_of($$SELECT api.report_host_disk('h1', 1)$$) ->> 'code', 'PT403', '... reports no disk (403)');
+SELECT is(test_helpers.error_of($$SELECT api.claim_notifications('m')$$) ->> 'code', 'PT403', '... and reads no mail (403)');
+SELECT is(test_helpers.error_of($$SELECT api.ack_notifications(ARRAY[1]::bigint[])$$) ->> 'code', 'PT403', '... nor acknowledges any (403)');
+SELECT test_helpers.as_agent('host', 'h1');
+SELECT is(test_helpers.error_of($$SELECT api.claim_notifications('h1')$$) ->> 'code', 'PT403', 'a host agent reads no mail (403)');
+SELECT test_helpers.as_agent('mailer', 'm');
+SELECT is(test_helpers.error_of($$SELECT api.claim_host_task('h1')$$) ->> 'code', 'PT403', 'a mailer claims no host task (403)');
+SELECT is(test_helpers.error_of($$SELECT api.claim_notifications('m9')$$) ->> 'code', 'PT403', 'a mailer claims only under its own name (403)');
 RESET ROLE;
 
 ------------------------------------------------------------------------------------------------------
 -- The seed's REST routes: nginx passes the path's userId in x-a4c-user-id; it must be the token's user
 ------------------------------------------------------------------------------------------------------
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT set_config('request.headers', '{"x-a4c-user-id":"bob"}', true);
-SELECT is(pg_temp.error_of('SELECT api.list_user_workspaces()') ->> 'code', 'PT403', 'GET /v1/users/bob/workspaces with alice''s token -> 403');
-SELECT is(pg_temp.error_of($$SELECT api.create_user_workspace('{"projectName":"proj"}')$$) ->> 'code', 'PT403',
+SELECT is(test_helpers.error_of('SELECT api.list_user_workspaces()') ->> 'code', 'PT403', 'GET /v1/users/bob/workspaces with alice''s token -> 403');
+SELECT is(test_helpers.error_of($$SELECT api.create_user_workspace('{"projectName":"proj"}')$$) ->> 'code', 'PT403',
           'POST /v1/users/bob/workspaces -> 403');
-SELECT is(pg_temp.error_of(format('SELECT api.delete_user_workspace(%s)', :w2id)) ->> 'code', 'PT403',
+SELECT is(test_helpers.error_of(format('SELECT api.delete_user_workspace(%s)', :w2id)) ->> 'code', 'PT403',
           'DELETE /v1/users/bob/workspaces/{id} -> 403');
-SELECT is(pg_temp.error_of($$SELECT api.schedule_user_image_build('{"imageName":"img","project":"proj","change":5}')$$) ->> 'code',
+SELECT is(test_helpers.error_of($$SELECT api.schedule_user_image_build('{"imageName":"img","project":"proj","change":5}')$$) ->> 'code',
           'PT403', 'POST /v1/users/bob/image-schedules -> 403');
 SELECT set_config('request.headers', '{"x-a4c-user-id":"alice","idempotency-key":"rest-1"}', true);
 SELECT results_eq($$SELECT state FROM api.list_user_workspaces()$$, ARRAY['FAILED'], 'GET /v1/users/alice/workspaces lists hers');
 SELECT is(api.create_user_workspace('{"projectName":"proj","parentName":"img","arch":"x86_64"}') ->> 'state', 'PROVISIONING',
           'POST creates a workspace from the seed''s camelCase body');
 SELECT is(current_setting('response.status'), '201', '... answered 201');
-SELECT is(pg_temp.error_of($$SELECT api.schedule_user_image_build('{"imageName":"img","project":"proj","change":"x"}')$$) ->> 'code',
+SELECT is(test_helpers.error_of($$SELECT api.schedule_user_image_build('{"imageName":"img","project":"proj","change":"x"}')$$) ->> 'code',
           '22023', 'a change that is not a number -> 400');
 SELECT api.schedule_user_image_build('{"imageName":"img","project":"proj","change":7}') ->> 'build_id' AS rb \gset
 SELECT is(api.schedule_user_image_build('{"imageName":"img","project":"proj","change":7}') ->> 'build_id', :'rb',
@@ -698,8 +668,8 @@ DELETE FROM workspaces.notifications;
 INSERT INTO workspaces.notifications (recipient, kind, subject, body)
 SELECT 'm' || g, 'build_finished', 'subject ' || g, 'body ' || g FROM generate_series(1, 3) g;
 SELECT min(id) AS n1 FROM workspaces.notifications \gset
-SELECT pg_temp.as_agent('mailer', 'm');
-SELECT is(pg_temp.error_of($$SELECT api.claim_notifications('m', 0)$$) ->> 'code', '22023', 'claim_notifications(0) -> 400');
+SELECT test_helpers.as_agent('mailer', 'm');
+SELECT is(test_helpers.error_of($$SELECT api.claim_notifications('m', 0)$$) ->> 'code', '22023', 'claim_notifications(0) -> 400');
 SELECT api.claim_notifications('m', 2) AS mc \gset
 SELECT is((SELECT array_agg(c ->> 'recipient' ORDER BY (c ->> 'id')::bigint) FROM json_array_elements(:'mc') c),
           ARRAY['m1', 'm2'], 'claim_notifications(2) claims the two oldest e-mails');
@@ -707,99 +677,99 @@ SELECT is((SELECT array_agg((c ->> 'attempts')::int) FROM json_array_elements(:'
 RESET ROLE;
 SELECT is((SELECT array_agg(mailer ORDER BY id) FROM workspaces.notifications WHERE id IN (:n1, :n1 + 1)), ARRAY['m', 'm'],
           '... each marked with the mailer holding its lease');
-SELECT pg_temp.as_agent('mailer', 'm');
-SELECT pg_temp.as_agent('mailer', 'm2');
+SELECT test_helpers.as_agent('mailer', 'm');
+SELECT test_helpers.as_agent('mailer', 'm2');
 SELECT is((SELECT array_agg(c ->> 'recipient') FROM json_array_elements(api.claim_notifications('m2', 10)) c),
           ARRAY['m3'], 'a second mailer gets only what is not leased');
-SELECT pg_temp.as_agent('mailer', 'm3');
+SELECT test_helpers.as_agent('mailer', 'm3');
 SELECT is(api.claim_notifications('m3', 10)::text, '[]', 'everything leased -> []');
 SELECT is(api.ack_notifications(ARRAY[:n1, :n1 + 1]::bigint[]) ->> 'acknowledged', '0',
           'a mailer cannot acknowledge mail another mailer claimed (ignored)');
-SELECT is(pg_temp.error_of(format('SELECT api.fail_notification(%s, %L)', :n1, 'x')) ->> 'code', 'PT403',
+SELECT is(test_helpers.error_of(format('SELECT api.fail_notification(%s, %L)', :n1, 'x')) ->> 'code', 'PT403',
           '... nor fail it (403)');
-SELECT pg_temp.as_agent('mailer', 'm');
+SELECT test_helpers.as_agent('mailer', 'm');
 SELECT is(api.ack_notifications(ARRAY[:n1, :n1 + 1, 0]::bigint[]) ->> 'acknowledged', '2',
           'ack_notifications marks the delivered ones sent (unknown ids ignored)');
 SELECT is(api.ack_notifications(ARRAY[:n1]::bigint[]) ->> 'acknowledged', '0', 'acknowledging again is harmless');
-SELECT is(pg_temp.error_of($$SELECT api.ack_notifications('{}')$$) ->> 'code', '22023', 'ack_notifications of no ids -> 400');
-SELECT pg_temp.as_agent('mailer', 'm2');   -- m3's e-mail is leased to mailer m2
+SELECT is(test_helpers.error_of($$SELECT api.ack_notifications('{}')$$) ->> 'code', '22023', 'ack_notifications of no ids -> 400');
+SELECT test_helpers.as_agent('mailer', 'm2');   -- m3's e-mail is leased to mailer m2
 SELECT is((api.fail_notification(:n1 + 2, 'mailbox full') ->> 'gives_up')::boolean, false,
           'fail_notification keeps the e-mail for another try');
-SELECT is(pg_temp.error_of(format('SELECT api.fail_notification(%s, %L)', :n1, 'x')) ->> 'code', 'PT409', 'failing a sent e-mail -> 409');
-SELECT is(pg_temp.error_of($$SELECT api.fail_notification(0, 'x')$$) ->> 'code', 'PT404', 'failing an unknown e-mail -> 404');
+SELECT is(test_helpers.error_of(format('SELECT api.fail_notification(%s, %L)', :n1, 'x')) ->> 'code', 'PT409', 'failing a sent e-mail -> 409');
+SELECT is(test_helpers.error_of($$SELECT api.fail_notification(0, 'x')$$) ->> 'code', 'PT404', 'failing an unknown e-mail -> 404');
 RESET ROLE;
 SELECT results_eq(format($$SELECT last_error, lease_expires_at BETWEEN now() + interval '5 seconds' AND now() + interval '10 seconds',
                                  sent_at IS NULL FROM workspaces.notifications WHERE id = %s$$, :n1 + 2),
                   $$VALUES ('mailbox full', true, true)$$, '... with its error, retried after a 5-10 s backoff');
 SELECT is((SELECT count(*)::int FROM workspaces.notifications WHERE sent_at IS NOT NULL), 2, 'two e-mails are sent');
 UPDATE workspaces.notifications SET lease_expires_at = now() - interval '1 second', attempts = 9 WHERE id = :n1 + 2;
-SELECT pg_temp.as_agent('mailer', 'm');
+SELECT test_helpers.as_agent('mailer', 'm');
 SELECT is((SELECT (c ->> 'attempts')::int FROM json_array_elements(api.claim_notifications('m', 10)) c), 10,
           'after the backoff it is claimed again (attempt 10)');
 SELECT is((api.fail_notification(:n1 + 2, 'still full') ->> 'gives_up')::boolean, true, '... and after 10 failures the mailer gives up');
 RESET ROLE;
 UPDATE workspaces.notifications SET lease_expires_at = now() - interval '1 second' WHERE id = :n1 + 2;
-SELECT pg_temp.as_agent('mailer', 'm');
+SELECT test_helpers.as_agent('mailer', 'm');
 SELECT is(api.claim_notifications('m', 10)::text, '[]', 'a dead letter is never claimed again');
 RESET ROLE;
 
 -- Issue 16 item 11: idempotency keys are per user. Bob repeating alice's key gets a build of his own,
 -- not a 409 naming hers; each user's repeat returns that user's first build.
-SELECT pg_temp.as_user('bob');
+SELECT test_helpers.as_user('bob');
 SELECT api.schedule_image_build('img', 'proj', 101, idempotency_key => 'k1') ->> 'build_id' AS bob_k1 \gset
 SELECT isnt(:'bob_k1'::text, :'b1'::text, 'another user''s key k1 (other arguments) queues a build of his own, no 409');
 SELECT is(api.schedule_image_build('img', 'proj', 101, idempotency_key => 'k1') ->> 'build_id', :'bob_k1',
           'his repeat returns his build');
-SELECT pg_temp.as_user('alice');
+SELECT test_helpers.as_user('alice');
 SELECT is(api.schedule_image_build('img', 'proj', 100, idempotency_key => 'k1') ->> 'build_id', :'b1',
           'alice''s repeat still returns hers');
 RESET ROLE;
 
 -- Issue 16 item 13: every text, array and JSON argument has a maximum (docs/limits.md); over it is a
 -- 400 naming the argument, and nothing changes.
-SELECT pg_temp.as_user('alice');
-SELECT is(pg_temp.error_of($$SELECT api.create_workspace(repeat('p', 201))$$) ->> 'message',
+SELECT test_helpers.as_user('alice');
+SELECT is(test_helpers.error_of($$SELECT api.create_workspace(repeat('p', 201))$$) ->> 'message',
           'project_name must be at most 200 characters', 'create_workspace: a 201-character project_name -> 400 naming it');
-SELECT is(pg_temp.error_of($$SELECT api.schedule_image_build('img', 'proj', 900, idempotency_key => repeat('k', 201))$$) ->> 'message',
+SELECT is(test_helpers.error_of($$SELECT api.schedule_image_build('img', 'proj', 900, idempotency_key => repeat('k', 201))$$) ->> 'message',
           'idempotency_key must be at most 200 characters', 'schedule_image_build: a 201-character key -> 400');
-SELECT is(pg_temp.error_of($$SELECT api.create_user_workspace(json_build_object('projectName', repeat('p', 5000)))$$) ->> 'message',
+SELECT is(test_helpers.error_of($$SELECT api.create_user_workspace(json_build_object('projectName', repeat('p', 5000)))$$) ->> 'message',
           'body must be at most 4096 bytes of JSON', 'a REST body over 4 KiB -> 400');
-SELECT pg_temp.as_agent('host', 'h1');
-SELECT is(pg_temp.error_of($$SELECT api.reconcile_host('h1', array_fill('c'::text, ARRAY[10001]))$$) ->> 'message',
+SELECT test_helpers.as_agent('host', 'h1');
+SELECT is(test_helpers.error_of($$SELECT api.reconcile_host('h1', array_fill('c'::text, ARRAY[10001]))$$) ->> 'message',
           'container_ids must have at most 10000 elements', 'reconcile_host: 10,001 containers -> 400');
-SELECT is(pg_temp.error_of($$SELECT api.report_task_failure(1, gen_random_uuid(), repeat('r', 65537))$$) ->> 'code',
+SELECT is(test_helpers.error_of($$SELECT api.report_task_failure(1, gen_random_uuid(), repeat('r', 65537))$$) ->> 'code',
           '22023', 'report_task_failure: a reason over 64 Ki characters -> 400');
-SELECT pg_temp.as_role('worker');
-SELECT is(pg_temp.error_of($$SELECT api.complete_build(1, gen_random_uuid(), 'SUCCEEDED', repeat('l', 1048577))$$) ->> 'message',
+SELECT test_helpers.as_role('worker');
+SELECT is(test_helpers.error_of($$SELECT api.complete_build(1, gen_random_uuid(), 'SUCCEEDED', repeat('l', 1048577))$$) ->> 'message',
           'log must be at most 1048576 characters', 'complete_build: a log over 1 Mi characters -> 400');
-SELECT is(pg_temp.error_of($$SELECT api.claim_build(repeat('w', 201))$$) ->> 'message',
+SELECT is(test_helpers.error_of($$SELECT api.claim_build(repeat('w', 201))$$) ->> 'message',
           'worker must be at most 200 characters', 'claim_build: a 201-character worker name -> 400');
 RESET ROLE;
 
 -- Issue 16 item 5: the build queue is for build workers. A token naming another kind of agent (host,
 -- node, mailer) gets 403 on every build-queue call; a plain worker token works.
-SELECT pg_temp.as_agent('host', 'h1');
-SELECT is(pg_temp.error_of($$SELECT api.claim_build('w')$$) ->> 'code', 'PT403', 'a host agent''s token cannot claim a build (403)');
-SELECT is(pg_temp.error_of($$SELECT api.heartbeat_build(1, gen_random_uuid())$$) ->> 'code', 'PT403', '... nor heartbeat one');
-SELECT pg_temp.as_agent('node', 'n1');
-SELECT is(pg_temp.error_of($$SELECT api.claim_builds('w', 5)$$) ->> 'code', 'PT403', 'a node agent''s token cannot claim builds (403)');
-SELECT is(pg_temp.error_of($$SELECT api.complete_build(1, gen_random_uuid(), 'FAILED')$$) ->> 'code', 'PT403', '... nor fail one');
-SELECT is(pg_temp.error_of(format($$SELECT api.complete_builds('[{"build_id": 1, "lease_token": "%s", "status": "FAILED"}]')$$, gen_random_uuid())) ->> 'code',
+SELECT test_helpers.as_agent('host', 'h1');
+SELECT is(test_helpers.error_of($$SELECT api.claim_build('w')$$) ->> 'code', 'PT403', 'a host agent''s token cannot claim a build (403)');
+SELECT is(test_helpers.error_of($$SELECT api.heartbeat_build(1, gen_random_uuid())$$) ->> 'code', 'PT403', '... nor heartbeat one');
+SELECT test_helpers.as_agent('node', 'n1');
+SELECT is(test_helpers.error_of($$SELECT api.claim_builds('w', 5)$$) ->> 'code', 'PT403', 'a node agent''s token cannot claim builds (403)');
+SELECT is(test_helpers.error_of($$SELECT api.complete_build(1, gen_random_uuid(), 'FAILED')$$) ->> 'code', 'PT403', '... nor fail one');
+SELECT is(test_helpers.error_of(format($$SELECT api.complete_builds('[{"build_id": 1, "lease_token": "%s", "status": "FAILED"}]')$$, gen_random_uuid())) ->> 'code',
           'PT403', '... nor a batch');
-SELECT pg_temp.as_agent('mailer', 'm');
-SELECT is(pg_temp.error_of($$SELECT api.requeue_expired_builds()$$) ->> 'code', 'PT403', 'a mailer''s token cannot requeue builds (403)');
-SELECT pg_temp.as_role('worker');
-SELECT is(pg_temp.error_of($$SELECT api.claim_build('w')$$), NULL, 'a plain worker token claims builds');
-SELECT is(pg_temp.error_of($$SELECT api.requeue_expired_builds()$$), NULL, '... and requeues them');
-SELECT pg_temp.as_role('operator');
-SELECT is(pg_temp.error_of($$SELECT api.requeue_expired_builds()$$), NULL, 'an operator requeues them');
+SELECT test_helpers.as_agent('mailer', 'm');
+SELECT is(test_helpers.error_of($$SELECT api.requeue_expired_builds()$$) ->> 'code', 'PT403', 'a mailer''s token cannot requeue builds (403)');
+SELECT test_helpers.as_role('worker');
+SELECT is(test_helpers.error_of($$SELECT api.claim_build('w')$$), NULL, 'a plain worker token claims builds');
+SELECT is(test_helpers.error_of($$SELECT api.requeue_expired_builds()$$), NULL, '... and requeues them');
+SELECT test_helpers.as_role('operator');
+SELECT is(test_helpers.error_of($$SELECT api.requeue_expired_builds()$$), NULL, 'an operator requeues them');
 RESET ROLE;
 
 -- Issue 16 item 4b: the mailer check reads the role the gateway switched to, not the payload's "role"
 -- field (the role claim key is configurable): a worker token carrying "role": "operator" beside its
 -- real role claim and no mailer claim is refused, not taken for an operator.
 SELECT set_config('request.jwt.claims', '{"https://example/role": "worker", "role": "operator"}', true), set_config('role', 'worker', true);
-SELECT is(pg_temp.error_of($$SELECT api.ack_notifications(ARRAY[1]::bigint[])$$) ->> 'code', 'PT403',
+SELECT is(test_helpers.error_of($$SELECT api.ack_notifications(ARRAY[1]::bigint[])$$) ->> 'code', 'PT403',
           'a worker token with a payload "role": "operator" cannot acknowledge mail (403)');
 RESET ROLE;
 
