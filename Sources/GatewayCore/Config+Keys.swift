@@ -24,7 +24,7 @@ extension GatewayConfig {
         "db-tx-end", "db-hoisted-tx-settings", "db-max-rows", "max-rows",
         "server-unix-socket", "server-unix-socket-mode", "log-query", "db-config", "db-pre-config",
         "jwt-secret-is-base64", "jwt-cache-max-entries", "jwt-cache-max-lifetime",
-        "admin-server-host", "server-timing-enabled",
+        "admin-server-host", "server-timing-enabled", "db-idempotency-ttl",
     ] + fixedKeys.keys.sorted()
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -92,6 +92,7 @@ extension GatewayConfig {
             dbHoistedTxSettings = names.filter { $0 != "default_transaction_isolation" }
         case "db-max-rows", "max-rows": dbMaxRows = try optionalString() == nil ? nil : integer(0...Int(Int64.max))
         case "db-max-body-bytes": dbMaxBodyBytes = try integer(0...Int(Int32.max))
+        case "db-idempotency-ttl": dbIdempotencyTTL = try integer(1...31_536_000)
         case "server-host":
             let host = try string().trimmingCharacters(in: .whitespaces)
             guard !host.isEmpty else { throw fail("expected a host name or address") }

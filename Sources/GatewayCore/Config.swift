@@ -43,6 +43,9 @@ public struct GatewayConfig: Sendable, Equatable {
     /// At most this many rows of a function's result are answered (PostgREST's `db-max-rows`,
     /// alias `max-rows`); nil: no limit.
     public var dbMaxRows: Int?
+    /// Seconds an `Idempotency-Key` answer is kept and replayed (ours); past it the key is new again,
+    /// and the listener deletes the row.
+    public var dbIdempotencyTTL = 86_400
     /// Function called after the request settings and before the call (`schema.fn` or `fn`).
     public var dbPreRequest: String?
     /// Largest accepted request body in bytes (ours; larger -> 413).
