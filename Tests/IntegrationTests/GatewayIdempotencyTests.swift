@@ -15,17 +15,16 @@ struct GatewayIdempotencyTests {
 
     /// Functions in their own schema (idempotent, once per run). `record_call` writes one row per run
     /// (what "ran once" is counted by), answers 201 with a header and a body that differs per run
-    /// (its row id), optionally after sleeping; `fail_while` fails while its tag is in `failing`.
+    /// (its row id), optionally after sleeping; `fail_while` fails while its tag is in `failing`. They are
+    /// SECURITY DEFINER so that no API role writes the tables directly (Tests/pgtap/05_grants.sql).
     private static let fixtures: Result<Void, any Error> = Result {
         _ = try TestDatabase.connect().execute("""
             CREATE SCHEMA IF NOT EXISTS test_idem;
             GRANT USAGE ON SCHEMA test_idem TO web_anon, app_user;
             CREATE TABLE IF NOT EXISTS test_idem.calls (id bigserial PRIMARY KEY, tag text NOT NULL, caller text);
             CREATE TABLE IF NOT EXISTS test_idem.failing (tag text PRIMARY KEY);
-            GRANT SELECT, INSERT ON test_idem.calls, test_idem.failing TO web_anon, app_user;
-            GRANT USAGE ON SEQUENCE test_idem.calls_id_seq TO web_anon, app_user;
             CREATE OR REPLACE FUNCTION test_idem.record_call(tag text, sleep double precision DEFAULT 0) RETURNS json
-            LANGUAGE plpgsql AS $$
+            LANGUAGE plpgsql SECURITY DEFINER AS $$
             DECLARE v_id bigint;
             BEGIN
                 INSERT INTO test_idem.calls (tag, caller)
@@ -36,7 +35,7 @@ struct GatewayIdempotencyTests {
                 RETURN json_build_object('tag', record_call.tag, 'id', v_id);
             END $$;
             CREATE OR REPLACE FUNCTION test_idem.fail_while(tag text) RETURNS bigint
-            LANGUAGE plpgsql AS $$
+            LANGUAGE plpgsql SECURITY DEFINER AS $$
             DECLARE v_id bigint;
             BEGIN
                 INSERT INTO test_idem.calls (tag) VALUES (fail_while.tag) RETURNING id INTO v_id;
@@ -46,9 +45,9 @@ struct GatewayIdempotencyTests {
                 RETURN v_id;
             END $$;
             CREATE OR REPLACE FUNCTION test_idem.touch(tag text) RETURNS void
-            LANGUAGE sql AS $$ INSERT INTO test_idem.calls (tag) VALUES (touch.tag) $$;
+            LANGUAGE sql SECURITY DEFINER AS $$ INSERT INTO test_idem.calls (tag) VALUES (touch.tag) $$;
             CREATE OR REPLACE FUNCTION test_idem.count_calls(tag text) RETURNS bigint
-            LANGUAGE sql STABLE AS $$ SELECT count(*) FROM test_idem.calls c WHERE c.tag = count_calls.tag $$;
+            LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT count(*) FROM test_idem.calls c WHERE c.tag = count_calls.tag $$;
             GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test_idem TO web_anon, app_user;
             """)
     }

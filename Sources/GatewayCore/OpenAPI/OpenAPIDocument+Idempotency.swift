@@ -7,7 +7,7 @@ extension OpenAPIDocument {
             + "gets that answer again with Idempotent-Replayed: true, without running the function. The same key with another "
             + "request: 422 IK422; while the first still runs: 409 IK409 with Retry-After. Ignored on GET and on functions that "
             + "do not write.",
-        "schema": ["type": "string", "minLength": 1, "maxLength": 255],
+        "schema": ["type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"],
     ] }
 
     /// `Idempotent-Replayed: true` on an answer replayed for an `Idempotency-Key`.
