@@ -339,8 +339,9 @@ record 5 "kill -9 gateway holding a VM allocation" 1 "$ok2xx" "$((1 - ok2xx))" 0
 fi
 
 # --- 6: clients retrying POSTs with Idempotency-Key across a gateway kill and a PostgreSQL restart ----------
-# On the cluster taking writes. The client paces new keys over about 16 s (40 per client, one each 0.4 s) and
-# retries each until a 2xx; gateway 1 is killed at second 3, PostgreSQL stopped (fast) at second 7 for $DOWN s.
+# On the cluster taking writes. 16 clients pace new keys over about 10 s (20 each, one each 0.5 s; each call
+# takes 0.3 s, so about 10 are in flight at any time) and retry each until a 2xx; gateway 1 is killed at
+# second 3, PostgreSQL stopped (fast) at second 7 for $DOWN s.
 if want idempotency; then
 log "scenario 6: Idempotency-Key retries across kill -9 of gateway 1 (second 3) and a PostgreSQL restart (second 7)"
 sql $ACTIVE_PORT -f benchmarks/faults/idempotency.sql
@@ -353,7 +354,7 @@ done
 sql $ACTIVE_PORT -c "DELETE FROM faults_idem.applied"
 IDEM_T0=$(now)
 python3 benchmarks/faults/idempotent_client.py --url "http://127.0.0.1:$NGINX_PORT" --token-file "$F/secrets/user.token" \
-    --prefix "idem-$STAMP" --keys 320 --clients 8 --every 0.4 --deadline 45 --acks "$WORK/s6.acks" >"$WORK/s6.json" 2>"$WORK/s6.err" &
+    --prefix "idem-$STAMP" --keys 320 --clients 16 --every 0.5 --deadline 45 --acks "$WORK/s6.acks" >"$WORK/s6.json" 2>"$WORK/s6.err" &
 client_pid=$!
 sleep 3
 victim=$(pid_of 1)
@@ -393,7 +394,7 @@ fi
     echo "15% associate_widgets, 10% allocate_vm, 10% acquire_node, 5% claim_build). Failures = non-2xx answers + transport errors;"
     echo "window = first to last failure; recovery = last failure after the restart/promotion (scenario 1: gateway ready again)."
     echo "PostgreSQL held down about $DOWN s in scenarios 2-3 and 6. Scenario 5 sends one VM allocation (GET /vms/v1/server), no load."
-    echo "Scenario 6: 8 clients, 320 Idempotency-Keys, each retried until a 2xx; lost writes = keys never acknowledged, invariant"
+    echo "Scenario 6: 16 clients, 320 Idempotency-Keys, each retried until a 2xx; lost writes = keys never acknowledged, invariant"
     echo "violations = keys applied more than once or acknowledged without being applied.${ONLY:+ Scenarios run: $ONLY.}"
     echo "Gateway: \`${GATEWAY_BIN#"$ROOT"/}\`; host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
