@@ -365,4 +365,28 @@ struct GatewayIdempotencyTests {
         #expect(workspace.status == 400, "\(workspace.text)")
         #expect(code(workspace) == "IK400", "\(workspace.text)")
     }
+
+    /// The gateway's login needs no privilege on the store: the claim and the store run as the API role
+    /// the request switched to (a login without USAGE on the schema once failed the schema cache's load).
+    @Test func aLoginRoleWithoutPrivilegesOnTheStoreStillServesKeys() throws {
+        try Self.fixtures.get()
+        let role = "idem_login_\(UInt32.random(in: 0...UInt32.max))"
+        let database = try TestDatabase.connect()
+        _ = try database.execute("CREATE ROLE \(role) LOGIN NOINHERIT; GRANT web_anon TO \(role)")
+        var gateway: GatewayProcess?
+        defer {
+            gateway?.stop()
+            _ = try? database.execute("DROP OWNED BY \(role); DROP ROLE \(role)")
+        }
+        let uri = TestDatabase.uri().replacingOccurrences(of: "://postgres@", with: "://\(role)@")
+        gateway = try GatewayProcess(settings: ["db-uri": "\"\(uri)\"", "db-schemas": "\"test_idem\""])
+        let running = try #require(gateway)
+        try running.waitUntilReady()
+        let tag = unique("login"), key = unique("key")
+        let first = try post(running, "record_call", #"{"tag":"\#(tag)"}"#, key: key)
+        let again = try post(running, "record_call", #"{"tag":"\#(tag)"}"#, key: key)
+        #expect(first.status == 201, "\(first.text)")
+        #expect(again.header("Idempotent-Replayed") == "true")
+        #expect(try calls(tag) == 1)
+    }
 }

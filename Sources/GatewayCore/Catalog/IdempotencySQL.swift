@@ -28,10 +28,13 @@ enum IdempotencySQL {
     /// Names of the call's result columns inside the store's SELECT (`CallSQL.Column` order).
     static let resultColumns = "pgrst_result(pgrst_body, pgrst_status, pgrst_headers, pgrst_count, pgrst_total)"
 
-    /// One row, `t` when the database has the store (migrated by this project), read with the schema cache.
+    /// One row, `true` when the database has the store (migrated by this project), read with the schema
+    /// cache. From pg_proc, not by name lookup: the gateway's login role may lack USAGE on the schema
+    /// (the calls run as the API roles, which have it), and a lookup would then fail the whole load.
     static let availableQuery = Statement("""
-        SELECT (to_regprocedure('gateway.claim_idempotency_key(text,text)') IS NOT NULL
-            AND to_regprocedure('gateway.store_idempotent_result(text,text,integer,text,text,text,text,text)') IS NOT NULL)::text
+        SELECT (count(*) = 2)::text FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'gateway' AND p.oid::regprocedure::text IN
+          ('gateway.claim_idempotency_key(text,text)', 'gateway.store_idempotent_result(text,text,integer,text,text,text,text,text)')
         """)
 
     /// Deletes up to `$1` expired answers; one row, the number deleted.
