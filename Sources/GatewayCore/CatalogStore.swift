@@ -85,9 +85,10 @@ public final class CatalogStore: Sendable {
             let statement = Catalog.query(schemas: schemas, hoisted: hoisted)
             let roleSettings = Catalog.roleSettingsQuery
             let handlers = Catalog.mediaHandlersQuery(schemas: schemas)
-            let catalog = try Catalog(rows: connection.query(statement.sql, statement.parameters),
+            var catalog = try Catalog(rows: connection.query(statement.sql, statement.parameters),
                                       roleSettingRows: connection.query(roleSettings.sql, roleSettings.parameters),
                                       mediaHandlerRows: connection.query(handlers.sql, handlers.parameters))
+            catalog.hasIdempotencyStore = try connection.query(IdempotencySQL.availableQuery.sql) == [["true"]]
             let columnsQuery = OpenAPIDocument.resultColumnsQuery(schemas: schemas)
             let columns = OpenAPIDocument.resultColumns(rows: try connection.query(columnsQuery.sql, columnsQuery.parameters))
             replace(catalog)

@@ -50,6 +50,8 @@ extension GatewayConfig {
                                    allowed; default 30; gateway-specific).          PGRST_DB_MAX_TIMEOUT
       db-max-body-bytes            largest request body accepted, larger -> 413
                                    (default 1048576; gateway-specific).            PGRST_DB_MAX_BODY_BYTES
+      db-idempotency-ttl           seconds a POST's Idempotency-Key answer is kept and replayed,
+                                   1 to 31536000 (default 86400; gateway-specific). PGRST_DB_IDEMPOTENCY_TTL
       server-host                  address to listen on (default 127.0.0.1); "!4" or "*" = any
                                    IPv4, "!6" = any IPv6.                          PGRST_SERVER_HOST
       server-port                  HTTP port (default 3000).                       PGRST_SERVER_PORT

@@ -24,7 +24,7 @@ extension GatewayConfig {
         "db-tx-end", "db-hoisted-tx-settings", "db-max-rows", "max-rows",
         "server-unix-socket", "server-unix-socket-mode", "log-query", "db-config", "db-pre-config",
         "jwt-secret-is-base64", "jwt-cache-max-entries", "jwt-cache-max-lifetime",
-        "admin-server-host", "server-timing-enabled", "db-max-timeout",
+        "admin-server-host", "server-timing-enabled", "db-max-timeout", "db-idempotency-ttl",
     ] + fixedKeys.keys.sorted()
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -98,6 +98,7 @@ extension GatewayConfig {
             }
             dbMaxTimeout = seconds
         case "db-max-body-bytes": dbMaxBodyBytes = try integer(0...Int(Int32.max))
+        case "db-idempotency-ttl": dbIdempotencyTTL = try integer(1...31_536_000)
         case "server-host":
             let host = try string().trimmingCharacters(in: .whitespaces)
             guard !host.isEmpty else { throw fail("expected a host name or address") }

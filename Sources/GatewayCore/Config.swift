@@ -46,6 +46,9 @@ public struct GatewayConfig: Sendable, Equatable {
     /// Seconds a call may run when the client asks for a deadline with `Prefer: timeout=N` (ours):
     /// N is capped at this; without the preference the roles' and functions' own limits apply.
     public var dbMaxTimeout: Double = 30
+    /// Seconds an `Idempotency-Key` answer is kept and replayed (ours); past it the key is new again,
+    /// and the listener deletes the row.
+    public var dbIdempotencyTTL = 86_400
     /// Function called after the request settings and before the call (`schema.fn` or `fn`).
     public var dbPreRequest: String?
     /// Largest accepted request body in bytes (ours; larger -> 413).

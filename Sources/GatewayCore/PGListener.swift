@@ -6,20 +6,24 @@ import Glibc
 /// catalog on `NOTIFY pgrst, 'reload schema'` (or an empty payload), the configuration on
 /// `NOTIFY pgrst, 'reload config'`, and both on every (re)connect (the configuration first: it may
 /// change the exposed schemas), so what changed while the database was away is read again.
-/// Reconnects with capped backoff.
+/// Reconnects with capped backoff. Between notifications it expires `Idempotency-Key` answers
+/// (`IdempotencyExpiry`) when the database has them.
 public final class PGListener: Sendable {
     private let conninfo: String
     private let catalogStore: CatalogStore
     private let channel: String
     /// Reloads the configuration on the listener's connection; `true`: a reconnect, not a NOTIFY.
     private let reloadConfig: @Sendable (PGConnection, Bool) -> Void
+    private let expiry: IdempotencyExpiry
 
-    public init(conninfo: String, catalogStore: CatalogStore, channel: String = "pgrst",
+    /// `idempotencyTTL`: `db-idempotency-ttl`, which sets how often expired answers are looked for.
+    public init(conninfo: String, catalogStore: CatalogStore, channel: String = "pgrst", idempotencyTTL: Int = 86_400,
                 reloadConfig: @escaping @Sendable (PGConnection, Bool) -> Void = { _, _ in }) {
         self.conninfo = gatewayConnInfo(conninfo)
         self.catalogStore = catalogStore
         self.channel = channel
         self.reloadConfig = reloadConfig
+        expiry = IdempotencyExpiry(ttlSeconds: idempotencyTTL)
     }
 
     /// Starts the listener thread.
@@ -48,7 +52,12 @@ public final class PGListener: Sendable {
 
     /// Waits for notifications until the connection breaks.
     private func listen(on connection: PGConnection) {
+        var expiryDue = monotonicNanoseconds()
         while true {
+            if monotonicNanoseconds() >= expiryDue {
+                if (try? catalogStore.current())?.hasIdempotencyStore == true { expiry.run(on: connection) }
+                expiryDue = monotonicNanoseconds() + expiry.interval
+            }
             var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, 1_000)
             if ready < 0 && errno != EINTR { return }

@@ -69,7 +69,7 @@ public final class Pipeline: Sendable {
                 var timing = timing
                 timing.mark("db")
                 var response: HTTPResponse
-                do { response = try HTTPResponse(plan: plan, rows: rows.get()) }                           // shape
+                do { response = try HTTPResponse(plan: plan, outcome: rows) }                              // shape (or replay)
                 catch { response = HTTPResponse(error: error, authenticated: authenticated, deadline: plan.timeout != nil) }
                 timing.mark("render")
                 if config.serverTimingEnabled { response.headers.append(("Server-Timing", timing.header + ", pool;desc=" + servedBy.rawValue)) }

@@ -1,6 +1,6 @@
 -- The security check (issue 10): nothing of ours is executable by PUBLIC; each caller role executes
 -- exactly its allow-list (written out here, from the grants in sql/*.sql and the roles the seeds give
--- each function); the authenticator is NOINHERIT and executes nothing itself; row level security is on
+-- each function); the authenticator is NOINHERIT and executes nothing itself but the gateway's key expiry; row level security is on
 -- for every user-owned table. A new function, grant or user table makes this file fail until the
 -- allow-list (or the policy) is updated on purpose.
 BEGIN;
@@ -112,7 +112,17 @@ INSERT INTO allow_list VALUES
     ('operator', 'api.requeue_expired_builds()'),
     ('operator', 'api.cancel_build(bigint)'),
     ('operator', 'api.set_build_priority(bigint,integer)'),
-    ('operator', 'api.retry_build(bigint)');
+    ('operator', 'api.retry_build(bigint)'),
+    -- every caller: the gateway's Idempotency-Key claim and store, run in the caller's own transaction
+    -- (SECURITY DEFINER; the caller is read from the transaction, sql/gateway.sql)
+    ('web_anon', 'gateway.claim_idempotency_key(text,text)'),
+    ('app_user', 'gateway.claim_idempotency_key(text,text)'),
+    ('worker', 'gateway.claim_idempotency_key(text,text)'),
+    ('operator', 'gateway.claim_idempotency_key(text,text)'),
+    ('web_anon', 'gateway.store_idempotent_result(text,text,integer,text,text,text,text,text)'),
+    ('app_user', 'gateway.store_idempotent_result(text,text,integer,text,text,text,text,text)'),
+    ('worker', 'gateway.store_idempotent_result(text,text,integer,text,text,text,text,text)'),
+    ('operator', 'gateway.store_idempotent_result(text,text,integer,text,text,text,text,text)');
 
 SELECT set_eq(
     $$SELECT signature FROM our_functions WHERE has_function_privilege('web_anon', oid, 'EXECUTE')$$,
@@ -154,7 +164,10 @@ INSERT INTO agent_claims VALUES
     ('api.heartbeat_build(bigint,uuid)', 'none'),
     ('api.complete_build(bigint,uuid,text,text)', 'none'),
     ('api.complete_builds(json)', 'none'),
-    ('api.requeue_expired_builds()', 'none');
+    ('api.requeue_expired_builds()', 'none'),
+    -- the gateway's Idempotency-Key claim and store: any caller's, for its own keys
+    ('gateway.claim_idempotency_key(text,text)', 'none'),
+    ('gateway.store_idempotent_result(text,text,integer,text,text,text,text,text)', 'none');
 
 CREATE TEMP VIEW checked_claims AS
     WITH checks AS (   -- functions whose own body checks a claim, with the kinds they check
@@ -185,7 +198,8 @@ SELECT is_empty($$
     SELECT f.signature FROM our_functions f, LATERAL aclexplode(f.proacl) a
     WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> 'platform_owner'::regrole
       AND a.grantee NOT IN ('web_anon'::regrole, 'app_user'::regrole, 'worker'::regrole, 'operator'::regrole)
-$$, 'EXECUTE is granted to the caller roles only');
+      AND (a.grantee, f.signature) <> ('authenticator'::regrole, 'gateway.delete_expired_idempotency_keys(integer)')
+$$, 'EXECUTE is granted to the caller roles only (and the gateway''s key expiry to its login)');
 
 SELECT is_empty($$
     SELECT signature FROM our_functions
@@ -198,9 +212,10 @@ SELECT ok((SELECT rolcanlogin AND NOT rolinherit AND NOT rolsuper AND NOT rolbyp
            FROM pg_roles WHERE rolname = 'authenticator'),
           'authenticator is LOGIN NOINHERIT, and no superuser, BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION');
 
-SELECT is_empty($$
+SELECT set_eq($$
     SELECT signature FROM our_functions WHERE has_function_privilege('authenticator', oid, 'EXECUTE')
-$$, 'authenticator executes no function of ours directly (only after SET ROLE)');
+$$, ARRAY['gateway.delete_expired_idempotency_keys(integer)'],
+    'authenticator executes no function of ours directly (only after SET ROLE) but the gateway''s expiry of Idempotency-Key answers');
 
 SELECT is_empty($$
     SELECT c.oid::regclass::text FROM pg_class c JOIN our_schemas s ON s.oid = c.relnamespace

@@ -13,6 +13,10 @@
 #      into POST /rpc/allocate_vm), slowed by a test-only trigger (benchmarks/faults/slow_allocation.sql,
 #      installed here, dropped after): nginx must not send it to the other gateway (exactly one allocation
 #      reaches the database) and the client gets 502, not a second VM (issue 16 item 2); no load
+#   6  clients retrying POSTs with Idempotency-Key (benchmarks/faults/idempotent_client.py: each key sent until a 2xx,
+#      the first answer or its replay) across a kill -9 of a gateway and a PostgreSQL restart; a test-only function
+#      (benchmarks/faults/idempotency.sql) writes one row per run, and SQL checks every key was applied exactly once
+#      (benchmarks/faults/idempotency_check.sql)
 # After each: every acknowledged write is in the database (benchmarks/faults/acks.sql) and every invariant
 # holds (benchmarks/faults/invariants.sql); after the failover, the acknowledged writes of all scenarios are
 # checked again on the new primary.
@@ -26,7 +30,8 @@
 # scenario), FAULTS_AT (5: second of the run the fault is injected), FAULTS_DOWN (2: seconds PostgreSQL stays
 # down), GATEWAY_BIN / LOADER_BIN (default: release builds in .build and benchmarks/loader/.build, brought up
 # to date first unless FAULTS_BUILD=0), FAULTS_KEEP=1 (leave the suite's clusters, gateways and nginx running at
-# the end, for inspection; `bash benchmarks/faults/run.sh stop` stops them).
+# the end, for inspection; `bash benchmarks/faults/run.sh stop` stops them), FAULTS_ONLY (a comma-separated choice of
+# kill, pg-restart, failover, held-allocation, idempotency: only those scenarios run; default all).
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/env.sh"
 cd "$ROOT"
@@ -36,6 +41,10 @@ CONNECTIONS=${FAULTS_CONNECTIONS:-32}
 DURATION=${FAULTS_DURATION:-16}
 FAULT_AT=${FAULTS_AT:-5}
 DOWN=${FAULTS_DOWN:-2}
+ONLY=${FAULTS_ONLY:-}
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+# The loader drives scenarios 1-4 only.
+needs_loader() { want kill || want pg-restart || want failover; }
 PRIMARY_PORT=55440
 STANDBY_PORT=55441
 NGINX_PORT=8280
@@ -82,15 +91,16 @@ build_binaries() {
         log "building the gateway (release)"
         swift build -c release --product gateway 2>&1 | grep -E 'error|Build' | tail -3
     fi
+    [ -x "$GATEWAY_BIN" ] || die "no gateway binary at $GATEWAY_BIN"
+    command -v jq >/dev/null || die "jq is missing"
+    needs_loader || return 0
     LOADER_BIN=${LOADER_BIN:-$ROOT/benchmarks/loader/.build/release/loader}
     if [ "$LOADER_BIN" = "$ROOT/benchmarks/loader/.build/release/loader" ] && { [ "${FAULTS_BUILD:-1}" = 1 ] || [ ! -x "$LOADER_BIN" ]; }; then
         log "building the loader (release)"
         swift build -c release --package-path benchmarks/loader 2>&1 | grep -E 'error|Build' | tail -3
     fi
-    [ -x "$GATEWAY_BIN" ] || die "no gateway binary at $GATEWAY_BIN"
     [ -x "$LOADER_BIN" ] || die "no loader binary at $LOADER_BIN"
     case "$("$LOADER_BIN" --help 2>&1)" in *--ack-log*) ;; *) false ;; esac || die "$LOADER_BIN has no --ack-log: rebuild it (FAULTS_BUILD=1)"
-    command -v jq >/dev/null || die "jq is missing"
 }
 build_binaries
 [ "${FAULTS_KEEP:-0}" = 1 ] || trap teardown EXIT
@@ -123,6 +133,9 @@ CONF
 printf "include_if_exists = 'project.conf'\ninclude_if_exists = 'faults.conf'\n" | as_postgres tee -a "$PRIMARY/postgresql.conf" >/dev/null
 touch "$FLOG/primary.log"; chown postgres:postgres "$FLOG/primary.log"
 start_primary() { pgctl -D "$PRIMARY" -l "$FLOG/primary.log" -w -t 60 -o "-p $PRIMARY_PORT -k $RUN" start >/dev/null; }
+# The cluster taking writes: the primary, until scenario 4 promotes the standby.
+ACTIVE_PORT=$PRIMARY_PORT ACTIVE_DIR=$PRIMARY
+start_active() { if [ "$ACTIVE_DIR" = "$PRIMARY" ]; then start_primary; else standby start >/dev/null; fi; }
 start_primary
 as_postgres "$PGBIN/createdb" -h "$RUN" -p "$PRIMARY_PORT" platform
 "$GATEWAY_BIN" migrate --db-uri "postgresql://postgres@/platform?host=$RUN&port=$PRIMARY_PORT" \
@@ -204,6 +217,7 @@ probe_down() {
 NOTES=()
 
 # --- 1: kill -9 one gateway ---------------------------------------------------------------------------
+if want kill; then
 log "scenario 1: kill -9 gateway 1 under load ($RATE req/s, $CONNECTIONS connections, $DURATION s)"
 pid2=$(pid_of 2)
 start_load 1
@@ -223,6 +237,7 @@ record 1 "kill -9 gateway" "$requests" "$acked" "$failures" "$window" "$restart 
     "restarted=$([ "$restart" != never ] && [ "$(pid_of 1)" != "$victim" ] && echo ok || echo fail)" \
     "in-flight only=$([ "$failures" -le "$CONNECTIONS" ] && echo ok || echo fail)" \
     "service continued=$([ "$minok" -gt 0 ] && echo ok || echo fail)"
+fi
 
 # --- 2, 3: restart PostgreSQL (fast, immediate) ---------------------------------------------------------
 pg_restart() {
@@ -252,10 +267,13 @@ pg_restart() {
         "recovered within 2 s=$(awk -v r="$rec" 'BEGIN { print (r <= 2.0 ? "ok" : "fail") }')" \
         "no gateway restart=$([ "$(pid_of 1)" = "$p1" ] && [ "$(pid_of 2)" = "$p2" ] && echo ok || echo fail)"
 }
-pg_restart 2 fast
-pg_restart 3 immediate
+if want pg-restart; then
+    pg_restart 2 fast
+    pg_restart 3 immediate
+fi
 
 # --- 4: failover to a synchronous standby --------------------------------------------------------------
+if want failover; then
 log "scenario 4: synchronous standby on port $STANDBY_PORT, then primary stopped (immediate) and standby promoted"
 standby create >/dev/null
 sync_state=$(standby status | sed -n 's/^sync_state=//p')
@@ -267,6 +285,7 @@ pgctl -D "$PRIMARY" -m immediate -w stop >/dev/null
 t_stopped=$(now)
 standby promote >/dev/null
 t_promoted=$(now)
+ACTIVE_PORT=$STANDBY_PORT ACTIVE_DIR=$STANDBY
 wait_load 4
 rec=$(recovery_after "$t_promoted" 4)
 requests=$(fig '.requests' 4); acked=$(fig '.timeline.acknowledged_writes' 4)
@@ -280,17 +299,19 @@ record 4 "failover to sync standby" "$requests" "$acked" "$failures" "$window" "
     "standby was sync=$([ "$sync_state" = sync ] && echo ok || echo fail)" \
     "gateways follow=$([ "$serving" -gt 0 ] && awk -v r="$rec" 'BEGIN { exit !(r <= 2.0) }' && echo ok || echo fail)" \
     "no gateway restart=$([ "$(pid_of 1)" = "$p1" ] && [ "$(pid_of 2)" = "$p2" ] && echo ok || echo fail)"
+fi
 
 # --- 5: kill the gateway holding an allocation sent as GET ---------------------------------------------
-# On the new primary (scenario 4). Without load: the one allocation is followed from the client to the database.
+# On the new primary after scenario 4. Without load: the one allocation is followed from the client to the database.
+if want held-allocation; then
 log "scenario 5: kill -9 the gateway holding a VM allocation sent as GET /vms/v1/server (slowed 3 s by a test-only trigger)"
-sql $STANDBY_PORT -f benchmarks/faults/slow_allocation.sql
+sql $ACTIVE_PORT -f benchmarks/faults/slow_allocation.sql
 curl -s -o "$WORK/s5.body" -w '%{http_code}' --max-time 30 -H "Authorization: Bearer $(cat "$F/secrets/user.token")" \
     "http://127.0.0.1:$NGINX_PORT/vms/v1/server?ram=1024&cpu=1" >"$WORK/s5.status" 2>/dev/null &
 curl_pid=$!
 holder=""
 for _ in $(seq 200); do
-    holder=$(sql $STANDBY_PORT -c "SELECT application_name FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND application_name LIKE 'gateway-%' LIMIT 1")
+    holder=$(sql $ACTIVE_PORT -c "SELECT application_name FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND application_name LIKE 'gateway-%' LIMIT 1")
     [ -n "$holder" ] && break
     sleep 0.05
 done
@@ -300,14 +321,14 @@ wait "$curl_pid" || true
 status=$(cat "$WORK/s5.status" 2>/dev/null || echo none)
 # The killed gateway's backend ends its sleep (and commits or not); after that nothing more may arrive.
 for _ in $(seq 200); do
-    [ "$(sql $STANDBY_PORT -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")" = 0 ] && break
+    [ "$(sql $ACTIVE_PORT -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")" = 0 ] && break
     sleep 0.05
 done
-attempts=$(sql $STANDBY_PORT -c "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM faults_test.vm_attempts")
-sql $STANDBY_PORT -c "SET client_min_messages = warning" -c "DROP SCHEMA faults_test CASCADE"
+attempts=$(sql $ACTIVE_PORT -c "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM faults_test.vm_attempts")
+sql $ACTIVE_PORT -c "SET client_min_messages = warning" -c "DROP SCHEMA faults_test CASCADE"
 restart=never
 [ -n "$holder" ] && { restart=$(ready_gateway "$n" "$t_kill") || true; }
-viol=$(violations $STANDBY_PORT 5)
+viol=$(violations $ACTIVE_PORT 5)
 ok2xx=$([ "${status:0:1}" = 2 ] && echo 1 || echo 0)
 NOTES+=("5: the allocation was held by ${holder:-no gateway} (pid $victim, killed); it reached the database $attempts time(s); the client got HTTP $status: $(head -c 160 "$WORK/s5.body" 2>/dev/null | tr '\n' ' ')")
 record 5 "kill -9 gateway holding a VM allocation" 1 "$ok2xx" "$((1 - ok2xx))" 0 "$restart (restart)" 0 "$viol" \
@@ -315,6 +336,54 @@ record 5 "kill -9 gateway holding a VM allocation" 1 "$ok2xx" "$((1 - ok2xx))" 0
     "sent once=$([ "$attempts" = 1 ] && echo ok || echo fail)" \
     "client got 502=$([ "$status" = 502 ] && echo ok || echo fail)" \
     "restarted=$([ "$restart" != never ] && echo ok || echo fail)"
+fi
+
+# --- 6: clients retrying POSTs with Idempotency-Key across a gateway kill and a PostgreSQL restart ----------
+# On the cluster taking writes. 16 clients pace new keys over about 10 s (20 each, one each 0.5 s; each call
+# takes 0.3 s, so about 10 are in flight at any time) and retry each until a 2xx; gateway 1 is killed at
+# second 3, PostgreSQL stopped (fast) at second 7 for $DOWN s.
+if want idempotency; then
+log "scenario 6: Idempotency-Key retries across kill -9 of gateway 1 (second 3) and a PostgreSQL restart (second 7)"
+sql $ACTIVE_PORT -f benchmarks/faults/idempotency.sql
+for _ in $(seq 100); do   # the gateways' schema caches have the function
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$NGINX_PORT/rpc/faults_apply_once" \
+        -H "Authorization: Bearer $(cat "$F/secrets/user.token")" -H 'Content-Type: application/json' -d '{"tag":"faults-warmup"}' || true)
+    [ "$code" = 200 ] && break
+    sleep 0.1
+done
+sql $ACTIVE_PORT -c "DELETE FROM faults_idem.applied"
+IDEM_T0=$(now)
+python3 benchmarks/faults/idempotent_client.py --url "http://127.0.0.1:$NGINX_PORT" --token-file "$F/secrets/user.token" \
+    --prefix "idem-$STAMP" --keys 320 --clients 16 --every 0.5 --deadline 45 --acks "$WORK/s6.acks" >"$WORK/s6.json" 2>"$WORK/s6.err" &
+client_pid=$!
+sleep 3
+victim=$(pid_of 1)
+kill -KILL "$victim"
+t_kill=$(now)
+restart=$(ready_gateway 1 "$t_kill") || true
+awk -v t0="$IDEM_T0" -v n="$(now)" 'BEGIN { d = t0 + 7 - n; if (d > 0) system("sleep " d) }'
+pgctl -D "$ACTIVE_DIR" -m fast -w stop >/dev/null
+sleep "$DOWN"
+start_active
+t_up=$(now)
+wait "$client_pid" || { cat "$WORK/s6.err" >&2; true; }
+keys=$(jq -r '.keys' "$WORK/s6.json"); acked=$(jq -r '.acknowledged' "$WORK/s6.json")
+attempts=$(jq -r '.attempts' "$WORK/s6.json"); replayed=$(jq -r '.replayed' "$WORK/s6.json")
+failures=$((attempts - acked))
+sql $ACTIVE_PORT -c "CREATE TEMP TABLE acks (key text, status int, replayed boolean, attempts int)" \
+    -c "\\copy acks FROM '$WORK/s6.acks'" -f benchmarks/faults/idempotency_check.sql >"$WORK/violations-6.txt"
+viol=$(wc -l <"$WORK/violations-6.txt")
+applied=$(sql $ACTIVE_PORT -c "SELECT count(DISTINCT tag) FROM faults_idem.applied WHERE tag LIKE 'idem-$STAMP-%'")
+rows=$(sql $ACTIVE_PORT -c "SELECT count(*) FROM faults_idem.applied WHERE tag LIKE 'idem-$STAMP-%'")
+sql $ACTIVE_PORT -c "SET client_min_messages = warning" -c "DROP FUNCTION api.faults_apply_once(text)" \
+    -c "DROP SCHEMA faults_idem CASCADE" -c "NOTIFY pgrst, 'reload schema'"
+NOTES+=("6: $keys keys, $acked acknowledged (2xx) after $attempts attempts ($replayed of them a replay: the first answer of an attempt that committed unanswered); statuses $(jq -c .statuses "$WORK/s6.json"); gateway pid $victim killed, ready again after $restart s; PostgreSQL stopped (fast) and started again; $rows rows for $applied distinct keys in the database; client done in $(jq -r .seconds "$WORK/s6.json") s")
+record 6 "Idempotency-Key retries across kill -9 and PostgreSQL restart" "$attempts" "$acked" "$failures" - "$restart (restart)" \
+    "$((keys - acked))" "$viol" \
+    "every key acknowledged=$([ "$acked" = "$keys" ] && echo ok || echo fail)" \
+    "applied exactly once=$([ "$viol" = 0 ] && [ "$rows" = "$applied" ] && [ "$applied" = "$keys" ] && echo ok || echo fail)" \
+    "faults hit requests=$([ "$failures" -gt 0 ] && echo ok || echo fail)"
+fi
 
 # --- report ---------------------------------------------------------------------------------------------
 {
@@ -324,7 +393,9 @@ record 5 "kill -9 gateway holding a VM allocation" 1 "$ok2xx" "$((1 - ok2xx))" 0
     echo "(:$NGINX_PORT) to 2 gateways, $DURATION s per scenario, fault at second $FAULT_AT; loader scenario \`faults\` (60% add_widget,"
     echo "15% associate_widgets, 10% allocate_vm, 10% acquire_node, 5% claim_build). Failures = non-2xx answers + transport errors;"
     echo "window = first to last failure; recovery = last failure after the restart/promotion (scenario 1: gateway ready again)."
-    echo "PostgreSQL held down about $DOWN s in scenarios 2-3. Scenario 5 sends one VM allocation (GET /vms/v1/server), no load."
+    echo "PostgreSQL held down about $DOWN s in scenarios 2-3 and 6. Scenario 5 sends one VM allocation (GET /vms/v1/server), no load."
+    echo "Scenario 6: 16 clients, 320 Idempotency-Keys, each retried until a 2xx; lost writes = keys never acknowledged, invariant"
+    echo "violations = keys applied more than once or acknowledged without being applied.${ONLY:+ Scenarios run: $ONLY.}"
     echo "Gateway: \`${GATEWAY_BIN#"$ROOT"/}\`; host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
     echo "| # | scenario | requests | acknowledged writes | failures | window s | recovery s | lost writes | invariant violations | result |"

@@ -20,8 +20,10 @@ enum CallSQL {
     /// The alias of the rows the body is rendered from (`CallSQL+Body`).
     static let rows = "pgrst_rows"
 
+    /// `idempotent`: the statement also stores its result row for `Idempotency-Key`
+    /// (`IdempotencySQL.storeColumn`, three more parameters after the shape's).
     static func text(for routine: Routine, given: [Bool], wholeBody: Bool, handler: MediaHandler = .json,
-                     recordsCount: Bool = false, shape: CallShape = CallShape()) -> String {
+                     recordsCount: Bool = false, shape: CallShape = CallShape(), idempotent: Bool = false) -> String {
         var call = QualifiedName(schema: routine.schema, name: routine.name).sql + "("
         var placeholder = 0
         if wholeBody {
@@ -61,12 +63,17 @@ enum CallSQL {
         if routine.volatility == .volatile || !routine.returnsSet, shape != CallShape() {
             status = "CASE WHEN (SELECT count(*) FROM pgrst_source) >= 0 THEN " + status + " END"
         }
-        return "WITH pgrst_source AS (" + source + ") SELECT " + body(for: routine, handler: handler)
+        let select = "SELECT " + body(for: routine, handler: handler)
             + ", " + status
             + ", nullif(current_setting('response.headers', true), '')"
             + ", " + page + "::text, " + total
             + (recordsCount ? ", pg_catalog.set_config('pgrst.affected_rows', " + page + "::text, true)" : "")
             + " FROM (" + shaped.rows + ") pgrst_rows"
+        guard idempotent else { return "WITH pgrst_source AS (" + source + ") " + select }
+        // The store reads the finished row: a column of the outer SELECT is evaluated (a CTE nothing
+        // references would not be), once, after the aggregates, and commits with the call or not at all.
+        return "WITH pgrst_source AS (" + source + ") SELECT pgrst_result.*, " + IdempotencySQL.storeColumn(first: shaped.next)
+            + " FROM (" + select + ") " + IdempotencySQL.resultColumns
     }
 }
 
@@ -81,6 +88,7 @@ final class CallSQLCache: Sendable {
         var handler: MediaHandler
         var recordsCount: Bool
         var result: CallShape
+        var idempotent: Bool
     }
 
     private let entries = Mutex<(table: [Shape: String], bytes: Int)>(([:], 0))
@@ -93,12 +101,13 @@ final class CallSQLCache: Sendable {
     var stored: (count: Int, bytes: Int) { entries.withLock { ($0.table.count, $0.bytes) } }
 
     func text(for routine: Routine, given: [Bool], wholeBody: Bool, handler: MediaHandler = .json,
-              recordsCount: Bool = false, shape result: CallShape = CallShape()) -> String {
+              recordsCount: Bool = false, shape result: CallShape = CallShape(), idempotent: Bool = false) -> String {
         let shape = Shape(schema: routine.schema, name: routine.name, types: routine.parameters.map(\.type),
-                          given: given, wholeBody: wholeBody, handler: handler, recordsCount: recordsCount, result: result)
+                          given: given, wholeBody: wholeBody, handler: handler, recordsCount: recordsCount, result: result,
+                          idempotent: idempotent)
         if let cached = entries.withLock({ $0.table[shape] }) { return cached }
         let text = CallSQL.text(for: routine, given: given, wholeBody: wholeBody, handler: handler,
-                                recordsCount: recordsCount, shape: result)
+                                recordsCount: recordsCount, shape: result, idempotent: idempotent)
         entries.withLock { entries in
             let size = text.utf8.count
             if entries.table.count < Self.capacity, entries.bytes + size <= Self.capacityBytes, entries.table[shape] == nil {

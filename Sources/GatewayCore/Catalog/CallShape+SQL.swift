@@ -8,6 +8,8 @@ extension CallShape {
         /// `WHERE ...` (or empty), shared by the total's count.
         var filter = ""
         var source = ""
+        /// The first parameter number after the shape's (what follows it in the statement starts there).
+        var next = 0
 
         init(_ shape: CallShape, alias: String, first: Int) {
             var builder = Builder(alias: quoteIdentifier(alias), next: first)
@@ -23,6 +25,7 @@ extension CallShape {
             }
             if shape.hasLimit { rows += " LIMIT " + builder.parameter() }
             if shape.hasOffset { rows += " OFFSET " + builder.parameter() }
+            next = builder.next
         }
     }
 

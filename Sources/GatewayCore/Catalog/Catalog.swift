@@ -11,6 +11,8 @@ public struct Catalog: Sendable {
     public let roleSettings: [String: [TransactionSetting]]
     /// The media types on offer beyond JSON (PostgREST's `dbMediaHandlers`): built-ins and user-defined.
     public let mediaHandlers: MediaHandlerMap
+    /// The database has the `Idempotency-Key` store (`IdempotencySQL.availableQuery`).
+    public var hasIdempotencyStore = false
 
     /// An empty catalog (no functions): every call answers PGRST202.
     public init() {

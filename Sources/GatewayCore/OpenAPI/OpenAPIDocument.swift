@@ -26,9 +26,10 @@ public struct OpenAPIDocument: Sendable {
             "paths": paths,
             "components": [
                 "schemas": ["Error": Self.errorSchema],
-                "parameters": Self.shapingComponents.merging(["Prefer": Self.preferParameter]) { $1 },
+                "parameters": Self.shapingComponents.merging(["Prefer": Self.preferParameter,
+                                                              "Idempotency-Key": Self.idempotencyKeyParameter]) { $1 },
                 "headers": ["Preference-Applied": Self.preferenceAppliedHeader, "Content-Range": Self.contentRangeHeader,
-                            "Proxy-Status": Self.proxyStatusHeader],
+                            "Proxy-Status": Self.proxyStatusHeader, "Idempotent-Replayed": Self.idempotentReplayedHeader],
                 "securitySchemes": ["bearerAuth": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]],
                 "responses": ["Error": ["description": "Error (PostgREST format)",
                                         "headers": ["Proxy-Status": ["$ref": "#/components/headers/Proxy-Status"]],
@@ -107,7 +108,8 @@ public struct OpenAPIDocument: Sendable {
                     "required": overloads.allSatisfy { !$0.requiredParameterNames.isEmpty },
                     "content": requestContent(overloads),
                 ],
-                "parameters": [Self.preferReference] + shapingReferences(first, isGet: false) + filterParameters(first),
+                "parameters": [Self.preferReference] + idempotencyReferences(overloads) + shapingReferences(first, isGet: false)
+                    + filterParameters(first),
                 "responses": responses,
             ] as [String: Any],
         ]
@@ -128,6 +130,7 @@ public struct OpenAPIDocument: Sendable {
     private static var successHeaders: [String: Any] { [
         "Preference-Applied": ["$ref": "#/components/headers/Preference-Applied"],
         "Content-Range": ["$ref": "#/components/headers/Content-Range"],
+        "Idempotent-Replayed": ["$ref": "#/components/headers/Idempotent-Replayed"],
     ] }
 
     /// A single unnamed text, xml or bytea parameter takes the raw body of its type (functions.rst);

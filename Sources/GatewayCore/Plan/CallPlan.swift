@@ -25,6 +25,9 @@ public struct CallPlan: Sendable {
     /// `Prefer: timeout=N` capped by `db-max-timeout`: the call's statement timeout in seconds, and
     /// a statement timeout then answers 504 (nil: no deadline asked, a timeout stays PostgREST's 500).
     public var timeout: Double?
+    /// `Idempotency-Key` in effect (a POST to a function that writes): the call stores its answer, and
+    /// a replay of it may come back instead (`HTTPResponse(plan:outcome:)`).
+    public var idempotencyKey: IdempotencyKey?
 
     /// Routes, parses the arguments, chooses the overload and generates the SQL.
     /// `role` is the JWT's role; nil means `db-anon-role`. `claims` is the JWT's claims as JSON text
@@ -83,9 +86,11 @@ public struct CallPlan: Sendable {
         // A function returning one row (or none: a single value) always has one; a set is checked.
         let singular: Bool
         if case .object = negotiation.mediaType { singular = chosen.returnsSet } else { singular = false }
+        let idempotencyKey = try Self.idempotencyKey(request, route: route, routine: chosen, catalog: catalog)
+        if let idempotencyKey { values += IdempotencySQL.storeParameters(idempotencyKey, ttlSeconds: config.dbIdempotencyTTL) }
         let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody,
                                             handler: negotiation.handler, recordsCount: maxAffected != nil || singular,
-                                            shape: shaped.shape)
+                                            shape: shaped.shape, idempotent: idempotencyKey != nil)
         rangeOffset = range.lower
 
         readOnly = route.isQueryCall || chosen.volatility != .volatile
@@ -100,6 +105,7 @@ public struct CallPlan: Sendable {
                                                                                       requested: requested)
                                                     + deadline + config.appTransactionSettings)]
         if let preRequest = Self.preRequest(config) { statements.append(preRequest) }
+        if let idempotencyKey { statements.append(IdempotencySQL.claim(idempotencyKey)) }
         resultIndex = statements.count
         statements.append(Statement(callSQL, values))
         let rollback = preferences.transaction == .rollback || (config.txRollbackAll && preferences.transaction != .commit)
@@ -113,6 +119,21 @@ public struct CallPlan: Sendable {
         routine = chosen
         directResponse = nil
         self.negotiation = negotiation
+        self.idempotencyKey = idempotencyKey
+    }
+
+    /// The request's `Idempotency-Key` when it applies: a POST to a VOLATILE function. A GET, HEAD or a
+    /// POST to a STABLE or IMMUTABLE function runs read-only, so running it again changes nothing: the
+    /// header is ignored there. 400 for a malformed key; 501 when the database has no store (not
+    /// migrated by this project): the write is refused rather than run without the guarantee.
+    static func idempotencyKey(_ request: HTTPRequest, route: Route, routine: Routine, catalog: Catalog) throws -> IdempotencyKey? {
+        guard route.method == .post, routine.volatility == .volatile, let key = try IdempotencyKey(request: request) else { return nil }
+        guard catalog.hasIdempotencyStore else {
+            throw APIError.requestError(status: 501, code: "IK501", message: "Idempotency-Key is not available on this database",
+                                        details: "The database has no gateway.claim_idempotency_key and gateway.store_idempotent_result (migration 0016 and sql/gateway.sql).",
+                                        hint: "Migrate the database with gateway migrate, or send the request without Idempotency-Key.")
+        }
+        return key
     }
 
     /// A POST's arguments from its body by its Content-Type (absent: JSON). PostgREST's `getPayload`:

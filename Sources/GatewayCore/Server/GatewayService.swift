@@ -70,7 +70,7 @@ public final class GatewayService: Sendable {
         Observation.redact(config.secrets)
 
         let reloader = reloader
-        PGListener(conninfo: config.dbURI, catalogStore: catalogStore) { connection, reconnected in
+        PGListener(conninfo: config.dbURI, catalogStore: catalogStore, idempotencyTTL: config.dbIdempotencyTTL) { connection, reconnected in
             // db-config off: a reconnect has nothing new to read (the file is read on request only).
             if !reconnected || reloader.current.dbConfig { reloader.reload(on: connection, reconnected: reconnected) }
         }.start()

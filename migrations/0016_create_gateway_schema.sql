@@ -1,0 +1,42 @@
+-- The gateway's own state: answers kept for `Idempotency-Key` (docs/idempotency.md). A client that
+-- retries a write after a timeout or a lost connection (allocate_vm, create_workspace) must get the
+-- first answer again instead of a second VM; the answer is written in the same transaction as the call,
+-- so it exists if and only if the call committed, whichever gateway answered and across restarts.
+--
+-- A schema of its own, never in db-schemas: no client reaches these rows or functions over HTTP. The
+-- functions that claim, store and expire keys are in sql/gateway.sql.
+SET LOCAL ROLE platform_owner;
+
+CREATE SCHEMA gateway;
+COMMENT ON SCHEMA gateway IS 'Private to the gateway (never exposed): answers kept for Idempotency-Key.';
+REVOKE ALL ON SCHEMA gateway FROM PUBLIC;
+-- The claim and store run in the caller's transaction, as the caller's role (SECURITY DEFINER, sql/gateway.sql).
+GRANT USAGE ON SCHEMA gateway TO web_anon, app_user, worker, operator;
+-- The expiry runs on the gateway's own connection (its listener), as the login role.
+GRANT USAGE ON SCHEMA gateway TO authenticator;
+
+-- One answer per caller and key. The caller is the role the gateway switched to and the token's `sub`
+-- ('' without one): keys of different callers never collide. request_hash covers what the gateway
+-- renders the answer from (method, path and query, body, the headers that change it): the same key
+-- with another request is refused. result is the call's result row as the gateway reads it (body,
+-- response.status, response.headers, page count, total): a replay renders it again.
+CREATE TABLE gateway.idempotency_keys (
+    role_name    text        NOT NULL,
+    subject      text        NOT NULL,
+    key          text        NOT NULL,
+    request_hash text        NOT NULL,
+    result       text[]      NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL,
+    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (role_name, subject, key),
+    CONSTRAINT idempotency_keys_key_length CHECK (length(key) BETWEEN 1 AND 255),
+    CONSTRAINT idempotency_keys_result_columns CHECK (cardinality(result) = 5)
+);
+COMMENT ON TABLE gateway.idempotency_keys IS
+    'Idempotency-Key answers: written with the call''s transaction, replayed to the same caller and request until expires_at.';
+-- The expiry deletes the oldest first, in small batches.
+CREATE INDEX idempotency_keys_expires_at_idx ON gateway.idempotency_keys (expires_at);
+-- Short-lived rows written at the rate of POSTs: vacuum them as a queue is vacuumed.
+ALTER TABLE gateway.idempotency_keys SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.05);
+REVOKE ALL ON gateway.idempotency_keys FROM PUBLIC;
+
