@@ -10,6 +10,14 @@ SET LOCAL ROLE platform_owner;
 CREATE SCHEMA gateway;
 COMMENT ON SCHEMA gateway IS 'Private to the gateway (never exposed): answers kept for Idempotency-Key.';
 REVOKE ALL ON SCHEMA gateway FROM PUBLIC;
+-- Answers are kept encrypted (below): pgcrypto's AES, in this schema, installed by the migration's
+-- superuser (an extension is not the owner's to create).
+RESET ROLE;
+CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA gateway;
+-- The database's default privileges give new functions to nobody: the owner's functions use these three.
+GRANT EXECUTE ON FUNCTION gateway.gen_random_bytes(integer), gateway.encrypt_iv(bytea, bytea, bytea, text),
+    gateway.decrypt_iv(bytea, bytea, bytea, text) TO platform_owner;
+SET LOCAL ROLE platform_owner;
 -- The claim and store run in the caller's transaction, as the caller's role (SECURITY DEFINER, sql/gateway.sql).
 GRANT USAGE ON SCHEMA gateway TO web_anon, app_user, worker, operator;
 -- The expiry runs on the gateway's own connection (its listener), as the login role.
@@ -20,17 +28,22 @@ GRANT USAGE ON SCHEMA gateway TO authenticator;
 -- renders the answer from (method, path and query, body, the headers that change it): the same key
 -- with another request is refused. result is the call's result row as the gateway reads it (body,
 -- response.status, response.headers, page count, total): a replay renders it again.
+-- Answers hold secrets (allocate_vm returns a VM's private key, which the services never store): the
+-- table keeps only the key's SHA-256 and the answer encrypted with a key derived from the client's key
+-- (sql/gateway.sql), so reading the table (a DBA, a backup) does not give the answers back; only a
+-- request carrying the key does.
 CREATE TABLE gateway.idempotency_keys (
     role_name    text        NOT NULL,
     subject      text        NOT NULL,
-    key          text        NOT NULL,
+    key_hash     bytea       NOT NULL,
     request_hash text        NOT NULL,
-    result       text[]      NOT NULL,
+    result       bytea       NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
     expires_at   timestamptz NOT NULL,
-    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (role_name, subject, key),
-    CONSTRAINT idempotency_keys_key_length CHECK (length(key) BETWEEN 1 AND 255),
-    CONSTRAINT idempotency_keys_result_columns CHECK (cardinality(result) = 5)
+    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (role_name, subject, key_hash),
+    CONSTRAINT idempotency_keys_key_hash_length CHECK (octet_length(key_hash) = 32),
+    -- a 16-byte IV and at least one AES block
+    CONSTRAINT idempotency_keys_result_length CHECK (octet_length(result) >= 32)
 );
 COMMENT ON TABLE gateway.idempotency_keys IS
     'Idempotency-Key answers: written with the call''s transaction, replayed to the same caller and request until expires_at.';

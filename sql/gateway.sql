@@ -10,6 +10,48 @@
 -- from an argument. The gateway's listener deletes expired answers (delete_expired_idempotency_keys).
 SET LOCAL ROLE platform_owner;
 
+-- What the table keeps of a key: its SHA-256 (the answer is found by it; the key itself is not kept).
+CREATE OR REPLACE FUNCTION gateway.key_hash(p_key text)
+RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = ''
+AS $$ SELECT pg_catalog.sha256(pg_catalog.convert_to(p_key, 'UTF8')) $$;
+REVOKE ALL ON FUNCTION gateway.key_hash(text) FROM PUBLIC;
+COMMENT ON FUNCTION gateway.key_hash(text) IS 'The SHA-256 of an Idempotency-Key: how the store finds its answer.';
+
+-- An answer's encryption: AES-256-CBC under a key derived from the client's key (another SHA-256 than
+-- key_hash's, so the stored hash does not open the answer), a random IV in front. Only a request that
+-- carries the key can read the answer back; a key the client chose at random cannot be guessed from
+-- its hash.
+CREATE OR REPLACE FUNCTION gateway._seal_answer(p_key text, p_answer text)
+RETURNS bytea
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = ''
+AS $$
+DECLARE
+    v_iv bytea := gateway.gen_random_bytes(16);
+BEGIN
+    RETURN v_iv || gateway.encrypt_iv(pg_catalog.convert_to(p_answer, 'UTF8'),
+                                      pg_catalog.sha256(pg_catalog.convert_to('answer of ' || p_key, 'UTF8')),
+                                      v_iv, 'aes-cbc/pad:pkcs');
+END
+$$;
+REVOKE ALL ON FUNCTION gateway._seal_answer(text, text) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION gateway._open_answer(p_key text, p_sealed bytea)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = ''
+AS $$
+    SELECT pg_catalog.convert_from(
+        gateway.decrypt_iv(pg_catalog.substr(p_sealed, 17),
+                           pg_catalog.sha256(pg_catalog.convert_to('answer of ' || p_key, 'UTF8')),
+                           pg_catalog.substr(p_sealed, 1, 16), 'aes-cbc/pad:pkcs'), 'UTF8')
+$$;
+REVOKE ALL ON FUNCTION gateway._open_answer(text, bytea) FROM PUBLIC;
+COMMENT ON FUNCTION gateway._open_answer(text, bytea) IS
+    'Decrypts an answer stored for an Idempotency-Key (see _seal_answer): the key is needed.';
+
 -- The 409 of a key whose first request has not finished (or committed the key meanwhile): retry later.
 CREATE OR REPLACE FUNCTION gateway._raise_key_in_use(p_key text)
 RETURNS void
@@ -48,13 +90,14 @@ BEGIN
         PERFORM gateway._raise_key_in_use(p_key);
     END IF;
     SELECT * INTO v_stored FROM gateway.idempotency_keys
-    WHERE role_name = v_role AND subject = v_subject AND key = p_key;
+    WHERE role_name = v_role AND subject = v_subject AND key_hash = gateway.key_hash(p_key);
     IF NOT FOUND THEN
         RETURN;
     END IF;
     IF v_stored.expires_at <= pg_catalog.now() THEN
         -- Expired: as if absent; the call's store writes the key again.
-        DELETE FROM gateway.idempotency_keys WHERE role_name = v_role AND subject = v_subject AND key = p_key;
+        DELETE FROM gateway.idempotency_keys
+        WHERE role_name = v_role AND subject = v_subject AND key_hash = gateway.key_hash(p_key);
         RETURN;
     END IF;
     IF v_stored.request_hash <> p_request_hash THEN
@@ -70,7 +113,7 @@ BEGIN
     -- The first answer: the gateway renders it again (Idempotent-Replayed: true); the call does not run.
     RAISE SQLSTATE 'PGRPL' USING
         MESSAGE = 'replay of the answer stored for this Idempotency-Key',
-        DETAIL = pg_catalog.to_json(v_stored.result)::text;
+        DETAIL = gateway._open_answer(p_key, v_stored.result);
 END
 $$;
 REVOKE ALL ON FUNCTION gateway.claim_idempotency_key(text, text) FROM PUBLIC;
@@ -89,10 +132,11 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
 BEGIN
-    INSERT INTO gateway.idempotency_keys (role_name, subject, key, request_hash, result, expires_at)
+    INSERT INTO gateway.idempotency_keys (role_name, subject, key_hash, request_hash, result, expires_at)
     VALUES (pg_catalog.current_setting('role'),
             coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::json ->> 'sub', ''),
-            p_key, p_request_hash, ARRAY[p_body, p_status, p_headers, p_count, p_total],
+            gateway.key_hash(p_key), p_request_hash,
+            gateway._seal_answer(p_key, pg_catalog.to_json(ARRAY[p_body, p_status, p_headers, p_count, p_total])::text),
             pg_catalog.now() + pg_catalog.make_interval(secs => p_ttl_seconds));
 EXCEPTION WHEN unique_violation THEN
     PERFORM gateway._raise_key_in_use(p_key);
@@ -113,14 +157,14 @@ LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = ''
 AS $$
     WITH expired AS (
-        SELECT role_name, subject, key FROM gateway.idempotency_keys
+        SELECT role_name, subject, key_hash FROM gateway.idempotency_keys
         WHERE expires_at < pg_catalog.now()
         ORDER BY expires_at
         LIMIT p_batch
         FOR UPDATE SKIP LOCKED
     ), deleted AS (
         DELETE FROM gateway.idempotency_keys k USING expired e
-        WHERE k.role_name = e.role_name AND k.subject = e.subject AND k.key = e.key
+        WHERE k.role_name = e.role_name AND k.subject = e.subject AND k.key_hash = e.key_hash
         RETURNING 1
     )
     SELECT count(*)::integer FROM deleted

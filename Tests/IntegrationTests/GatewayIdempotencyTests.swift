@@ -88,7 +88,7 @@ struct GatewayIdempotencyTests {
     }
 
     private func storedKeys(_ key: String) throws -> Int {
-        try count("SELECT count(*)::text FROM gateway.idempotency_keys WHERE key = $1", [key])
+        try count("SELECT count(*)::text FROM gateway.idempotency_keys WHERE key_hash = gateway.key_hash($1)", [key])
     }
 
     @Test func aRetryGetsTheFirstAnswerWithoutRunningTheFunctionAgain() throws {
@@ -193,7 +193,7 @@ struct GatewayIdempotencyTests {
         let bobAgain = try post(gateway, "record_call", body, key: key, headers: [token(sub: "bob-\(key)")])
         #expect(bobAgain.text == bob.text)
         #expect(try calls(tag) == 3)
-        #expect(try count("SELECT count(*)::text FROM gateway.idempotency_keys WHERE key = $1 AND role_name = 'app_user'", [key]) == 2)
+        #expect(try count("SELECT count(*)::text FROM gateway.idempotency_keys WHERE key_hash = gateway.key_hash($1) AND role_name = 'app_user'", [key]) == 2)
     }
 
     @Test func theCallerCannotBeForged() throws {
@@ -215,7 +215,7 @@ struct GatewayIdempotencyTests {
         #expect(attacker.text != victim.text)
         // The stored rows name the verified callers only.
         let callers = try TestDatabase.connect().query(
-            "SELECT subject FROM gateway.idempotency_keys WHERE key = $1 ORDER BY subject", [key]).map { $0[0] ?? "" }
+            "SELECT subject FROM gateway.idempotency_keys WHERE key_hash = gateway.key_hash($1) ORDER BY subject", [key]).map { $0[0] ?? "" }
         #expect(callers == ["attacker-\(key)", "victim-\(key)"])
         #expect(try calls(tag) == 2)
     }
@@ -256,7 +256,7 @@ struct GatewayIdempotencyTests {
         let body = #"{"tag":"\#(tag)"}"#
         #expect(try post(gateway, "record_call", body, key: key).status == 201)
         #expect(try storedKeys(key) == 1)
-        #expect(try count("SELECT extract(epoch FROM expires_at - created_at)::int::text FROM gateway.idempotency_keys WHERE key = $1",
+        #expect(try count("SELECT extract(epoch FROM expires_at - created_at)::int::text FROM gateway.idempotency_keys WHERE key_hash = gateway.key_hash($1)",
                           [key]) == 1)
         // The listener looks every second with a TTL of one second: the row goes without any request.
         let until = Date().addingTimeInterval(10)

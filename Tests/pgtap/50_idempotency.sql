@@ -3,7 +3,7 @@
 -- store inside the call's statement; pg_temp.attempt stands in for that transaction. Concurrency (the 409 of
 -- a twin holding the key's lock) needs two sessions: GatewayIdempotencyTests covers it over HTTP.
 BEGIN;
-SELECT plan(18);
+SELECT plan(20);
 
 -- Runs p_sql as p_role with p_claims as the gateway would; 'ok', or the SQLSTATE, the error's code (for
 -- RAISE SQLSTATE 'PGRST', from its JSON message) and its DETAIL.
@@ -46,9 +46,15 @@ SELECT is(pg_temp.attempt('web_anon', '{"role":"web_anon"}', $$SELECT gateway.cl
 SELECT is(pg_temp.attempt('web_anon', '{"role":"web_anon"}',
     $$SELECT gateway.store_idempotent_result('pgtap-k1', 'h1', 60, '{"a":1}', '201', NULL, '1', NULL)$$), 'ok',
     'the call stores its result row');
-SELECT results_eq($$SELECT role_name, subject, result, expires_at - created_at FROM gateway.idempotency_keys WHERE key = 'pgtap-k1'$$,
-    $$VALUES ('web_anon'::text, ''::text, ARRAY['{"a":1}', '201', NULL, '1', NULL]::text[], interval '60 seconds')$$,
+SELECT results_eq($$SELECT role_name, subject, gateway._open_answer('pgtap-k1', result), expires_at - created_at
+                     FROM gateway.idempotency_keys WHERE key_hash = gateway.key_hash('pgtap-k1')$$,
+    $$VALUES ('web_anon'::text, ''::text, '["{\"a\":1}","201",null,"1",null]'::text, interval '60 seconds')$$,
     'stored for the role the transaction switched to (not the functions'' owner), no sub, kept for the TTL');
+SELECT ok((SELECT position(convert_to('{"a":1}', 'UTF8') IN result) = 0 AND position(convert_to('pgtap-k1', 'UTF8') IN key_hash) = 0
+           FROM gateway.idempotency_keys WHERE key_hash = gateway.key_hash('pgtap-k1')),
+    'neither the answer nor the key is kept in clear: the key''s SHA-256, the answer encrypted');
+SELECT throws_ok($$SELECT gateway._open_answer('pgtap-k2', result) FROM gateway.idempotency_keys WHERE key_hash = gateway.key_hash('pgtap-k1')$$,
+    '39000', NULL, 'another key does not open the answer');
 
 -- Retries.
 SELECT is(pg_temp.attempt('web_anon', '{"role":"web_anon"}', $$SELECT gateway.claim_idempotency_key('pgtap-k1', 'h1')$$),
@@ -74,16 +80,17 @@ SELECT is(pg_temp.attempt('app_user', '{"role":"app_user","sub":"u1"}', $$SELECT
 
 -- Expiry: an expired answer is absent (the claim removes it, the call stores a new one); the expiry job
 -- deletes expired rows and no fresh one.
-INSERT INTO gateway.idempotency_keys (role_name, subject, key, request_hash, result, created_at, expires_at) VALUES
-    ('web_anon', '', 'pgtap-old', 'h-old', ARRAY[NULL, NULL, NULL, '1', NULL], now() - interval '2 days', now() - interval '1 day'),
-    ('web_anon', '', 'pgtap-old2', 'h-old', ARRAY[NULL, NULL, NULL, '1', NULL], now() - interval '2 days', now() - interval '1 day'),
-    ('web_anon', '', 'pgtap-old3', 'h-old', ARRAY[NULL, NULL, NULL, '1', NULL], now() - interval '2 days', now() - interval '1 day');
+INSERT INTO gateway.idempotency_keys (role_name, subject, key_hash, request_hash, result, created_at, expires_at)
+SELECT 'web_anon', '', gateway.key_hash(k), 'h-old', gateway._seal_answer(k, '[null,null,null,"1",null]'),
+       now() - interval '2 days', now() - interval '1 day'
+FROM unnest(ARRAY['pgtap-old', 'pgtap-old2', 'pgtap-old3']) k;
 SELECT is(pg_temp.attempt('web_anon', '{"role":"web_anon"}', $$SELECT gateway.claim_idempotency_key('pgtap-old', 'h-new')$$), 'ok',
     'an expired key is new again, whatever its request was');
-SELECT is((SELECT count(*) FROM gateway.idempotency_keys WHERE key = 'pgtap-old'), 0::bigint,
+SELECT is((SELECT count(*) FROM gateway.idempotency_keys WHERE key_hash = gateway.key_hash('pgtap-old')), 0::bigint,
     'the claim removed the expired answer (the call stores the new one)');
 SELECT cmp_ok(gateway.delete_expired_idempotency_keys(500), '>=', 2, 'the expiry deletes expired answers');
-SELECT results_eq($$SELECT key FROM gateway.idempotency_keys WHERE key LIKE 'pgtap-%' ORDER BY key$$,
+SELECT results_eq($$SELECT k FROM gateway.idempotency_keys, unnest(ARRAY['pgtap-k1', 'pgtap-old2', 'pgtap-old3']) k
+                     WHERE key_hash = gateway.key_hash(k) ORDER BY k$$,
     $$VALUES ('pgtap-k1'::text), ('pgtap-k1'::text)$$, 'and leaves the answers still in force');
 
 SELECT * FROM finish();
