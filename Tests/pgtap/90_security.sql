@@ -1,8 +1,8 @@
 -- The security check: nothing of ours is executable by PUBLIC; each caller role executes exactly its
 -- allow-list (written out here, from the grants in sql/*.sql and the callers each service has,
 -- docs/requirements.md); the authenticator is NOINHERIT and executes nothing itself; row level
--- security is on for every user-owned table. A new function, grant or user table makes this file fail until the
--- allow-list (or the policy) is updated on purpose.
+-- security is on for every user-owned table. A new function, grant or user table makes this file fail
+-- until the allow-list (or the policy) is updated on purpose.
 BEGIN;
 SELECT plan(26);
 
