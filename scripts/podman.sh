@@ -12,7 +12,7 @@
 #   bash scripts/podman.sh socket   prints the socket path (for DOCKER_HOST=unix://...)
 #   bash scripts/podman.sh env      prints the environment podman commands need (eval it)
 #
-# Why runc and the ulimits: crun and podman's default ulimits fail on this kind of VM (issue 11).
+# Why runc and the ulimits: crun and podman's default ulimits fail on this kind of VM (tried).
 # There is no registry: the base image is built locally from Debian's static busybox.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

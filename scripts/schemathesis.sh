@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hostile input from the OpenAPI document (issue 10): schemathesis generates requests (valid and invalid)
+# Hostile input from the OpenAPI document: schemathesis generates requests (valid and invalid)
 # for every operation of the document the gateway serves at `/`, once per caller role (anonymous, then
 # app_user, worker, operator tokens), and fails on any 5xx and on any response the document does not
 # describe (status, content type, headers, body schema).

@@ -57,7 +57,7 @@
 -- and when it may run again: settings.over_limit_retry_after (60 s) after the report. Then it runs on
 -- probation: the old figure expires with the run, the new node measures it, and if it is still above
 -- it is stopped at the first heartbeat and refused again. A user who reduced the data needs no operator
--- (the seed: "your project starts failing because it uses more than 4 GB", not "never again"); the wait
+-- (the product promises that a project fails while it uses more than the limit, not for ever); the wait
 -- keeps a caller that retries in a loop from loading a too-large project on a node again and again.
 -- The mark also clears when an operator raises the limit.
 --

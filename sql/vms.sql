@@ -105,7 +105,7 @@ SET LOCAL ROLE platform_owner;
 
 -- The caller's user id is auth.current_user_id() (sql/00_auth.sql), shared with the other domains.
 DROP FUNCTION IF EXISTS vms._current_user();
--- Renamed: validators named _check_* bound text with auth.check_* (issue 16 item 13); sizes are numbers.
+-- Renamed: validators named _check_* bound text with auth.check_* (docs/limits.md); sizes are numbers.
 DROP FUNCTION IF EXISTS vms._check_size(integer, integer);
 
 -- Validates a requested size (RAM in MB and CPUs): both positive integers, else 22023 (400).

@@ -18,7 +18,7 @@
 SET LOCAL ROLE platform_owner;
 
 -- When a signature changes, DROP FUNCTION IF EXISTS the old one here, above its replacement.
--- Input bounds (issue 16 item 13): the validators are named _check_* and bound their text with
+-- Input bounds: the validators are named _check_* and bound their text with
 -- auth.check_*; _add_widget takes validated values. Maxima and why: docs/limits.md.
 DROP FUNCTION IF EXISTS widgets._add_widget(text, text, text[]);
 DROP FUNCTION IF EXISTS widgets._port(text);
@@ -240,9 +240,10 @@ COMMENT ON FUNCTION api.add_widget(text, text, text[]) IS
     'Creates a widget with 0 to 3 port slots (P, R, Q; repeats allowed). 409 (23505) if the serial number exists; 400 (22023) on bad arguments (serial number and name at most 200 characters).';
 GRANT EXECUTE ON FUNCTION api.add_widget(text, text, text[]) TO web_anon;
 
--- The same with the argument name the seed's prose uses (`name`). PostgREST picks overloads by the set
--- of argument names; PostgreSQL needs distinct argument types, hence `name varchar` (positional calls
--- with string literals resolve to the text version above).
+-- The same with the argument name the product's description uses (`name`; its examples send
+-- `widget_name`). PostgREST picks overloads by the set of argument names; PostgreSQL needs distinct
+-- argument types, hence `name varchar` (positional calls with string literals resolve to the text
+-- version above).
 CREATE OR REPLACE FUNCTION api.add_widget(widget_sn text, name varchar, slots text[])
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER

@@ -41,7 +41,7 @@ struct BuildWorker: ParsableCommand {
     @Option(help: "Docker mode: the RUN command that installs $A4C_TOOLS (default: apt-get).")
     var installCommand: String = DockerfileTemplate.aptInstall
 
-    @Option(help: "Docker mode: the RUN command that syncs the source at $A4C_CHANGE of $A4C_PROJECT into /src (the seed: p4 sync; default: records the change).")
+    @Option(help: "Docker mode: the RUN command that syncs the source at $A4C_CHANGE of $A4C_PROJECT into /src (in production: p4 sync; default: records the change).")
     var syncCommand: String = DockerfileTemplate.recordSync
 
     @Option(help: "Docker mode: the network mode of the template's RUN steps (none, host, bridge, ...; default: the engine's). Installing tools from a mirror needs one.")

@@ -93,7 +93,7 @@ struct Agent {
         return (details.hostname.isEmpty ? name : details.hostname, details.ipAddress ?? hostAddress)
     }
 
-    /// The seed's cleanup daemon, both directions: sends the names of this agent's running containers to
+    /// The cleanup daemon, both directions: sends the names of this agent's running containers to
     /// reconcile_host (READY workspaces whose container is gone become FAILED, DELETING ones are deleted)
     /// and removes what it returns (containers the database does not know, or knows as FAILED), plus
     /// this agent's containers that are no longer running (a dead workspace: its row becomes FAILED).

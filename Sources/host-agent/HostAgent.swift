@@ -3,7 +3,7 @@ import DockerEngine
 import Foundation
 import WorkerSupport
 
-/// `host-agent`: runs one host's workspace containers (seeds/a4c-workspace-service.md). It claims the
+/// `host-agent`: runs one host's workspace containers (docs/workers.md). It claims the
 /// host's tasks through the gateway with a `worker` token naming the host (`gateway token --role worker
 /// --host <--host>`: an agent acts only for its own host) (claim_host_task: provision, cleanup, delete),
 /// carries them out against the Docker Engine API on the host's unix socket (a Docker daemon, or

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import WorkerSupport
 
-/// `mailer`: delivers the outbox (workspaces.notifications, e.g. the seed's "your build finished"
-/// e-mail) through the gateway. Claims unsent mail in batches (each leased 60 s), hands every message
+/// `mailer`: delivers the outbox (workspaces.notifications, e.g. the e-mail a build's requester gets
+/// when it finishes) through the gateway. Claims unsent mail in batches (each leased 60 s), hands every message
 /// to the delivery command on its standard input (`sendmail -t` in production), acknowledges what was
 /// delivered in one call, and reports failures (the mail is retried after a backoff). At least once: a
 /// mailer that dies before acknowledging leaves its mail to be claimed again when the lease ends.

@@ -58,7 +58,7 @@ import Testing
         #expect(Set(properties.keys) == ["vm_id", "ip"])
     }
 
-    /// Issue 17: a set's GET documents select/order/limit/offset and Range/Range-Unit (POST the query
+    /// Shaping in the document: a set's GET documents select/order/limit/offset and Range/Range-Unit (POST the query
     /// ones), Prefer count, and the 206 answer with Content-Range (PostgREST's pagination_count.rst).
     @Test func setsDocumentShapingAndPartialContent() throws {
         let doc = try document()

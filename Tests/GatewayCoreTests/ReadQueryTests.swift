@@ -177,7 +177,7 @@ import Testing
     }
 }
 
-/// The shaped call's SQL: identifiers quoted and checked, values bound (issue 17).
+/// The shaped call's SQL: identifiers quoted and checked, values bound.
 @Suite struct ShapePlanningTests {
     @Test func valuesAreParametersAndColumnsChecked() throws {
         let plan = try Fixtures.plan("GET", "/rpc/getitemrange",

@@ -76,7 +76,7 @@ import Testing
         func sql(_ routine: Routine, given: [Bool]? = nil, wholeBody: Bool = false) -> String {
             CallSQL.text(for: routine, given: given ?? routine.parameters.map { _ in true }, wholeBody: wholeBody)
         }
-        // The call is the CTE pgrst_source; the page is shaped from it as pgrst_rows (issue 17).
+        // The call is the CTE pgrst_source; the page is shaped from it as pgrst_rows (select, filters, order and the page in one statement).
         let settings = ", nullif(current_setting('response.status', true), ''), nullif(current_setting('response.headers', true), ''), "
         func expected(_ source: String, _ body: String, page: String, alias: String) -> String {
             "WITH pgrst_source AS (" + source + ") SELECT " + body + settings + page + "::text, NULL FROM (SELECT \"" + alias

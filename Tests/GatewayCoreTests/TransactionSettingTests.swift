@@ -1,7 +1,7 @@
 import Testing
 @testable import GatewayCore
 
-/// Issue 16 item 12: the impersonated role's settings and the called function's hoisted settings
+/// Time limits per role and per function: the impersonated role's settings and the called function's hoisted settings
 /// travel in the context statement (name, value pairs from $7 on), role first, so that the function's win.
 @Suite struct TransactionSettingTests {
     static let catalog = Catalog(

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import GatewayCore
 
-/// Lock order in the build queue (issue 16 items 1 and 2): every path locks builds first, then images,
+/// Lock order in the build queue: every path locks builds first, then images,
 /// each in id order, so a batch completion (complete_builds) can deadlock neither with the periodic
 /// requeue of an expired lease nor with another batch. Each test lines two real sessions up, with a
 /// third session holding a lock as the gate, at the interleaving that deadlocked before the fix (one of
@@ -72,7 +72,7 @@ struct BuildQueueDeadlockTests {
         "{\"build_id\": \(id), \"lease_token\": \"\(token)\", \"status\": \"\(status)\"}"
     }
 
-    /// Item 1: a last-attempt build's lease expires while its worker's late batch reports it. Before,
+    /// A late batch against the requeue: a last-attempt build's lease expires while its worker's late batch reports it. Before,
     /// the batch took the image first and then waited for the build row, which the requeue held (it had
     /// failed the build) while waiting for the image: 40P01. The gate holds the image so the batch
     /// starts waiting first, then the requeue runs, then the gate opens.
@@ -107,7 +107,7 @@ struct BuildQueueDeadlockTests {
         #expect(state == [["FAILED", "1"]], "failed once, one e-mail")
     }
 
-    /// Item 2: two batches with crossed results on two BUILDING images (one succeeds on the first image
+    /// Two batches against each other: two batches with crossed results on two BUILDING images (one succeeds on the first image
     /// and fails on the second, the other the reverse). Before, only the failures' images were locked
     /// up front; each batch then updated the image of its success, which the other held: 40P01. The
     /// gate holds both batches' first builds, so both have done their up-front locking when it opens.

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 @testable import GatewayCore
 
-/// An image's status while one of its builds fails and another is scheduled at the same moment (issue
-/// 16 item 4), on two real sessions, in both orders. Whichever commits first, the image must end up
+/// An image's status while one of its builds fails and another is scheduled at the same moment, on
+/// two real sessions, in both orders. Whichever commits first, the image must end up
 /// BUILDING (a build of it is queued), so create_workspace answers 503 "being built", never 409 "not
 /// built". Before the fix, the failure's check for other live builds missed the uncommitted new build
 /// (or the scheduling read the image's status before the failure committed it), leaving it FAILED.

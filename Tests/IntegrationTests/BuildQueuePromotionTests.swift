@@ -3,7 +3,7 @@ import Testing
 @testable import GatewayCore
 
 /// Builds whose run_at has just passed are promoted into the claim index by the claims themselves
-/// (issue 16 item 6). A claim promotes only as many as it takes, so a concurrent claim finds the others:
+/// (a claim must never answer none while due builds wait). A claim promotes only as many as it takes, so a concurrent claim finds the others:
 /// before, one claim promoted (and so locked, until its commit) up to a thousand, and every concurrent
 /// claim skipped them and answered none, with nothing to wake it.
 @Suite struct BuildQueuePromotionTests {

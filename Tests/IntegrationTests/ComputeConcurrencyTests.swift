@@ -7,9 +7,9 @@ import Testing
 /// the gateway would use: `app_user` for acquire_node, `worker` for node agents), then invariants in SQL.
 ///   * 101 concurrent acquisitions for 101 projects on 100 nodes (while the nodes send heartbeats):
 ///     100 distinct nodes, one 503.
-///   * seed note "a project assigned twice concurrently": 20 concurrent acquisitions of one project
+///   * known risk "a project assigned twice concurrently": 20 concurrent acquisitions of one project
 ///     converge on one node and one epoch.
-///   * seed note "we may assign a node that left the cluster": acquisitions race with nodes leaving; no live
+///   * known risk "we may assign a node that left the cluster": acquisitions race with nodes leaving; no live
 ///     assignment stays on a node that left, and any answer naming such a node was ended by its leave.
 ///   * one user's 20 concurrent acquisitions of 20 projects stop at the per-user cap (5 here): 5 nodes,
 ///     15 answers 429; another user still gets a node.
@@ -202,7 +202,7 @@ import Testing
         defer { _ = try? Self.reset(admin) }
         _ = try register((0..<10).map(node))
 
-        // seed note: "Per projectId lock prevents setting project2node concurrently".
+        // known risk: two concurrent calls for one project must not assign it twice.
         let outcomes = acquireConcurrently(20, projectOf: { [run] _ in "ccp\(run)-same" }, userOf: { _ in "owner" })
         let answers = Set(outcomes.compactMap { outcome -> String? in
             if case .node(let name, let epoch) = outcome { "\(name)@\(epoch)" } else { nil }
@@ -254,7 +254,7 @@ import Testing
         let uri = TestDatabase.uri()
         let leaveErrors = Mutex<[String]>([])
 
-        // seed note: "We may incorrectly assign node that left the cluster": 25 acquisitions race with
+        // known risk: a node that left the cluster must not be assigned: 25 acquisitions race with
         // 30 of 60 nodes leaving (lowest ids first: the ones the assigner picks first).
         let outcomes = acquireConcurrently(25, projectOf: { [run] in "ccp\(run)-\($0)" }, alongside: {
             do {

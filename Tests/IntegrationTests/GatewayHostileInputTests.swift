@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 @testable import GatewayCore
 
-/// Hostile input through the real gateway binary (issue 10): malformed, truncated, huge, deeply nested
+/// Hostile input through the real gateway binary: malformed, truncated, huge, deeply nested
 /// and invalid UTF-8 bodies, header floods, slow clients, attempts to reach other schemas and to inject
 /// SQL through function names, argument keys and values. Each gets a 4xx (a JSON error where the
 /// gateway answers; MHD's own 4xx for what never becomes a request), nothing hangs or crashes, and a
@@ -331,7 +331,7 @@ struct GatewayHostileInputTests {
                 let query = key.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? key
                 expectJSONError(try gateway.send("GET", "/rpc/add_them?\(query)=1&b=2"), 404, "PGRST202")
             }
-            // In the api schema, the issue's example against a real function.
+            // In the api schema, the same injection through an argument key of a real function.
             let widget = try post("/rpc/get_widget", #"{"serial_number\"; DROP TABLE widgets.widgets; --": 1}"#,
                                   headers: [("Content-Type", "application/json"), ("Content-Profile", "api")])
             expectJSONError(widget, 404, "PGRST202")

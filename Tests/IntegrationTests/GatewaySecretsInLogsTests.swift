@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import GatewayCore
 
-/// No secret or token appears in any log line (issue 10): the real gateway at log-level debug, its
+/// No secret or token appears in any log line: the real gateway at log-level debug, its
 /// whole stdout and stderr captured, with valid and invalid tokens (in the header, the query string
 /// and a cookie), and with database logins that fail; the log never holds the jwt-secret, a token,
 /// or the database password.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// The widgets seed's curl examples, verbatim, through the gateway.
+/// The widgets product's curl examples (docs/requirements.md), verbatim, through the gateway.
 @Suite(.serialized)
 struct GatewayWidgetsTests {
     @Test func addWidgetThenDuplicateIs409() throws {
@@ -12,7 +12,7 @@ struct GatewayWidgetsTests {
         let first = try gateway.send("POST", "/rpc/add_widget", body: #"{ "widget_sn": "\#(serial)", "widget_name": "A", "slots":["P","R","R"]}"#, headers: headers)
         #expect(first.status == 204)
         #expect(first.body.isEmpty)
-        // The seed's duplicate example, verbatim: whether or not E existed before, the second call conflicts.
+        // The product's duplicate example, verbatim: whether or not E existed before, the second call conflicts.
         let example = #"{ "widget_sn": "E", "widget_name": "A", "slots":["P","R","R"]}"#
         _ = try gateway.send("POST", "/rpc/add_widget", body: example, headers: headers)
         let duplicate = try gateway.send("POST", "/rpc/add_widget", body: example, headers: headers)

@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 @testable import GatewayCore
 
-/// The workspace service through the gateway over HTTP: the seed's REST adapters (the path's userId,
+/// The workspace service through the gateway over HTTP: the product's REST adapters (the path's userId,
 /// passed by nginx in X-A4C-User-Id, must be the token's user: else 403; 201 / 202 statuses), the 503
 /// with Retry-After when no host holds the image, and the fenced completion of a build (stale lease
 /// token: 409, nothing changes). Builds here are made IN_PROGRESS directly, never queued, so the
@@ -149,7 +149,7 @@ struct GatewayWorkspacesTests {
         #expect(try admin.query("SELECT count(*) FROM workspaces.notifications WHERE (payload ->> 'build_id') = $1", [build]) == [["1"]])
     }
 
-    /// Placement's row locks (issue 16 item 5), on real sessions. Both hosts holding the image are
+    /// Placement's row locks (never wait while holding a host row), on real sessions. Both hosts holding the image are
     /// locked by another transaction, so a creation waits for the best one (A); that transaction fills
     /// A and commits. The creation must take B, and let go of A: before the fix it kept A locked (the
     /// row it re-checked and found full) into its commit, the way two creations could deadlock. While

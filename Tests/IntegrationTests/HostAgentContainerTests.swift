@@ -6,7 +6,7 @@ import Foundation
 import Testing
 @testable import GatewayCore
 
-/// Real workspaces (issue 11): the `host-agent` and `build-worker` executables against the real gateway
+/// Real workspaces, containers and not only rows: the `host-agent` and `build-worker` executables against the real gateway
 /// and a real Docker Engine API, podman's, which the test command starts (scripts/podman.sh) and names
 /// in PLATFORM_TEST_DOCKER_SOCKET. Containers run with network mode none; nothing is sent to them.
 /// Without that service the suite is skipped, and says so.
@@ -195,7 +195,7 @@ struct HostAgentContainerTests {
         try await waitUntil("the stray container removed; agent log:\n\(rig.log)") { try await rig.engine.inspectContainer(stray) == nil }
     }
 
-    /// The seed's failure handling: the container exists but cannot start (its command is missing), so
+    /// A creation that fails half-way is cleaned up before it is retried: the container exists but cannot start (its command is missing), so
     /// each attempt fails after the creation; the stale container is removed (CLEANING) before each
     /// retry, and after max_attempts the workspace is FAILED and reconcile removes the last container.
     @Test func aCreationThatFailsAfterTheContainerExistsCleansUpBeforeTheRetry() async throws {

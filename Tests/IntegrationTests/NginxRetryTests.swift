@@ -7,7 +7,7 @@ import Testing
 /// `scripts/nginx.sh render`) in front of two real gateways, on a scratch database of their own:
 ///   * a gateway killed while it holds an allocation (GET /vms/v1/server, which nginx turns into
 ///     POST /rpc/allocate_vm) must not make nginx send that allocation to the other gateway: exactly
-///     one allocation reaches the database and the client gets an error, not a second VM (issue 16 item 2);
+///     one allocation reaches the database and the client gets an error, not a second VM (whose twin's key is lost);
 ///   * a gateway that refuses the connection (nothing was sent) is still skipped: the allocation goes
 ///     to the other one.
 /// The allocation is slowed by a test-only trigger created here, in the scratch database (never shipped by

@@ -1,7 +1,7 @@
 import Foundation
 @testable import GatewayCore
 
-/// Fixtures of the operations suites (issue 17 item 8): schemas `test_ops` and `test_ops2`, applied
+/// Fixtures of the operations suites (configuration reload, schema cache, log-query, Proxy-Status, unix socket): schemas `test_ops` and `test_ops2`, applied
 /// once per test run as superuser; a client for HTTP over a unix socket; polling and config-file edits.
 enum OpsFixtures {
     private static let applied: Result<Void, any Error> = Result {

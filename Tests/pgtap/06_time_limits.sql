@@ -1,4 +1,4 @@
--- Time limits (issue 16, item 12; migration 0015): every role the gateway serves the API as, and its
+-- Time limits (migration 0015, docs/limits.md): every role the gateway serves the API as, and its
 -- login role, has a statement_timeout, a lock_timeout and an idle_in_transaction_session_timeout in this
 -- database; functions that legitimately need longer carry their own SET. The gateway applies the
 -- request roles' settings and a function's statement_timeout in each request's transaction

@@ -1,4 +1,4 @@
--- Who may act for whom (issue 16, item 9): auth.require_agent, the check every agent function makes.
+-- Who may act for whom: auth.require_agent, the check every agent function makes.
 -- The gateway sets request.jwt.claims and switches role with set_config('role', ...); here a SECURITY
 -- DEFINER wrapper stands in for the api functions (which are SECURITY DEFINER too), so current_user is
 -- the owner inside while the `role` setting is the caller's, as in a real call.

@@ -97,7 +97,7 @@ SELECT is(api.get_widget('t-A'),
             {"slot": 2, "port": "R", "partner": null}, {"slot": 3, "port": "R", "partner": null}]}'::jsonb,
           'get_widget returns serial number, name and the slots in order, all free');
 SELECT lives_ok($$SELECT api.add_widget(widget_sn => 't-B', name => 'beta', slots => '{P,R}')$$,
-                'add_widget also accepts the argument `name` (the seed''s prose)');
+                'add_widget also accepts the argument `name` (as the product''s description calls it)');
 SELECT is(api.get_widget('t-B') ->> 'name', 'beta', 'the `name` overload stores the name');
 SELECT lives_ok($$SELECT api.add_widget(widget_sn => 't-C', widget_name => 'alpha', slots => '{Q,Q}')$$,
                 'names are not unique; one port type may repeat (QQ)');
@@ -132,7 +132,7 @@ SELECT throws_ok($$SELECT api.add_widget('', 'x', '{P}')$$, '22023',
 SELECT throws_ok($$SELECT api.add_widget(NULL, 'x', '{P}')$$, '22023', NULL, 'a null serial number is refused (400)');
 SELECT throws_ok($$SELECT api.add_widget(repeat('s', 201), 'x', '{P}')$$, '22023', 'widget_sn must be at most 200 characters',
                  'a serial number over 200 characters is refused (400)');
--- Input bounds (issue 16 item 13; docs/limits.md): every text and array argument has a maximum.
+-- Input bounds (docs/limits.md): every text and array argument has a maximum.
 SELECT is(test_helpers.error_of($$SELECT api.add_widget('t-X', repeat('n', 201), '{P}')$$),
           '{"code": "22023", "message": "widget_name must be at most 200 characters", "detail": "Got 201 characters.",
             "hint": "Send a shorter \"widget_name\"."}'::jsonb,
@@ -250,7 +250,7 @@ SELECT is(api.get_widget('t-A'),
 SELECT throws_ok($$SELECT api.get_widget('t-nope')$$, 'PT404', 'widget ''t-nope'' does not exist', 'get_widget of an unknown widget: 404');
 SELECT throws_ok($$SELECT api.get_widget(NULL)$$, 'PT404', NULL, 'get_widget(null): 404');
 
--- Issue 16 item 6: remove_widget locks again when the widget's partners changed under it, but only so
+-- remove_widget locks again when the widget's partners changed under it, but only so
 -- often. Its attempt (widgets._lock_with_partners) is replaced, in this rolled-back transaction, by one
 -- that always finds the partners changed: the call ends in a retryable 503 instead of looping for ever.
 RESET ROLE;

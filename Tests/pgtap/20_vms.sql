@@ -145,7 +145,7 @@ SELECT is(test_helpers.error_of($$SELECT api.register_server('', 1024, 1, '10.9.
           'an empty name is 400');
 SELECT is(test_helpers.error_of($$SELECT api.set_server_availability('nope', true)$$) ->> 'code', 'PT404',
           'an unknown server is 404');
--- Input bounds (issue 16 item 13; docs/limits.md): a server's name is at most 200 characters.
+-- Input bounds (docs/limits.md): a server's name is at most 200 characters.
 SELECT is(test_helpers.error_of($$SELECT api.register_server(repeat('n', 201), 1024, 1, '10.9.0.0/24')$$),
           '{"code": "22023", "message": "name must be at most 200 characters", "detail": "Got 201 characters.",
             "hint": "Send a shorter \"name\"."}'::jsonb,
@@ -246,7 +246,7 @@ SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(8192, 1)$$) - 'detail',
           'no server with room: PGRST error whose body says no capacity for that size (PT503)');
 SELECT is((test_helpers.error_of($$SELECT api.allocate_vm(8192, 1)$$) ->> 'detail')::jsonb,
           '{"status": 503, "headers": {"Retry-After": "5"}}'::jsonb, '... answered 503 with Retry-After: 5');
--- Issue 16 item 7: a request only an unavailable (drained) server could hold would wait for ever.
+-- A request only an unavailable (drained) server could hold is 400: a 503 would have it retried for ever.
 SELECT is(test_helpers.error_of($$SELECT api.allocate_vm(70000, 1)$$),
           '{"code": "22023", "message": "a VM of 70000 MB RAM and 1 CPU is larger than any available server",
             "detail": "Only unavailable (drained) servers are that large. The largest available server has 65536 MB RAM; the most CPUs on one available server is 32.",

@@ -3,9 +3,9 @@
 -- compute._test_advance_clock (nothing sleeps), then the constraints straight against the tables.
 -- The hook is not part of the product: `gateway migrate` never installs it (checked first, below);
 -- this file installs it from Tests/fixtures/compute_clock.sql inside its own transaction (rolled back).
--- Each problem of the Notes list of seeds/basic-cluster.md has a test whose description starts with
--- `seed note:` and says what this design does about it (the concurrent ones also run for real in
--- Tests/IntegrationTests/ComputeConcurrencyTests.swift).
+-- Each known risk of the product's original design (docs/requirements.md, compute nodes) has a test
+-- whose description starts with `known risk:` and says what this design does about it (the concurrent
+-- ones also run for real in Tests/IntegrationTests/ComputeConcurrencyTests.swift).
 -- Run by `make test` (pg_prove) on the freshly migrated test database; everything is rolled back.
 BEGIN;
 SELECT plan(172);
@@ -245,7 +245,7 @@ SELECT ok(NOT EXISTS (SELECT FROM compute.projects WHERE id = 'p4'), '... and no
 SELECT throws_ok($$INSERT INTO compute.assignments (project_id, node_id, node_epoch, slot_no, assigned_at)
                    SELECT 'p1', id, 0, 99, now() FROM compute.nodes WHERE name = 'n3'$$,
                  '23505', NULL,
-                 'seed note: "Per projectId lock prevents setting project2node concurrently" - a project cannot be assigned twice: assignments_project_id_key refuses a second live assignment (ComputeConcurrencyTests runs 20 concurrent acquisitions of one project)');
+                 'known risk: concurrent calls assign a project twice - a project cannot be assigned twice: assignments_project_id_key refuses a second live assignment (ComputeConcurrencyTests runs 20 concurrent acquisitions of one project)');
 INSERT INTO compute.projects (id, first_seen_at, last_used_at) VALUES ('px', now(), now());
 SELECT throws_ok($$INSERT INTO compute.assignments (project_id, node_id, node_epoch, slot_no, assigned_at)
                    SELECT 'px', id, 0, 99, now() FROM compute.nodes WHERE name = 'n1'$$,
@@ -280,7 +280,7 @@ SELECT is((SELECT epoch FROM compute.assignments WHERE project_id = 'p2'), (SELE
 DO $do$ BEGIN PERFORM pg_temp.agent('n4', $$api.register_node('n4', 8192)$$); END $do$;
 CREATE TEMP TABLE p2_new AS SELECT pg_temp.app($$api.acquire_node('p2')$$) AS a;
 SELECT is((SELECT a ->> 'node' FROM p2_new), 'n4',
-          'seed note: "Failed node ... might keep single assigned project inaccessible for nodeHeartbeatTimeout (60s)" - the same bound here, judged by the database clock: after 60 s the next acquire_node moves the project to a live node');
+          'known risk: a failed node keeps its project unreachable for the heartbeat timeout (60 s) - the same bound here, judged by the database clock: after 60 s the next acquire_node moves the project to a live node');
 SELECT ok((SELECT (a ->> 'epoch')::bigint > (SELECT epoch FROM p2_old) AND (a ->> 'previous_epoch')::bigint = (SELECT epoch FROM p2_old) FROM p2_new),
           '... with a greater epoch; the answer names the ended one');
 SELECT is((SELECT end_reason::text FROM compute.assignment_history WHERE epoch = (SELECT epoch FROM p2_old)), 'node_dead',
@@ -290,7 +290,7 @@ SELECT is((SELECT end_reason::text FROM compute.assignment_history WHERE epoch =
 CREATE TEMP TABLE n2_lease AS SELECT * FROM compute.node_leases WHERE epoch = pg_temp.epoch('n2');
 CREATE TEMP TABLE zombie AS SELECT pg_temp.beat('n2', '{"p2": 3000}') AS e;
 SELECT is((SELECT e ->> 'error' FROM zombie), 'PT409',
-          'seed note: "Zombie node (that do not work but keep sending heartbeat)" - a heartbeat after the lease expired is refused with 409: a dead node stays dead until it registers again');
+          'known risk: a zombie node (does no work, still sends heartbeats) - a heartbeat after the lease expired is refused with 409: a dead node stays dead until it registers again');
 SELECT alike((SELECT e ->> 'message' FROM zombie), '%lease of compute node ''n2'' expired%', '... saying the lease expired');
 SELECT ok((SELECT l.last_heartbeat_at = o.last_heartbeat_at FROM compute.node_leases l JOIN n2_lease o USING (node_id))
           AND (SELECT memory_mb IS NULL FROM compute.projects WHERE id = 'p2'),
@@ -314,15 +314,15 @@ SELECT is(pg_temp.agent('n3', format('api.leave_node(%L, %s)', 'n3', pg_temp.epo
           '{"node": "n3", "state": "left", "released_projects": ["p3"]}'::jsonb,
           'leave_node ends the node''s assignments at once');
 SELECT is(pg_temp.app($$api.acquire_node('p3')$$) ->> 'node', 'n2',
-          'seed note: "Few request will fail if k8s will move the pod" - a node that leaves gracefully hands its project back at once: the next acquire_node gets another node, no timeout');
+          'known risk: requests fail while a node is moved - a node that leaves gracefully hands its project back at once: the next acquire_node gets another node, no timeout');
 SELECT is(pg_temp.app($$api.acquire_node('p5')$$) ->> 'error', 'PGRST',
-          'seed note: "We may incorrectly assign node that left the cluster" - never here: a left node is not picked (503 rather than n3)');
+          'known risk: a node that left the cluster is assigned - never here: a left node is not picked (503 rather than n3)');
 SELECT is(pg_temp.beat('n3') ->> 'error', 'PT409', 'a node that left gets 409 on heartbeats');
 SELECT is(pg_temp.agent('n5', $$api.register_node('n5', 8192)$$) ->> 'state', 'live', 'n5 joins');
 SELECT is(pg_temp.app($$api.acquire_node('p5')$$) ->> 'node', 'n5',
-          'seed note: "We may return 503 if we have unassigned compute nodes (recently joined)" - not here: a node is usable by the next acquire_node as soon as its registration commits');
+          'known risk: 503 while recently joined nodes are not yet usable - not here: a node is usable by the next acquire_node as soon as its registration commits');
 SELECT is(pg_temp.app($$api.acquire_node('p2')$$) ->> 'node', 'n4',
-          'seed note: "Failed request (404 included) is not the reason to reassigning" - reassignment follows heartbeats only: while its lease is fresh acquire_node answers the same node');
+          'known risk: a failed request (even a 404) is no reason to reassign - reassignment follows heartbeats only: while its lease is fresh acquire_node answers the same node');
 
 ------------------------------------------------------------------------------------------------------
 -- Memory limit
@@ -399,7 +399,7 @@ SELECT is(pg_temp.op($$(SELECT jsonb_agg(jsonb_build_array(r.node, r.reason) ORD
           '[["n4", "drained"], ["n1", "idle"], ["n2", "idle"], ["n6", "idle"]]'::jsonb,
           'surplus_idle_nodes: the drained node without projects, and every idle live node (spare_nodes 0)');
 SELECT is(pg_temp.op($$(SELECT jsonb_agg(r.node) FROM api.surplus_idle_nodes() r WHERE r.reason = 'idle')$$) -> 0, '"n1"'::jsonb,
-          'seed note: "Pod that once grew will never narrow itself down" - the idle node whose last project grew largest (3000 MB) is the first an autoscaler is told to remove');
+          'known risk: a node that once grew never shrinks - the idle node whose last project grew largest (3000 MB) is the first an autoscaler is told to remove');
 DO $do$ BEGIN PERFORM pg_temp.op($$api.set_compute_settings(spare_nodes => 2)$$); END $do$;
 SELECT is(pg_temp.op($$(SELECT jsonb_agg(r.node ORDER BY r.node) FROM api.surplus_idle_nodes() r WHERE r.reason = 'idle')$$),
           '["n1"]'::jsonb, 'with spare_nodes 2, two idle nodes are kept as spares');
@@ -429,8 +429,8 @@ SELECT is(pg_temp.op($$api.compute_settings()$$) ->> 'spare_nodes', '2', 'comput
 SELECT is(pg_temp.op($$(SELECT count(*) FROM api.list_compute_nodes())$$), '7'::jsonb, 'list_compute_nodes lists every node');
 
 ------------------------------------------------------------------------------------------------------
--- Over the memory limit is not for ever: probation (the seed: "your project starts failing because it
--- uses more than 4 GB", not "never again")
+-- Over the memory limit is not for ever: probation (a project fails while it uses more than the limit,
+-- not for good)
 ------------------------------------------------------------------------------------------------------
 DO $do$ BEGIN PERFORM compute._test_advance_clock('61 s'); END $do$;   -- every node so far is dead
 DO $do$ BEGIN PERFORM pg_temp.agent('n8', $$api.register_node('n8', 8192)$$); END $do$;

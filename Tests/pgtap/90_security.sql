@@ -1,8 +1,8 @@
--- The security check (issue 10): nothing of ours is executable by PUBLIC; each caller role executes
--- exactly its allow-list (written out here, from the grants in sql/*.sql and the roles the seeds give
--- each function); the authenticator is NOINHERIT and executes nothing itself but the gateway's key expiry; row level security is on
--- for every user-owned table. A new function, grant or user table makes this file fail until the
--- allow-list (or the policy) is updated on purpose.
+-- The security check: nothing of ours is executable by PUBLIC; each caller role executes exactly its
+-- allow-list (written out here, from the grants in sql/*.sql and the callers each service has,
+-- docs/requirements.md); the authenticator is NOINHERIT and executes nothing itself but the gateway's key expiry; row level
+-- security is on for every user-owned table. A new function, grant or user table makes this file fail
+-- until the allow-list (or the policy) is updated on purpose.
 BEGIN;
 SELECT plan(26);
 
@@ -46,7 +46,7 @@ SELECT ok((SELECT count(*) > 0 FROM pg_default_acl d
 -- 2. Allow-lists: what each caller role can execute, inherited grants included ----------------------
 CREATE TEMP TABLE allow_list (rolname name, signature text, PRIMARY KEY (rolname, signature));
 INSERT INTO allow_list VALUES
-    -- widgets seed: anonymous callers
+    -- widgets: anonymous callers
     ('web_anon', 'api.add_widget(text,character varying,text[])'),
     ('web_anon', 'api.add_widget(text,text,text[])'),
     ('web_anon', 'api.associate_widgets(text,text,text)'),

@@ -1,4 +1,4 @@
--- Input bounds (issue 16, item 13): every text, array and JSON parameter of an api function passes
+-- Input bounds (docs/limits.md): every text, array and JSON parameter of an api function passes
 -- through auth.check_text / auth.check_array / auth.check_json (sql/00_auth.sql) in the function's body,
 -- so an oversized value is a 400 naming the argument. This walks api's functions: a new function with an
 -- unchecked text, array or JSON parameter makes it fail. The maxima are in docs/limits.md.

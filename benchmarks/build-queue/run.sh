@@ -3,7 +3,7 @@
 # the same work through the gateway), one job at a time and in batches (claim_builds + complete_builds),
 # against a ceiling of the same two round trips doing nothing; then the same jobs through the gateway
 # (HTTP, the bundled loader's builds scenarios: claim, then complete with the lease token the answer
-# carried, on each connection). Also list_workspaces latency with a million workspaces in the table (issue 8: under 100 ms).
+# carried, on each connection). Also list_workspaces latency with a million workspaces in the table (the product asks under 100 ms).
 #
 # usage: benchmarks/build-queue/run.sh [seconds per run, default 20] [clients, default 8]
 #   BUILD_BENCH_DB  scratch database to (re)create, default build_bench (dropped and recreated!)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The seed's three ways to allocate a VM, measured: pessimistic FOR UPDATE, optimistic version check
+# The three ways to allocate a VM that the product's design weighs, measured: pessimistic FOR UPDATE, optimistic version check
 # with retry, and FOR UPDATE SKIP LOCKED (what api.allocate_vm does), each under low contention (many
 # servers, few clients) and high contention (few servers, many clients), with pgbench.
 #

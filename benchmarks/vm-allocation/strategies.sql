@@ -1,5 +1,5 @@
--- Benchmark-only: the two alternative ways to take a server's capacity that the seed compares with
--- SKIP LOCKED, as private functions of schema vms_bench (created here by run.sh, never by migrations),
+-- Benchmark-only: the two alternative ways to take a server's capacity that the product's design
+-- weighs against SKIP LOCKED, as private functions of schema vms_bench (created here by run.sh, never by migrations),
 -- plus the wrapper pgbench calls. All three strategies share everything but the pick-and-take step:
 -- the address search, the credentials and the insert are the production vms._place_vm, and the
 -- SKIP LOCKED strategy is the production vms._take_capacity itself (what api.allocate_vm runs).
@@ -20,7 +20,7 @@ CREATE UNLOGGED TABLE vms_bench.outcomes (
     first    boolean NOT NULL DEFAULT false   -- the session's first call (imports Python's cryptography)
 );
 
--- Pessimistic (seed, option 1): lock the best-fitting server FOR UPDATE, waiting for it if another
+-- Pessimistic: lock the best-fitting server FOR UPDATE, waiting for it if another
 -- allocation holds it (re-checked when the holder commits), then take the capacity.
 CREATE FUNCTION vms_bench._take_pessimistic(p_ram integer, p_cpu integer)
 RETURNS bigint
@@ -46,10 +46,10 @@ BEGIN
 END
 $$;
 
--- Optimistic (seed, option 2): read the best-fitting server without a lock, noting its row version
--- (xmin, which PostgreSQL changes on every update: the version column the seed adds, for free), then
--- update it only if the version is unchanged; otherwise roll back (a subtransaction, as the seed's
--- ROLLBACK) and read again, up to 20 attempts. The rollback matters: in READ COMMITTED the UPDATE
+-- Optimistic: read the best-fitting server without a lock, noting its row version (xmin, which
+-- PostgreSQL changes on every update: a version column, for free), then update it only if the version
+-- is unchanged; otherwise roll back (a subtransaction, where the textbook version rolls back the
+-- transaction) and read again, up to 20 attempts. The rollback matters: in READ COMMITTED the UPDATE
 -- whose version check failed still locks the row, and holding it while retrying on another server
 -- deadlocked (40P01) in a first version of this benchmark.
 CREATE FUNCTION vms_bench._take_optimistic(p_ram integer, p_cpu integer, OUT server_id bigint, OUT retries integer)

@@ -7,7 +7,7 @@ struct RowRange: Sendable, Hashable {
     var upper: Int64?
 
     static let all = RowRange(lower: 0, upper: nil)
-    /// `limit=0`: 0...-1, empty yet allowed (PostgREST issue 1121).
+    /// `limit=0`: 0...-1, empty yet allowed (PostgREST answers an empty page, not an error).
     static let limitZero = RowRange(lower: 0, upper: -1)
 
     var isEmpty: Bool { upper.map { $0 < lower } ?? false }
