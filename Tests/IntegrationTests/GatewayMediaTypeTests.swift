@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Issue 17 item 4: media types on /rpc as PostgREST answers them, through the real gateway: Accept
+/// PostgREST parity: media types on /rpc as PostgREST answers them, through the real gateway: Accept
 /// negotiation (q-values, `*/*`, 406 PGRST107), the single object (PGRST116, rolled back), stripped
 /// nulls, CSV, media type domains and handler aggregates, raw request bodies, the root's Accept rule.
 /// Sources: PostgREST's docs/references/api/resource_representation.rst, media_type_handlers.rst,

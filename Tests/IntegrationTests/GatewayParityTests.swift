@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import GatewayCore
 
-/// Fixtures of the PostgREST-parity suites (issue 17): schema `test_parity1`, where `web_anon` may
+/// Fixtures of the PostgREST-parity suites: schema `test_parity1`, where `web_anon` may
 /// execute some functions and `app_user` all of them. Applied once per test run, as superuser.
 enum ParityFixtures {
     static let secret = "parity-secret-that-is-at-least-32-characters"

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Issue 17 item 3: the `Prefer` header on /rpc as PostgREST answers it, through the real gateway:
+/// PostgREST parity: the `Prefer` header on /rpc as PostgREST answers it, through the real gateway:
 /// `handling`, `timezone`, `max-affected`, `tx` with `db-tx-end`, and `Preference-Applied`.
 /// Sources: PostgREST's docs/references/api/preferences.rst, docs/references/configuration.rst
 /// (db-tx-end), test/spec/Feature/Query/Preferences/{Handling,Timezone,MaxAffected}Spec.hs,

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Issue 17 items 1 and 2 through the real gateway: `select`, filters, `and`/`or`, `order`, `limit`/
+/// Shaping function results, through the real gateway: `select`, filters, `and`/`or`, `order`, `limit`/
 /// `offset` on function results; the `Range` header, `Prefer: count=`, `Content-Range`, 206 and 416,
 /// and `db-max-rows`. Fixtures and expectations follow PostgREST's test/spec/Feature/Query/RpcSpec.hs,
 /// RangeSpec.hs, QuerySpec.hs and AndOrParamsSpec.hs (its `items` 1..15 and five `projects`), and

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import GatewayCore
 
-/// Issue 16 item 12: the API roles' time limits (migration 0015) apply to requests through the gateway,
+/// Time limits per role: the API roles' time limits (migration 0015) apply to requests through the gateway,
 /// which logs in as authenticator and switches role per request, so PostgreSQL never applies them by
 /// itself: a call waiting on a lock ends after the role's lock_timeout in a clear JSON error (55P03,
 /// 500 as PostgREST answers it) instead of holding a pool connection for as long as the lock is held,
@@ -82,7 +82,7 @@ struct GatewayTimeLimitsTests {
         let response = try gateway.send("POST", "/rpc/short_timeout", body: #"{"seconds": 3}"#,
                                         headers: Self.json + [("Content-Profile", "test_limits")])
         let seconds = Date().timeIntervalSince(started)
-        // Issue 17 item 5: 57014 is 500, as PostgREST answers it (docs/references/errors.rst, "HTTP
+        // 57014 is 500, as PostgREST answers it (docs/references/errors.rst, "HTTP
         // Status Codes": 57* -> 500 "operator intervention"; src/library/PostgREST/Error.hs,
         // mapSQLtoHTTP: only 57P01 is 503, other 57xxx 500; errors.rst's Proxy-Status example
         // shows 57014 as a 500 too).
