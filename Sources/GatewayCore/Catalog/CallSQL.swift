@@ -22,6 +22,25 @@ enum CallSQL {
 
     static func text(for routine: Routine, given: [Bool], wholeBody: Bool, handler: MediaHandler = .json,
                      recordsCount: Bool = false, shape: CallShape = CallShape()) -> String {
+        let (source, shaped) = parts(for: routine, given: given, wholeBody: wholeBody, shape: shape)
+        // An aggregate in the select list makes the answer one row even when the page is empty; a
+        // void result has no body aggregate, so its page is counted (1, or 0 under `limit=0`).
+        let page = routine.returnsSet || routine.returnShape == .void ? "count(*)" : "1"
+        let total: String
+        switch shape.total {
+        case .none: total = "NULL"
+        case .page: total = page + "::text"
+        case .separate: total = "(SELECT count(*)" + shaped.source + shaped.filter + ")::text"
+        }
+        return "WITH pgrst_source AS (" + source + ") SELECT " + body(for: routine, handler: handler)
+            + ", " + status(for: routine, shape: shape) + ", " + responseHeaders
+            + ", " + page + "::text, " + total
+            + (recordsCount ? ", pg_catalog.set_config('pgrst.affected_rows', " + page + "::text, true)" : "")
+            + " FROM (" + shaped.rows + ") pgrst_rows"
+    }
+
+    /// The call as the CTE's query, and its shaping over the CTE.
+    static func parts(for routine: Routine, given: [Bool], wholeBody: Bool, shape: CallShape) -> (String, CallShape.SQL) {
         var call = QualifiedName(schema: routine.schema, name: routine.name).sql + "("
         var placeholder = 0
         if wholeBody {
@@ -43,31 +62,21 @@ enum CallSQL {
         let source = routine.returnShape == .composite ? "SELECT * FROM " + call
             : routine.returnType == "record" ? "SELECT " + call + " AS pgrst_scalar"
             : "SELECT pgrst_call.pgrst_scalar FROM " + call + " pgrst_call(pgrst_scalar)"
-        let shaped = CallShape.SQL(shape, alias: routine.relationName ?? routine.name, first: placeholder + 1)
-        // An aggregate in the select list makes the answer one row even when the page is empty; a
-        // void result has no body aggregate, so its page is counted (1, or 0 under `limit=0`).
-        let page = routine.returnsSet || routine.returnShape == .void ? "count(*)" : "1"
-        let total: String
-        switch shape.total {
-        case .none: total = "NULL"
-        case .page: total = page + "::text"
-        case .separate: total = "(SELECT count(*)" + shaped.source + shaped.filter + ")::text"
-        }
+        return (source, CallShape.SQL(shape, alias: routine.relationName ?? routine.name, first: placeholder + 1))
+    }
+
+    /// `response.status` as the function left it (NULL when unset or empty), read once the call ran.
+    static func status(for routine: Routine, shape: CallShape) -> String {
         // A volatile call, or one returning a single row, runs even when its page reads no row of it
         // (`limit=0`: a Limit of 0 never reads its input): counting the source, in the status column
         // before `response.*` is read, makes PostgreSQL run it to the end (once: a CTE read twice is
         // computed once). A non-volatile set is left to stop early, as in PostgREST.
-        var status = "nullif(current_setting('response.status', true), '')"
-        if routine.volatility == .volatile || !routine.returnsSet, shape != CallShape() {
-            status = "CASE WHEN (SELECT count(*) FROM pgrst_source) >= 0 THEN " + status + " END"
-        }
-        return "WITH pgrst_source AS (" + source + ") SELECT " + body(for: routine, handler: handler)
-            + ", " + status
-            + ", nullif(current_setting('response.headers', true), '')"
-            + ", " + page + "::text, " + total
-            + (recordsCount ? ", pg_catalog.set_config('pgrst.affected_rows', " + page + "::text, true)" : "")
-            + " FROM (" + shaped.rows + ") pgrst_rows"
+        guard routine.volatility == .volatile || !routine.returnsSet, shape != CallShape() else { return responseStatus }
+        return "CASE WHEN (SELECT count(*) FROM pgrst_source) >= 0 THEN " + responseStatus + " END"
     }
+
+    static let responseStatus = "nullif(current_setting('response.status', true), '')"
+    static let responseHeaders = "nullif(current_setting('response.headers', true), '')"
 }
 
 /// Call SQL per call shape, shared by all requests on one catalog snapshot (a reload starts empty).
@@ -81,6 +90,7 @@ final class CallSQLCache: Sendable {
         var handler: MediaHandler
         var recordsCount: Bool
         var result: CallShape
+        var streamed: Bool
     }
 
     private let entries = Mutex<(table: [Shape: String], bytes: Int)>(([:], 0))
@@ -92,13 +102,17 @@ final class CallSQLCache: Sendable {
     /// Shapes kept and their bytes of SQL.
     var stored: (count: Int, bytes: Int) { entries.withLock { ($0.table.count, $0.bytes) } }
 
+    /// `streamed`: `CallSQL.streamedText` (one row per result row) instead of `CallSQL.text`.
     func text(for routine: Routine, given: [Bool], wholeBody: Bool, handler: MediaHandler = .json,
-              recordsCount: Bool = false, shape result: CallShape = CallShape()) -> String {
+              recordsCount: Bool = false, shape result: CallShape = CallShape(), streamed: Bool = false) -> String {
         let shape = Shape(schema: routine.schema, name: routine.name, types: routine.parameters.map(\.type),
-                          given: given, wholeBody: wholeBody, handler: handler, recordsCount: recordsCount, result: result)
+                          given: given, wholeBody: wholeBody, handler: handler, recordsCount: recordsCount, result: result,
+                          streamed: streamed)
         if let cached = entries.withLock({ $0.table[shape] }) { return cached }
-        let text = CallSQL.text(for: routine, given: given, wholeBody: wholeBody, handler: handler,
-                                recordsCount: recordsCount, shape: result)
+        let text = streamed
+            ? CallSQL.streamedText(for: routine, given: given, wholeBody: wholeBody, stripNulls: handler == .arrayStripped, shape: result)
+            : CallSQL.text(for: routine, given: given, wholeBody: wholeBody, handler: handler,
+                           recordsCount: recordsCount, shape: result)
         entries.withLock { entries in
             let size = text.utf8.count
             if entries.table.count < Self.capacity, entries.bytes + size <= Self.capacityBytes, entries.table[shape] == nil {

@@ -22,6 +22,9 @@ public struct CallPlan: Sendable {
     public var rangeOffset: Int64 = 0
     /// The media type negotiated from `Accept` and what renders the body in it.
     public var negotiation: Negotiation = .json
+    /// Set when the call's rows are streamed (`StreamedBody`): the call statement then returns one row
+    /// per result row (`CallSQL.streamedText`).
+    public var streamed: StreamedBody?
 
     /// Routes, parses the arguments, chooses the overload and generates the SQL.
     /// `role` is the JWT's role; nil means `db-anon-role`. `claims` is the JWT's claims as JSON text
@@ -79,9 +82,11 @@ public struct CallPlan: Sendable {
         // A function returning one row (or none: a single value) always has one; a set is checked.
         let singular: Bool
         if case .object = negotiation.mediaType { singular = chosen.returnsSet } else { singular = false }
+        streamed = StreamedBody.choose(routine: chosen, handler: negotiation.handler, shape: shaped.shape, isHead: isHead,
+                                       needsCount: maxAffected != nil || singular)
         let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody,
                                             handler: negotiation.handler, recordsCount: maxAffected != nil || singular,
-                                            shape: shaped.shape)
+                                            shape: shaped.shape, streamed: streamed != nil)
         rangeOffset = range.lower
 
         readOnly = route.isQueryCall || chosen.volatility != .volatile
