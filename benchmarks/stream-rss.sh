@@ -5,8 +5,9 @@
 # usage: benchmarks/stream-rss.sh [DBNAME] [ROWS] [WIDTH]
 #   DBNAME: a migrated database of the local cluster (default: the main one); ROWS x WIDTH bytes of
 #   text are sent (default 1,000,000 x 1,000, about 1.03 GB of JSON). GATEWAY_BIN picks the binary
-#   (default .build/release/gateway; .build/debug/gateway works too). Uses the schema stream_bench,
-#   which it creates and drops, and a free port on 127.0.0.1.
+#   (default .build/release/gateway; .build/debug/gateway works too). Uses the schema stream_bench and
+#   the role stream_bench_reader (no statement_timeout: web_anon's 5 s would cut a 1 GB answer), which
+#   it creates and drops, and two free ports on 127.0.0.1.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/env.sh"
 db=${1:-$DB_NAME}
@@ -17,12 +18,17 @@ command -v curl >/dev/null || die "curl is needed"
 
 psql -X -q -v ON_ERROR_STOP=1 "$(admin_uri "$db")" <<'SQL'
 DROP SCHEMA IF EXISTS stream_bench CASCADE;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'stream_bench_reader') THEN CREATE ROLE stream_bench_reader NOLOGIN; END IF;
+  EXECUTE format('ALTER ROLE stream_bench_reader IN DATABASE %I SET statement_timeout = 0', current_database());
+END $$;
+GRANT stream_bench_reader TO authenticator;
 CREATE SCHEMA stream_bench;
-GRANT USAGE ON SCHEMA stream_bench TO web_anon;
+GRANT USAGE ON SCHEMA stream_bench TO stream_bench_reader;
 -- An SQL function PostgreSQL inlines into the query: its rows are sent as they are made.
 CREATE FUNCTION stream_bench.rows(n int, width int) RETURNS TABLE(id int, pad text)
   LANGUAGE sql STABLE AS $$ SELECT g, repeat('x', width) FROM generate_series(1, n) g $$;
-GRANT EXECUTE ON FUNCTION stream_bench.rows(int, int) TO web_anon;
+GRANT EXECUTE ON FUNCTION stream_bench.rows(int, int) TO stream_bench_reader;
 SQL
 
 work=$(mktemp -d)
@@ -31,7 +37,7 @@ admin=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 cat > "$work/gateway.conf" <<EOF
 db-uri = "postgresql://authenticator@/$db?host=$SOCKET_DIR&port=$DB_PORT"
 db-schemas = "stream_bench"
-db-anon-role = "web_anon"
+db-anon-role = "stream_bench_reader"
 db-pool = 2
 server-threads = 1
 server-port = $port
@@ -42,7 +48,7 @@ pid=$!
 cleanup() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    psql -X -q "$(admin_uri "$db")" -c 'DROP SCHEMA IF EXISTS stream_bench CASCADE' || true
+    psql -X -q "$(admin_uri "$db")" -c 'DROP SCHEMA IF EXISTS stream_bench CASCADE' -c 'DROP ROLE IF EXISTS stream_bench_reader' || true
     rm -rf "$work"
 }
 trap cleanup EXIT
