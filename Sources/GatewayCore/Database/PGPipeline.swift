@@ -294,8 +294,8 @@ final class PGPipeline: PGRowStreamControl {
     }
 
     /// The stream's client left: the call is dropped from the loop's next pass (`abandon`).
-    func stopCall() {
-        pool.schedule(self, .abandon)
+    func stopCall(_ stream: PGRowStream) {
+        pool.schedule(self, .abandon(stream))
     }
 
     /// Reads what libpq already holds (the socket may have nothing more to wake epoll with).
@@ -310,8 +310,8 @@ final class PGPipeline: PGRowStreamControl {
     /// else): the backend's next send fails and its transaction ends, rolled back. A new connection
     /// is made at once. Cancelling instead would need PQcancel, which blocks, on another thread, and
     /// a guard against the cancel reaching the connection's next request.
-    func abandon(now: UInt64) {
-        guard isExclusive, state == .ready else { return }
+    func abandon(_ stream: PGRowStream, now: UInt64) {
+        guard inFlight.first?.rowStream === stream, state == .ready else { return }
         closedOnPurpose = true
         pool.abandoned(self, unanswered: drop(retryAt: now))
     }

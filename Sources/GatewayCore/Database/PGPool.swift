@@ -14,7 +14,7 @@ public final class PGPool {
     /// Work for streamed calls asked for inside the server's callbacks, done on the loop's next pass.
     private var scheduled: [(PGPipeline, Scheduled)] = []
 
-    enum Scheduled { case resume, abandon }
+    enum Scheduled { case resume, abandon(PGRowStream) }
 
     var conninfo: String { settings.conninfo }
 
@@ -168,7 +168,7 @@ public final class PGPool {
             for (pipeline, what) in work {
                 switch what {
                 case .resume: pipeline.resumed(now: now)
-                case .abandon: pipeline.abandon(now: now)
+                case .abandon(let stream): pipeline.abandon(stream, now: now)
                 }
             }
         }

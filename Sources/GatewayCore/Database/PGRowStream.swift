@@ -25,11 +25,11 @@ final class PGRowStream {
 
     /// The rows are no longer wanted: the call is stopped and the connection made clean for the next
     /// request. The completion still comes (with an error).
-    func stop() { connection?.stopCall() }
+    func stop() { connection?.stopCall(self) }
 }
 
 /// What a connection carrying a `PGRowStream` offers its consumer.
 protocol PGRowStreamControl: AnyObject {
     func resumeReading()
-    func stopCall()
+    func stopCall(_ stream: PGRowStream)
 }
