@@ -34,6 +34,11 @@ struct GatewayStreamingTests {
               PERFORM set_config('response.headers', '[{"X-Teapots": "many"}]', true);
               RETURN QUERY SELECT g FROM generate_series(1, n) g;
             END $$;
+            -- Volatile: writes its rows, then returns them (POST only; committed at the end of the call).
+            CREATE TABLE test_stream.written(batch text, id int);
+            GRANT SELECT, INSERT ON test_stream.written TO web_anon;
+            CREATE FUNCTION test_stream.write_rows(batch text, n int) RETURNS SETOF test_stream.written LANGUAGE sql AS $$
+              INSERT INTO test_stream.written SELECT batch, g FROM generate_series(1, n) g RETURNING * $$;
             CREATE FUNCTION test_stream.one(n int) RETURNS int LANGUAGE sql STABLE AS $$ SELECT n $$;
             CREATE FUNCTION test_stream.nap(seconds float8) RETURNS int LANGUAGE sql STABLE AS $$ SELECT 1 FROM pg_sleep(seconds) $$;
             GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test_stream TO web_anon;
@@ -150,6 +155,29 @@ struct GatewayStreamingTests {
         #expect(body.starts(with: Array(small!.dropLast().utf8)))
     }
 
+    @Test func streamedAnswersAreTheAggregatesBytes() throws {
+        let gateway = try Self.shared.get()
+        let database = try TestDatabase.connect()
+        let cases: [(String, String, String?)] = [
+            ("/rpc/rows?n=5000", "SELECT json_agg(r)::text FROM test_stream.rows(5000) r", nil),
+            ("/rpc/pairs?n=40000", "SELECT json_agg(x)::text FROM test_stream.pairs(40000) x", nil),
+            ("/rpc/numbers?n=100000", "SELECT json_agg(x)::text FROM test_stream.numbers(100000) x", nil),
+            ("/rpc/sparse?n=40000", "SELECT json_strip_nulls(json_agg(r))::text FROM test_stream.sparse(40000) r",
+             "application/vnd.pgrst.array+json;nulls=stripped"),
+            ("/rpc/sparse?n=40000", "SELECT string_agg(to_json(r)::text || E'\\n', '') FROM test_stream.sparse(40000) r",
+             "application/jsonl"),
+        ]
+        for (path, sql, accept) in cases {
+            let response = try gateway.send("GET", path, headers: accept.map { [("Accept", $0)] } ?? [])
+            let expected = try database.query(sql).first?.first ?? nil
+            #expect(response.header("Transfer-Encoding") == "chunked", "\(path)")
+            let (body, complete) = Chunked.decode(response.body)
+            #expect(complete, "\(path)")
+            #expect(body.count > StreamedCall.threshold, "\(path)")
+            #expect(String(decoding: body, as: UTF8.self) == expected, "\(path) \(accept ?? "")")
+        }
+    }
+
     @Test func aBigSetArrivesCompleteAsChunkedJSONLines() throws {
         let gateway = try Self.shared.get()
         let response = try gateway.send("GET", "/rpc/rows?n=200000&width=150&select=id,pad&id=gt.10",
@@ -194,6 +222,33 @@ struct GatewayStreamingTests {
         #expect((early.json as? [String: Any])?["code"] as? String == "22012")
         // And the gateway serves on.
         #expect(try gateway.send("GET", "/rpc/numbers?n=2").text == "[1, 2]")
+    }
+
+    @Test func aWritingCallStreamsAndCommitsOnlyWhenItsAnswerWasWhollySent() throws {
+        let gateway = try Self.shared.get()
+        let database = try TestDatabase.connect()
+        func written(_ batch: String) throws -> String? { try database.query("SELECT count(*)::text FROM test_stream.written WHERE batch = $1", [batch]).first?.first ?? nil }
+        let whole = UUID().uuidString, cut = UUID().uuidString
+        let response = try gateway.send("POST", "/rpc/write_rows", body: #"{"batch": "\#(whole)", "n": 100000}"#,
+                                        headers: [("Content-Type", "application/json")])
+        #expect(response.status == 200)
+        #expect(response.header("Transfer-Encoding") == "chunked")
+        let (body, complete) = Chunked.decode(response.body)
+        #expect(complete)
+        #expect((try JSONSerialization.jsonObject(with: Data(body)) as? [Any])?.count == 100_000)
+        #expect(try written(whole) == "100000")
+        // A client leaving mid-stream: the call's transaction never commits.
+        let fd = try HTTPClient.connect(port: gateway.port, timeout: 30)
+        try HTTPClient.write(fd, HTTPClient.request(method: "POST", path: "/rpc/write_rows",
+                                                    body: Array(#"{"batch": "\#(cut)", "n": 300000}"#.utf8),
+                                                    headers: [("Content-Type", "application/json")]))
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var received = 0
+        while received < 1 << 20, case let count = read(fd, &chunk, chunk.count), count > 0 { received += count }
+        close(fd)
+        #expect(received >= 1 << 20)
+        Thread.sleep(forTimeInterval: 1)
+        #expect(try written(cut) == "0")
     }
 
     // MARK: Bounded memory, clients that leave, no hostages
