@@ -315,6 +315,25 @@ struct GatewayStreamingTests {
         #expect(try gateway.send("GET", "/rpc/numbers?n=2").text == "[1, 2]")
     }
 
+    @Test func aGracefulShutdownLetsARunningStreamFinish() throws {
+        let gateway = try Self.gateway()
+        let fd = try HTTPClient.connect(port: gateway.port, timeout: 30)
+        defer { close(fd) }
+        try HTTPClient.write(fd, HTTPClient.request(method: "GET", path: "/rpc/rows?n=200000", body: nil, headers: [("Connection", "close")]))
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while received.count < 1 << 20, case let count = read(fd, &chunk, chunk.count), count > 0 { received += chunk[0..<count] }
+        kill(gateway.process.processIdentifier, SIGTERM)
+        received += HTTPClient.readAll(fd)
+        let response = HTTPClient.parse(received, method: "GET")?.0
+        #expect(response?.header("Transfer-Encoding") == "chunked")
+        let (body, complete) = Chunked.decode(response?.body ?? [])
+        #expect(complete)
+        #expect((try? JSONSerialization.jsonObject(with: Data(body)) as? [Any])??.count == 200_000)
+        for _ in 0..<100 where gateway.process.isRunning { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(!gateway.process.isRunning)
+    }
+
     @Test func aSlowStreamHoldsUpNoOtherRequest() throws {
         // Two connections, each able to carry eight requests at once: the stream has one to itself.
         let gateway = try Self.gateway(["db-pool": "2", "server-threads": "1", "db-pool-pipeline-depth": "8",
