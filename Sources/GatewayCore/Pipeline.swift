@@ -64,17 +64,25 @@ public final class Pipeline: Sendable {
             timing.mark("plan")
             if let direct = plan.directResponse { return direct }
             let role = database.role(for: plan, method: request.method)                                      // where
-            try database.submit(plan.statements, resultIndex: plan.resultIndex, role: role,
-                                now: now) { [self, timing, authenticated] rows, servedBy in                        // ONE round trip
+            let answered = { [self, timing, authenticated] (result: Result<HTTPResponse, any Error>, servedBy: PGPoolRole) in
                 var timing = timing
                 timing.mark("db")
                 var response: HTTPResponse
-                do { response = try HTTPResponse(plan: plan, outcome: rows) }                              // shape (or replay)
-                catch { response = HTTPResponse(error: error, authenticated: authenticated, deadline: plan.timeout != nil) }
+                do { response = try result.get() } catch { response = HTTPResponse(error: error, authenticated: authenticated, deadline: plan.timeout != nil) }
                 timing.mark("render")
                 if config.serverTimingEnabled { response.headers.append(("Server-Timing", timing.header + ", pool;desc=" + servedBy.rawValue)) }
                 logQueries(plan.statements, status: response.status)
                 reply(response)
+            }
+            if let format = plan.streamed {                                                                   // rows as they come
+                let call = StreamedCall(plan: plan, format: format) { answered($0, role) }
+                try database.submit(plan.statements, resultIndex: plan.resultIndex, rowStream: call.makeRowStream(),
+                                    role: role, now: now) { rows, _ in call.finish(rows.map { _ in () }) }
+                return nil
+            }
+            try database.submit(plan.statements, resultIndex: plan.resultIndex, role: role,
+                                now: now) { rows, servedBy in                                                 // ONE round trip
+                answered(Result { try HTTPResponse(plan: plan, outcome: rows) }, servedBy)                 // shape (or replay)
             }
             return nil
         } catch {

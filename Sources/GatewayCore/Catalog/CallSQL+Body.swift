@@ -13,6 +13,11 @@ extension CallSQL {
             return routine.returnsSet
                 ? "coalesce(" + stripNulls("json_agg(" + value + ")", strip) + ", '[]')::text"
                 : "coalesce((" + stripNulls("json_agg(" + value + ") -> 0", strip) + ")::text, 'null')"
+        case .jsonLines:
+            let value = routine.returnShape == .composite ? row : scalar
+            return routine.returnsSet
+                ? "coalesce(string_agg(coalesce(to_json(" + value + ")::text, 'null') || E'\\n', ''), '')"
+                : "coalesce((json_agg(" + value + ") -> 0)::text, 'null') || E'\\n'"
         case .object(let strip):
             // A single scalar is the value; anything else is the row as an object.
             let value = routine.returnsScalar ? scalar : row

@@ -24,6 +24,30 @@ enum CallSQL {
     /// (`IdempotencySQL.storeColumn`, three more parameters after the shape's).
     static func text(for routine: Routine, given: [Bool], wholeBody: Bool, handler: MediaHandler = .json,
                      recordsCount: Bool = false, shape: CallShape = CallShape(), idempotent: Bool = false) -> String {
+        let (source, shaped) = parts(for: routine, given: given, wholeBody: wholeBody, shape: shape)
+        // An aggregate in the select list makes the answer one row even when the page is empty; a
+        // void result has no body aggregate, so its page is counted (1, or 0 under `limit=0`).
+        let page = routine.returnsSet || routine.returnShape == .void ? "count(*)" : "1"
+        let total: String
+        switch shape.total {
+        case .none: total = "NULL"
+        case .page: total = page + "::text"
+        case .separate: total = "(SELECT count(*)" + shaped.source + shaped.filter + ")::text"
+        }
+        let select = "SELECT " + body(for: routine, handler: handler)
+            + ", " + status(for: routine, shape: shape) + ", " + responseHeaders
+            + ", " + page + "::text, " + total
+            + (recordsCount ? ", pg_catalog.set_config('pgrst.affected_rows', " + page + "::text, true)" : "")
+            + " FROM (" + shaped.rows + ") pgrst_rows"
+        guard idempotent else { return "WITH pgrst_source AS (" + source + ") " + select }
+        // The store reads the finished row: a column of the outer SELECT is evaluated (a CTE nothing
+        // references would not be), once, after the aggregates, and commits with the call or not at all.
+        return "WITH pgrst_source AS (" + source + ") SELECT pgrst_result.*, " + IdempotencySQL.storeColumn(first: shaped.next)
+            + " FROM (" + select + ") " + IdempotencySQL.resultColumns
+    }
+
+    /// The call as the CTE's query, and its shaping over the CTE.
+    static func parts(for routine: Routine, given: [Bool], wholeBody: Bool, shape: CallShape) -> (String, CallShape.SQL) {
         var call = QualifiedName(schema: routine.schema, name: routine.name).sql + "("
         var placeholder = 0
         if wholeBody {
@@ -45,36 +69,21 @@ enum CallSQL {
         let source = routine.returnShape == .composite ? "SELECT * FROM " + call
             : routine.returnType == "record" ? "SELECT " + call + " AS pgrst_scalar"
             : "SELECT pgrst_call.pgrst_scalar FROM " + call + " pgrst_call(pgrst_scalar)"
-        let shaped = CallShape.SQL(shape, alias: routine.relationName ?? routine.name, first: placeholder + 1)
-        // An aggregate in the select list makes the answer one row even when the page is empty; a
-        // void result has no body aggregate, so its page is counted (1, or 0 under `limit=0`).
-        let page = routine.returnsSet || routine.returnShape == .void ? "count(*)" : "1"
-        let total: String
-        switch shape.total {
-        case .none: total = "NULL"
-        case .page: total = page + "::text"
-        case .separate: total = "(SELECT count(*)" + shaped.source + shaped.filter + ")::text"
-        }
+        return (source, CallShape.SQL(shape, alias: routine.relationName ?? routine.name, first: placeholder + 1))
+    }
+
+    /// `response.status` as the function left it (NULL when unset or empty), read once the call ran.
+    static func status(for routine: Routine, shape: CallShape) -> String {
         // A volatile call, or one returning a single row, runs even when its page reads no row of it
         // (`limit=0`: a Limit of 0 never reads its input): counting the source, in the status column
         // before `response.*` is read, makes PostgreSQL run it to the end (once: a CTE read twice is
         // computed once). A non-volatile set is left to stop early, as in PostgREST.
-        var status = "nullif(current_setting('response.status', true), '')"
-        if routine.volatility == .volatile || !routine.returnsSet, shape != CallShape() {
-            status = "CASE WHEN (SELECT count(*) FROM pgrst_source) >= 0 THEN " + status + " END"
-        }
-        let select = "SELECT " + body(for: routine, handler: handler)
-            + ", " + status
-            + ", nullif(current_setting('response.headers', true), '')"
-            + ", " + page + "::text, " + total
-            + (recordsCount ? ", pg_catalog.set_config('pgrst.affected_rows', " + page + "::text, true)" : "")
-            + " FROM (" + shaped.rows + ") pgrst_rows"
-        guard idempotent else { return "WITH pgrst_source AS (" + source + ") " + select }
-        // The store reads the finished row: a column of the outer SELECT is evaluated (a CTE nothing
-        // references would not be), once, after the aggregates, and commits with the call or not at all.
-        return "WITH pgrst_source AS (" + source + ") SELECT pgrst_result.*, " + IdempotencySQL.storeColumn(first: shaped.next)
-            + " FROM (" + select + ") " + IdempotencySQL.resultColumns
+        guard routine.volatility == .volatile || !routine.returnsSet, shape != CallShape() else { return responseStatus }
+        return "CASE WHEN (SELECT count(*) FROM pgrst_source) >= 0 THEN " + responseStatus + " END"
     }
+
+    static let responseStatus = "nullif(current_setting('response.status', true), '')"
+    static let responseHeaders = "nullif(current_setting('response.headers', true), '')"
 }
 
 /// Call SQL per call shape, shared by all requests on one catalog snapshot (a reload starts empty).
@@ -89,6 +98,7 @@ final class CallSQLCache: Sendable {
         var recordsCount: Bool
         var result: CallShape
         var idempotent: Bool
+        var streamed: Bool
     }
 
     private let entries = Mutex<(table: [Shape: String], bytes: Int)>(([:], 0))
@@ -100,14 +110,18 @@ final class CallSQLCache: Sendable {
     /// Shapes kept and their bytes of SQL.
     var stored: (count: Int, bytes: Int) { entries.withLock { ($0.table.count, $0.bytes) } }
 
+    /// `streamed`: `CallSQL.streamedText` (one row per result row) instead of `CallSQL.text`.
     func text(for routine: Routine, given: [Bool], wholeBody: Bool, handler: MediaHandler = .json,
-              recordsCount: Bool = false, shape result: CallShape = CallShape(), idempotent: Bool = false) -> String {
+              recordsCount: Bool = false, shape result: CallShape = CallShape(), idempotent: Bool = false,
+              streamed: Bool = false) -> String {
         let shape = Shape(schema: routine.schema, name: routine.name, types: routine.parameters.map(\.type),
                           given: given, wholeBody: wholeBody, handler: handler, recordsCount: recordsCount, result: result,
-                          idempotent: idempotent)
+                          idempotent: idempotent, streamed: streamed)
         if let cached = entries.withLock({ $0.table[shape] }) { return cached }
-        let text = CallSQL.text(for: routine, given: given, wholeBody: wholeBody, handler: handler,
-                                recordsCount: recordsCount, shape: result, idempotent: idempotent)
+        let text = streamed
+            ? CallSQL.streamedText(for: routine, given: given, wholeBody: wholeBody, stripNulls: handler == .arrayStripped, shape: result)
+            : CallSQL.text(for: routine, given: given, wholeBody: wholeBody, handler: handler,
+                           recordsCount: recordsCount, shape: result, idempotent: idempotent)
         entries.withLock { entries in
             let size = text.utf8.count
             if entries.table.count < Self.capacity, entries.bytes + size <= Self.capacityBytes, entries.table[shape] == nil {

@@ -8,6 +8,8 @@ public enum MediaHandler: Hashable, Sendable {
     case object(stripNulls: Bool)
     /// `application/vnd.pgrst.array+json;nulls=stripped`.
     case arrayStripped
+    /// `application/jsonl`: each row's JSON value on a line of its own (a single result: one line).
+    case jsonLines
     /// An aggregate whose final type is a media type domain, or the call's own media type domain.
     case custom(CustomMediaHandler)
 }
@@ -55,10 +57,12 @@ public struct MediaHandlerMap: Sendable {
     /// The relations some user-defined handler is for (most schemas have none: no lookup per call).
     let customTargets: Set<MediaHandlerTarget>
 
-    /// PostgREST's `initialMediaHandlers`: JSON for `*/*` and `application/json`, CSV, GeoJSON, on any rows.
+    /// PostgREST's `initialMediaHandlers`: JSON for `*/*` and `application/json`, CSV, GeoJSON, on any
+    /// rows; and ours, JSON Lines.
     static let builtins: [Key: (MediaHandler, MediaType)] = [
         Key(target: .anyElement, mediaType: .any): (.json, .json),
         Key(target: .anyElement, mediaType: .json): (.json, .json),
+        Key(target: .anyElement, mediaType: .jsonLines): (.jsonLines, .jsonLines),
         Key(target: .anyElement, mediaType: .csv): (.csv, .csv),
         Key(target: .anyElement, mediaType: .geoJSON): (.geoJSON, .geoJSON),
     ]

@@ -23,9 +23,10 @@ final class Epoll {
         control(EPOLL_CTL_ADD, descriptor, writable: writable)
     }
 
-    /// Changes whether `descriptor` is also watched for writing.
-    func modify(_ descriptor: Int32, writable: Bool) {
-        control(EPOLL_CTL_MOD, descriptor, writable: writable)
+    /// Changes whether `descriptor` is also watched for writing (and, with `readable` false, no longer
+    /// for reading: a paused stream).
+    func modify(_ descriptor: Int32, writable: Bool, readable: Bool = true) {
+        control(EPOLL_CTL_MOD, descriptor, writable: writable, readable: readable)
     }
 
     func remove(_ descriptor: Int32) {
@@ -39,9 +40,9 @@ final class Epoll {
         return max(0, Int(count))
     }
 
-    private func control(_ operation: Int32, _ descriptor: Int32, writable: Bool) {
+    private func control(_ operation: Int32, _ descriptor: Int32, writable: Bool, readable: Bool = true) {
         var event = epoll_event()
-        event.events = Self.readable | (writable ? Self.writable : 0)
+        event.events = (readable ? Self.readable : 0) | (writable ? Self.writable : 0)
         event.data.fd = descriptor
         _ = epoll_ctl(fd, operation, descriptor, &event)
     }

@@ -47,8 +47,8 @@ extension PGConnection {
     var errorMessage: String { String(cString: PQerrorMessage(raw)).trimmingTrailingNewlines() }
 }
 
-/// What the loop needs to know of one pipeline result.
-enum PGResultKind { case tuples, command, aborted, sync, failed }
+/// What the loop needs to know of one pipeline result (`row`: one row of a streamed statement).
+enum PGResultKind { case tuples, row, command, aborted, sync, failed }
 
 /// Reads a result's kind, its rows when `wantRows`, and its error; frees it.
 func consume(_ result: OpaquePointer, wantRows: Bool, connection: PGConnection)

@@ -2,7 +2,7 @@
 /// epoll: connects with backoff, sends each request's statements plus one sync as soon as it is
 /// handed over, reads results in order whenever the socket is readable, and answers each request
 /// on the loop's thread. Owns the connection's prepared-statement cache (SQL text -> name).
-final class PGPipeline {
+final class PGPipeline: PGRowStreamControl {
     enum State: Equatable { case waiting(retryAt: UInt64), connecting, ready }
 
     private unowned let pool: PGPool
@@ -11,6 +11,8 @@ final class PGPipeline {
     private var connection: PGConnection?
     private var socket: Int32 = -1
     private var watchingWrites = false
+    /// A streamed call's consumer asked for a pause: the socket is not read (nor watched for reading).
+    private var paused = false
     /// Requests sent and not yet answered, in pipeline order.
     private(set) var inFlight = RequestQueue()
     /// Where reading stands in the head request: its next step, and whether its NULL comes next.
@@ -25,6 +27,8 @@ final class PGPipeline {
     private var nextStatement = 0
     private var backoff = PGPipeline.firstBackoff
     private var everConnected = false
+    /// The last connection was closed on purpose (`abandon`): the next one is no reconnection.
+    private var closedOnPurpose = false
     /// A connection attempt still under way at this time is given up (libpq's non-blocking connect
     /// has no timeout of its own).
     private var connectDeadline = UInt64.max
@@ -53,6 +57,10 @@ final class PGPipeline {
 
     var isReady: Bool { state == .ready }
     var load: Int { inFlight.count }
+    /// Being made again right after `abandon` closed it: requests may wait for it.
+    var isReopening: Bool { closedOnPurpose && state != .ready }
+    /// Carrying a streamed call: no other request is sent behind it until it ends.
+    var isExclusive: Bool { inFlight.first?.rowStream != nil }
 
     /// The next time this connection needs the loop without an event (a reconnect, or giving up a
     /// connection attempt), if any.
@@ -105,12 +113,14 @@ final class PGPipeline {
             preparedBytes = 0
             preparing = []
             backoff = Self.firstBackoff
-            pool.connected(self, again: everConnected)
+            pool.connected(self, again: everConnected && !closedOnPurpose)
             everConnected = true
+            closedOnPurpose = false
         }
     }
 
     private func failed(_ message: String, now: UInt64) {
+        closedOnPurpose = false
         unwatch()
         connection = nil
         state = .waiting(retryAt: now + backoff)
@@ -144,6 +154,7 @@ final class PGPipeline {
         guard let connection, state == .ready else { return pool.bounce(request) }
         var sent = true
         request.steps.removeAll(keepingCapacity: true)
+        request.rowStream?.connection = self
         for (index, statement) in request.statements.enumerated() {
             let wanted = index == request.resultIndex
             if let name = statementNames[statement.sql] {
@@ -182,12 +193,17 @@ final class PGPipeline {
     /// Reads every complete result, answering requests as their syncs arrive (never blocks: a
     /// result is only asked for when libpq holds it whole).
     private func readResults(_ connection: PGConnection, now: UInt64) {
-        while let request = inFlight.first, !connection.isBusy {
+        while let request = inFlight.first, !paused, !connection.isBusy {
             let result = connection.nextResult()
             if wantNull {
                 guard result == nil else { return lost("the result stream is out of step", now: now) }
                 wantNull = false
                 step += 1
+                // The streamed statement is now at the head of libpq's queue and nothing of it was
+                // parsed yet: the one moment single-row mode can be asked for.
+                if request.rowStream != nil, step < request.steps.count, case .execute(wanted: true) = request.steps[step] {
+                    _ = connection.setSingleRowMode()
+                }
                 continue
             }
             guard let result else {
@@ -208,6 +224,7 @@ final class PGPipeline {
                 nullAfterFailure = false
                 _ = inFlight.removeFirst()
                 step = 0
+                request.rowStream?.connection = nil
                 pool.answered(request, by: self, now: now)
                 continue
             }
@@ -221,9 +238,16 @@ final class PGPipeline {
                 }
                 if request.failure == nil { request.failure = error }
             case .execute(let wanted):
-                let (kind, rows, error) = consume(result, wantRows: wanted, connection: connection)
-                if kind == .tuples, wanted { request.rows = rows }
-                if request.failure == nil { request.failure = error }
+                if wanted, let stream = request.rowStream {
+                    let (kind, keepReading, error) = consumeStreamed(result, into: stream, connection: connection)
+                    if request.failure == nil { request.failure = error }
+                    if !keepReading { pause() }
+                    if kind == .row { continue }   // single rows follow each other without NULLs
+                } else {
+                    let (kind, rows, error) = consume(result, wantRows: wanted, connection: connection)
+                    if kind == .tuples, wanted { request.rows = rows }
+                    if request.failure == nil { request.failure = error }
+                }
             }
             wantNull = true
         }
@@ -232,23 +256,69 @@ final class PGPipeline {
     /// The connection broke: requests in flight get 503 (a write's outcome is unknown), and the
     /// connection is made again after the backoff.
     private func lost(_ message: String, now: UInt64) {
+        let unanswered = drop(retryAt: now + backoff)
+        pool.lost(self, message: message, unanswered: unanswered)
+    }
+
+    /// Closes the connection and forgets where reading stood; returns the requests in flight.
+    private func drop(retryAt: UInt64) -> [PGRequest] {
         unwatch()
         connection = nil
-        state = .waiting(retryAt: now + backoff)
+        state = .waiting(retryAt: retryAt)
         step = 0
         wantNull = false
         failedAtSync = false
         nullAfterFailure = false
+        paused = false
         let unanswered = inFlight.removeAll()
-        pool.lost(self, message: message, unanswered: unanswered)
+        for request in unanswered { request.rowStream?.connection = nil }
+        return unanswered
+    }
+
+    // MARK: Streamed calls
+
+    /// Stops reading the socket until `resumeReading` (PostgreSQL blocks on its send meanwhile).
+    private func pause() {
+        guard !paused else { return }
+        paused = true
+        updateInterest()
+    }
+
+    /// The stream's consumer drained: reading goes on from the loop's next pass (`resumed`), not
+    /// from inside the server's callback that drained it.
+    func resumeReading() {
+        guard paused else { return }
+        paused = false
+        updateInterest()
+        pool.schedule(self, .resume)
+    }
+
+    /// The stream's client left: the call is dropped from the loop's next pass (`abandon`).
+    func stopCall(_ stream: PGRowStream) {
+        pool.schedule(self, .abandon(stream))
+    }
+
+    /// Reads what libpq already holds (the socket may have nothing more to wake epoll with).
+    func resumed(now: UInt64) {
+        guard let connection, state == .ready else { return }
+        readResults(connection, now: now)
+        guard state == .ready else { return }
+        flush(connection, now: now)
+    }
+
+    /// Ends a streamed call nobody waits for any more by closing its connection (it carries nothing
+    /// else): the backend's next send fails and its transaction ends, rolled back. A new connection
+    /// is made at once. Cancelling instead would need PQcancel, which blocks, on another thread, and
+    /// a guard against the cancel reaching the connection's next request.
+    func abandon(_ stream: PGRowStream, now: UInt64) {
+        guard inFlight.first?.rowStream === stream, state == .ready else { return }
+        closedOnPurpose = true
+        pool.abandoned(self, unanswered: drop(retryAt: now))
     }
 
     /// Closes the connection (shutdown); requests still in flight are failed by the pool.
     func close() -> [PGRequest] {
-        unwatch()
-        connection = nil
-        state = .waiting(retryAt: UInt64.max)
-        return inFlight.removeAll()
+        drop(retryAt: UInt64.max)
     }
 
     // MARK: epoll registration
@@ -267,8 +337,13 @@ final class PGPipeline {
     }
 
     private func setWritable(_ writable: Bool) {
-        guard socket >= 0, writable != watchingWrites else { return }
+        guard writable != watchingWrites else { return }
         watchingWrites = writable
-        epoll.modify(socket, writable: writable)
+        updateInterest()
+    }
+
+    private func updateInterest() {
+        guard socket >= 0 else { return }
+        epoll.modify(socket, writable: watchingWrites, readable: !paused)
     }
 }

@@ -11,6 +11,10 @@ public final class PGPool {
     private var waiting = RequestQueue()
     private var bySocket: [Int32: PGPipeline] = [:]
     private var stopping = false
+    /// Work for streamed calls asked for inside the server's callbacks, done on the loop's next pass.
+    private var scheduled: [(PGPipeline, Scheduled)] = []
+
+    enum Scheduled { case resume, abandon(PGRowStream) }
 
     var conninfo: String { settings.conninfo }
 
@@ -21,21 +25,24 @@ public final class PGPool {
         pipelines = (0..<settings.connections).map { _ in PGPipeline(pool: self, epoll: epoll) }
     }
 
-    /// True while this loop has an open connection to this pool's database.
-    var isConnected: Bool { pipelines.contains { $0.isReady } }
+    /// True while this loop has an open connection to this pool's database (or one closed on purpose
+    /// and being made again at once).
+    var isConnected: Bool { pipelines.contains { $0.isReady || $0.isReopening } }
 
     // MARK: Requests
 
     /// Sends the statements now when a connection has a free slot, else queues them; throws at once
     /// (nothing sent) when no connection is open here, the FIFO is full, or the pool is stopping.
     /// `completion` is called exactly once, later, on this loop, with the rows of statement
-    /// `resultIndex` (nil: the last).
-    func submit(_ statements: [Statement], resultIndex: Int? = nil, now: UInt64,
+    /// `resultIndex` (nil: the last). With `rowStream` those rows go to it as they arrive, and the
+    /// request is sent only to a connection with nothing in flight, which carries nothing else until
+    /// it ends (a long stream would hold up the requests pipelined behind it).
+    func submit(_ statements: [Statement], resultIndex: Int? = nil, rowStream: PGRowStream? = nil, now: UInt64,
                 completion: @escaping (Result<[[String?]], any Error>) -> Void) throws {
         guard !stopping else { throw APIError.shuttingDown }
         guard isConnected else { throw APIError.databaseUnavailable(message: stats.lastErrorMessage) }
-        let request = PGRequest(statements: statements, resultIndex: resultIndex, completion: completion)
-        if waiting.isEmpty, let pipeline = leastLoaded(), pipeline.load < settings.depth {
+        let request = PGRequest(statements: statements, resultIndex: resultIndex, rowStream: rowStream, completion: completion)
+        if waiting.isEmpty, let pipeline = leastLoaded(), fits(request, pipeline) {
             return dispatch(request, to: pipeline, now: now)
         }
         guard waiting.count < settings.maxWaiting, !lineIsStuck(now: now) else {
@@ -55,11 +62,16 @@ public final class PGPool {
 
     private func leastLoaded() -> PGPipeline? {
         var best: PGPipeline?
-        for pipeline in pipelines where pipeline.isReady && pipeline.load < (best?.load ?? Int.max) {
+        for pipeline in pipelines where pipeline.isReady && !pipeline.isExclusive && pipeline.load < (best?.load ?? Int.max) {
             best = pipeline
             if pipeline.load == 0 { break }
         }
         return best
+    }
+
+    /// Whether `pipeline` may take `request` now: a free slot, and for a streamed call no other request.
+    private func fits(_ request: PGRequest, _ pipeline: PGPipeline) -> Bool {
+        pipeline.isReady && !pipeline.isExclusive && pipeline.load < (request.rowStream == nil ? settings.depth : 1)
     }
 
     private func dispatch(_ request: PGRequest, to pipeline: PGPipeline, now: UInt64) {
@@ -76,13 +88,26 @@ public final class PGPool {
         fill(pipeline, now: now)
     }
 
-    /// Gives a connection's free slots to the oldest waiting requests.
+    /// Gives a connection's free slots to the oldest waiting requests, in order (a streamed call at the
+    /// head waits for a connection with nothing in flight, and the requests behind it with it).
     private func fill(_ pipeline: PGPipeline, now: UInt64) {
-        while pipeline.isReady, pipeline.load < settings.depth, !waiting.isEmpty {
+        while let head = waiting.first, fits(head, pipeline) {
             stats.waiting.wrappingSubtract(1, ordering: .relaxed)
             dispatch(waiting.removeFirst(), to: pipeline, now: now)
         }
     }
+
+    /// A streamed call's connection was closed on purpose (its client left): the call gets an error
+    /// nobody reads, and the connection is made again at once.
+    func abandoned(_ pipeline: PGPipeline, unanswered: [PGRequest]) {
+        Observation.log(.info, "\(stats.logPrefix)closed a connection carrying a streamed call whose client left; reconnecting")
+        if !unanswered.isEmpty { stats.busy.wrappingSubtract(1, ordering: .relaxed) }
+        stats.open.wrappingSubtract(1, ordering: .relaxed)
+        for request in unanswered { request.completion(.failure(APIError.databaseUnavailable(message: "the client left"))) }
+    }
+
+    /// Asks for `work` on `pipeline` at the loop's next pass (`tick`).
+    func schedule(_ pipeline: PGPipeline, _ work: Scheduled) { scheduled.append((pipeline, work)) }
 
     /// A request handed to a connection that is not ready (it broke while sending): 503.
     func bounce(_ request: PGRequest) {
@@ -137,6 +162,16 @@ public final class PGPool {
 
     /// Reconnects what is due and expires waiting requests; returns the next time it must run.
     func tick(now: UInt64) -> UInt64 {
+        while !scheduled.isEmpty {
+            let work = scheduled
+            scheduled.removeAll()
+            for (pipeline, what) in work {
+                switch what {
+                case .resume: pipeline.resumed(now: now)
+                case .abandon(let stream): pipeline.abandon(stream, now: now)
+                }
+            }
+        }
         var next = UInt64.max
         if !stopping {
             for pipeline in pipelines {

@@ -30,30 +30,31 @@ public final class PGPoolRouter {
 
     /// Sends the call to the pool for `role`; `completion` gets the rows of statement `resultIndex`
     /// (nil: the last) or the first error, and the pool that actually answered. Throws what the
-    /// pools' `submit` throw; refusals are counted.
-    func submit(_ statements: [Statement], resultIndex: Int? = nil, role: PGPoolRole, now: UInt64,
-                completion: @escaping (Result<[[String?]], any Error>, PGPoolRole) -> Void) throws {
+    /// pools' `submit` throw; refusals are counted. With `rowStream` the rows go there as they come
+    /// (`PGPool.submit`); a read that fails after some were delivered is not run again.
+    func submit(_ statements: [Statement], resultIndex: Int? = nil, rowStream: PGRowStream? = nil, role: PGPoolRole,
+                now: UInt64, completion: @escaping (Result<[[String?]], any Error>, PGPoolRole) -> Void) throws {
         do {
-            try route(statements, resultIndex: resultIndex, role: role, now: now, completion: completion)
+            try route(statements, resultIndex: resultIndex, rowStream: rowStream, role: role, now: now, completion: completion)
         } catch APIError.overloaded(let waiting) {
             metrics.rejected(role == .read && read?.isConnected == true ? .read : .primary)
             throw APIError.overloaded(waiting: waiting)
         }
     }
 
-    private func route(_ statements: [Statement], resultIndex: Int?, role: PGPoolRole, now: UInt64,
+    private func route(_ statements: [Statement], resultIndex: Int?, rowStream: PGRowStream?, role: PGPoolRole, now: UInt64,
                        completion: @escaping (Result<[[String?]], any Error>, PGPoolRole) -> Void) throws {
         if role == .read, let read {
             if read.isConnected {
                 do {
-                    try read.submit(statements, resultIndex: resultIndex, now: now) { [self] result in
-                        guard case .failure(let error) = result, Self.primaryMayAnswer(error) else {
+                    try read.submit(statements, resultIndex: resultIndex, rowStream: rowStream, now: now) { [self] result in
+                        guard case .failure(let error) = result, Self.primaryMayAnswer(error), (rowStream?.rows ?? 0) == 0 else {
                             metrics.called(.read)
                             return completion(result, .read)
                         }
                         metrics.fellBack(.retried)
                         Observation.log(.warn, "read pool: \(Self.summary(error)); running the read on the primary")
-                        onPrimary(statements, resultIndex: resultIndex, now: monotonicNanoseconds(), completion)
+                        onPrimary(statements, resultIndex: resultIndex, rowStream: rowStream, now: monotonicNanoseconds(), completion)
                     }
                     noteReadPool(available: true)
                     return
@@ -68,21 +69,21 @@ public final class PGPoolRouter {
             noteReadPool(available: false)
             metrics.fellBack(.unavailable)
         }
-        try submitToPrimary(statements, resultIndex: resultIndex, now: now, completion)
+        try submitToPrimary(statements, resultIndex: resultIndex, rowStream: rowStream, now: now, completion)
     }
 
-    private func submitToPrimary(_ statements: [Statement], resultIndex: Int?, now: UInt64,
+    private func submitToPrimary(_ statements: [Statement], resultIndex: Int?, rowStream: PGRowStream?, now: UInt64,
                                  _ completion: @escaping (Result<[[String?]], any Error>, PGPoolRole) -> Void) throws {
-        try primary.submit(statements, resultIndex: resultIndex, now: now) { [metrics] result in
+        try primary.submit(statements, resultIndex: resultIndex, rowStream: rowStream, now: now) { [metrics] result in
             metrics.called(.primary)
             completion(result, .primary)
         }
     }
 
-    private func onPrimary(_ statements: [Statement], resultIndex: Int?, now: UInt64,
+    private func onPrimary(_ statements: [Statement], resultIndex: Int?, rowStream: PGRowStream?, now: UInt64,
                            _ completion: @escaping (Result<[[String?]], any Error>, PGPoolRole) -> Void) {
         do {
-            try submitToPrimary(statements, resultIndex: resultIndex, now: now, completion)
+            try submitToPrimary(statements, resultIndex: resultIndex, rowStream: rowStream, now: now, completion)
         } catch {
             completion(.failure(error), .primary)
         }

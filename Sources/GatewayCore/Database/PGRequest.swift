@@ -14,6 +14,9 @@ final class PGRequest {
     let resultIndex: Int
     /// Called exactly once, on the loop: rows of statement `resultIndex`, or the first error.
     let completion: (Result<[[String?]], any Error>) -> Void
+    /// Set for a streamed call: the call's rows go there as they arrive, not into `rows`, and the
+    /// request has a connection to itself.
+    let rowStream: PGRowStream?
     /// When it joined the waiting line: admission by time looks at the oldest one's wait, and past
     /// `db-pool-acquisition-timeout` it fails with PGRST003.
     var queuedAt: UInt64 = 0
@@ -21,10 +24,11 @@ final class PGRequest {
     var rows: [[String?]] = []
     var failure: PGError?
 
-    init(statements: [Statement], resultIndex: Int? = nil,
+    init(statements: [Statement], resultIndex: Int? = nil, rowStream: PGRowStream? = nil,
          completion: @escaping (Result<[[String?]], any Error>) -> Void) {
         self.statements = statements
         self.resultIndex = resultIndex ?? statements.count - 1
+        self.rowStream = rowStream
         self.completion = completion
     }
 

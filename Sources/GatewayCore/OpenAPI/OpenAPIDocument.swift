@@ -209,7 +209,7 @@ public struct OpenAPIDocument: Sendable {
     }
 
     /// The media types a function answers in, as content negotiation offers them (`Negotiation`):
-    /// JSON, PostgREST's vendor JSON forms, CSV and GeoJSON, and the user-defined handlers for its
+    /// JSON, PostgREST's vendor JSON forms, JSON lines, CSV and GeoJSON, and the user-defined handlers for its
     /// rows, its relation or any rows (text or bytes, as their domains say).
     static func content(_ routine: Routine, json: [String: Any], single: [String: Any],
                         handlers: MediaHandlerMap) -> [String: Any] {
@@ -218,6 +218,8 @@ public struct OpenAPIDocument: Sendable {
             MediaType.arrayStripped.mime: ["schema": json],
             MediaType.object(stripNulls: false).mime: ["schema": single],
             MediaType.object(stripNulls: true).mime: ["schema": single],
+            // JSON lines (docs/streaming.md): the array's values one per line, or the single value.
+            MediaType.jsonLines.mime: ["schema": ["type": "string", "description": "one JSON value per line, each ending in a line feed"]],
         ]
         for (answered, isBinary) in handlers.answered(to: routine.mediaHandlerTarget) where content[answered.mime] == nil {
             content[answered.mime] = ["schema": isBinary ? ["type": "string", "format": "binary"] as [String: Any]

@@ -28,6 +28,9 @@ public struct CallPlan: Sendable {
     /// `Idempotency-Key` in effect (a POST to a function that writes): the call stores its answer, and
     /// a replay of it may come back instead (`HTTPResponse(plan:outcome:)`).
     public var idempotencyKey: IdempotencyKey?
+    /// Set when the call's rows are streamed (`StreamedBody`): the call statement then returns one row
+    /// per result row (`CallSQL.streamedText`).
+    public var streamed: StreamedBody?
 
     /// Routes, parses the arguments, chooses the overload and generates the SQL.
     /// `role` is the JWT's role; nil means `db-anon-role`. `claims` is the JWT's claims as JSON text
@@ -88,9 +91,13 @@ public struct CallPlan: Sendable {
         if case .object = negotiation.mediaType { singular = chosen.returnsSet } else { singular = false }
         let idempotencyKey = try Self.idempotencyKey(request, route: route, routine: chosen, catalog: catalog)
         if let idempotencyKey { values += IdempotencySQL.storeParameters(idempotencyKey, ttlSeconds: config.dbIdempotencyTTL) }
+        // A call with an Idempotency-Key stores its one result row: it is answered whole, never streamed.
+        streamed = idempotencyKey != nil ? nil
+            : StreamedBody.choose(routine: chosen, handler: negotiation.handler, shape: shaped.shape, isHead: isHead,
+                                  needsCount: maxAffected != nil || singular)
         let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody,
                                             handler: negotiation.handler, recordsCount: maxAffected != nil || singular,
-                                            shape: shaped.shape, idempotent: idempotencyKey != nil)
+                                            shape: shaped.shape, idempotent: idempotencyKey != nil, streamed: streamed != nil)
         rangeOffset = range.lower
 
         readOnly = route.isQueryCall || chosen.volatility != .volatile

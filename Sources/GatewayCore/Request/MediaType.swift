@@ -3,6 +3,8 @@
 /// as written.
 public enum MediaType: Hashable, Sendable {
     case json, geoJSON, csv, textPlain, textXML, openAPI, urlEncoded, octetStream, any
+    /// `application/jsonl` (JSON Lines, ours): one JSON value per line, each line ending in `\n`.
+    case jsonLines
     /// `application/vnd.pgrst.object+json` (or `application/vnd.pgrst.object`), `nulls=stripped` or not.
     case object(stripNulls: Bool)
     /// `application/vnd.pgrst.array+json;nulls=stripped` (without the parameter it is plain JSON).
@@ -27,6 +29,7 @@ public enum MediaType: Hashable, Sendable {
         let nullsStripped = parameters["nulls"] == "stripped"
         switch (type.lowercased(), subtype.lowercased()) {
         case ("application", "json"): self = .json
+        case ("application", "jsonl"): self = .jsonLines
         case ("application", "geo+json"): self = .geoJSON
         case ("text", "csv"): self = .csv
         case ("text", "plain"): self = .textPlain
@@ -57,6 +60,7 @@ public enum MediaType: Hashable, Sendable {
     public var mime: String {
         switch self {
         case .json: return "application/json"
+        case .jsonLines: return "application/jsonl"
         case .arrayStripped: return "application/vnd.pgrst.array+json;nulls=stripped"
         case .geoJSON: return "application/geo+json"
         case .csv: return "text/csv"

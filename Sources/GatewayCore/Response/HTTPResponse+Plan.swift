@@ -25,12 +25,7 @@ extension HTTPResponse {
         if let text = column(CallSQL.Column.headers) {
             headers = try Self.gucHeaders(text)
         }
-        if let text = column(CallSQL.Column.status) {
-            guard let code = Int(text.trimmingSpaces), (100...599).contains(code) else {
-                throw APIError.invalidResponseStatus
-            }
-            status = code
-        }
+        if let text = column(CallSQL.Column.status) { status = try Self.functionStatus(text) }
         var bytes: [UInt8] = []
         if !isVoid {
             // A 416 is PostgREST's JSON error, whatever was negotiated.
@@ -44,6 +39,23 @@ extension HTTPResponse {
         Self.addDefault(("Content-Range", Self.contentRange(lower: lower, upper: upper, total: total)), to: &headers)
         if let applied = plan.preferenceApplied { Self.addDefault(("Preference-Applied", applied), to: &headers) }
         self.init(status: status, headers: headers, body: bytes)
+    }
+
+    /// The head of a streamed call's answer (its body follows as a `ResponseStream`): 200, or the
+    /// function's `response.status` and `response.headers` as they stood at its first row; no
+    /// Content-Range, since its last row is not known yet.
+    static func streamHead(plan: CallPlan, status: String?, headers: String?) throws -> HTTPResponse {
+        var list = try headers.map(gucHeaders) ?? []
+        let code = try status.map(functionStatus) ?? 200
+        addDefault(("Content-Type", plan.negotiation.mediaType.contentType), to: &list)
+        if let applied = plan.preferenceApplied { addDefault(("Preference-Applied", applied), to: &list) }
+        return HTTPResponse(status: code, headers: list)
+    }
+
+    /// `response.status`: a code from 100 to 599; else PGRST112.
+    static func functionStatus(_ text: String) throws -> Int {
+        guard let code = Int(text.trimmingSpaces), (100...599).contains(code) else { throw APIError.invalidResponseStatus }
+        return code
     }
 
     /// `contentRangeH`: `first-last/total`, `*` for the range when empty or the total is 0, `*` for an

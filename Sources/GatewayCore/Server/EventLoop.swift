@@ -30,6 +30,8 @@ final class EventLoop {
     var resumed = false
     /// Set once shutdown began: new requests are answered 503 with `Connection: close`.
     private(set) var stopping = false
+    /// Response bodies still being produced on this loop's connections (ended at shutdown).
+    var streams: [ObjectIdentifier: ResponseStream] = [:]
 
     init(server: HTTPServer, index: Int, router: PGPoolRouter, epoll: Epoll, wakeFD: Int32) {
         self.server = server
@@ -156,10 +158,12 @@ final class EventLoop {
         }
     }
 
-    /// Stops accepting, refuses what waits for a connection; in-flight requests finish.
+    /// Stops accepting, refuses what waits for a connection; in-flight requests finish, and open
+    /// streams end now (an event stream never would: the drain would last its whole deadline).
     private func beginShutdown() {
         stopping = true
         epoll.remove(server.listener)
         for pool in router.pools { pool.beginShutdown() }
+        for stream in Array(streams.values) { stream.shutdown() }
     }
 }

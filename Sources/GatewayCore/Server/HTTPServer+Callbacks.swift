@@ -129,7 +129,7 @@ extension EventLoop {
                        close: Bool = false) -> MHD_Result {
         context.phase = .answered
         context.status = response.status
-        return queueResponse(response, on: connection, close: close || stopping)
+        return queueResponse(response, on: connection, close: close || stopping, loop: self)
     }
 }
 
@@ -153,10 +153,16 @@ func requestHeaders(_ connection: OpaquePointer) -> [String: String] {
     return headers
 }
 
-/// Builds the MHD response (one copy of the body) and queues it.
-func queueResponse(_ response: HTTPResponse, on connection: OpaquePointer, close: Bool) -> MHD_Result {
-    let mhdResponse = response.body.withUnsafeBytes { bytes in
-        MHD_create_response_from_buffer(bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
+/// Builds the MHD response (one copy of the body, or the body of its stream: `loop` then owns it)
+/// and queues it.
+func queueResponse(_ response: HTTPResponse, on connection: OpaquePointer, close: Bool, loop: EventLoop? = nil) -> MHD_Result {
+    let mhdResponse: OpaquePointer?
+    if let stream = response.stream, let loop {
+        mhdResponse = makeStreamResponse(stream, connection: connection, loop: loop)
+    } else {
+        mhdResponse = response.body.withUnsafeBytes { bytes in
+            MHD_create_response_from_buffer(bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
+        }
     }
     guard let mhdResponse else { return MHD_Result.NO }
     defer { MHD_destroy_response(mhdResponse) }
