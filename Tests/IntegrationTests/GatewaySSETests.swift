@@ -6,8 +6,9 @@ import Testing
 /// NOTIFY committed after the headers as `data:` lines in commit order within 2 s; `can_listen` in the
 /// exposed schema decides (true 200, false 403, null or absent 404); bad channels 400, other Accept
 /// 406; keep-alive comments; a slow subscriber dropped while a fast one keeps up; the subscriber cap
-/// (503); one LISTEN connection per gateway; graceful shutdown ends streams at once; the platform's
-/// build-status events reach only the building user.
+/// (503); one LISTEN connection per gateway; graceful shutdown ends streams at once; a broken LISTEN
+/// connection ends them and comes back; nginx passes events on unbuffered; the platform's build-status
+/// events reach only the building user.
 @Suite(.serialized)
 struct GatewaySSETests {
     static let secret = "sse-test-secret-0123456789-abcdefghijkl"
@@ -46,10 +47,10 @@ struct GatewaySSETests {
         ("Authorization", "Bearer " + JWTSigner.sign(claims: claims, secret: Self.secret))
     }
 
-    /// A stream that answered 200.
+    /// A stream that answered 200 (from `port`, else the gateway's).
     func open(_ gateway: GatewayProcess, _ channel: String, headers: [(String, String)] = [],
-              receiveBuffer: Int32? = nil) throws -> EventStreamClient {
-        let client = try EventStreamClient(port: gateway.port, path: "/notify/\(channel)",
+              receiveBuffer: Int32? = nil, port: Int? = nil) throws -> EventStreamClient {
+        let client = try EventStreamClient(port: port ?? gateway.port, path: "/notify/\(channel)",
                                            headers: [("Accept", "text/event-stream")] + headers, receiveBuffer: receiveBuffer)
         try client.waitForHead()
         #expect(client.status == 200, "\(String(decoding: client.errorBody, as: UTF8.self))")
@@ -236,7 +237,23 @@ struct GatewaySSETests {
         #expect(again.nextEvent(timeout: 2) == "after the break")
     }
 
+    @Test func eventsPassThroughNginxAsTheyCome() throws {
+        let gateway = try gateway()
+        let nginx = try NginxProcess(upstreams: [gateway.port])
+        defer { nginx.stop() }
+        let channel = "open-nginx-\(run)"
+        let client = try open(gateway, channel, port: nginx.port)
+        #expect(client.next(timeout: 5) == .comment("listening"))
+        let started = Date()
+        try notify(channel, "through nginx")
+        #expect(client.nextEvent(timeout: 2) == "through nginx")
+        #expect(Date().timeIntervalSince(started) < 2)
+    }
+
     @Test func theBuildingUserSeesBuildStatusOthersAreRefused() async throws {
+        // The cancellation's e-mail lands in the shared outbox: no build-queue test runs meanwhile.
+        let queue = try await TestDatabase.hold("build-queue")
+        defer { withExtendedLifetime(queue) {} }
         let gateway = try gateway(["db-schemas": "\"api\""])
         let user = token(["role": "app_user", "sub": "sse-user-\(run)"])
         let other = token(["role": "app_user", "sub": "sse-other-\(run)"])
