@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import GatewayCore
 
@@ -138,16 +139,19 @@ struct GatewaySSETests {
         let slow = try open(gateway, channel, receiveBuffer: 4_096)
         let fast = try open(gateway, channel)
         #expect(fast.next(timeout: 5) == .comment("listening"))
-        // 80 transactions of 50 events of 2 kB each (8 MB), paced; the fast client reads as they come.
+        // 80 transactions of 50 events of 2 kB each (8 MB). Each is sent once the fast client has read
+        // all but the last one, so a fast reader is never 200 kB behind however loaded the machine is.
         let batches = 80, perBatch = 50
+        let read = Atomic<Int>(0)
         let sender = Thread {
             guard let database = try? TestDatabase.connect() else { return }
             for batch in 0..<batches {
+                let until = Date().addingTimeInterval(10)
+                while read.load(ordering: .relaxed) < (batch - 1) * perBatch && Date() < until { Thread.sleep(forTimeInterval: 0.005) }
                 _ = try? database.query("""
                     SELECT pg_notify($1, lpad(($2::int * 1000 + i)::text, 8, '0') || repeat('x', 2000))
                     FROM generate_series(0, \(perBatch - 1)) i
                     """, [channel, String(batch)])
-                Thread.sleep(forTimeInterval: 0.05)
             }
         }
         sender.start()
@@ -157,6 +161,7 @@ struct GatewaySSETests {
             let sequence = Int(data.prefix(8)) ?? -1
             if sequence != (expected / perBatch) * 1000 + expected % perBatch { inOrder = false }
             expected += 1
+            read.store(expected, ordering: .relaxed)
         }
         #expect(expected == batches * perBatch)
         #expect(inOrder)
