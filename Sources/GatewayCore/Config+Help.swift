@@ -64,7 +64,8 @@ extension GatewayConfig {
       server-sse-max-subscribers   server-sent event streams (GET /notify/<channel>) open at once; one
                                    more gets 503 + Retry-After (default 1000). PGRST_SERVER_SSE_MAX_SUBSCRIBERS
       server-sse-max-buffer-bytes  unsent bytes an event stream may hold; a client slower than its
-                                   events is dropped beyond (default 1048576). PGRST_SERVER_SSE_MAX_BUFFER_BYTES
+                                   events is dropped beyond (default 1048576, at least 65536: the
+                                   largest event). PGRST_SERVER_SSE_MAX_BUFFER_BYTES
       server-sse-keepalive-seconds seconds between an event stream's keep-alive comments (default 15).
                                    PGRST_SERVER_SSE_KEEPALIVE_SECONDS
       log-level                    crit, error, warn, info or debug (default error). PGRST_LOG_LEVEL

@@ -107,7 +107,7 @@ extension GatewayConfig {
         case "server-timing-enabled": serverTimingEnabled = try boolean()
         case "server-timeout-seconds": serverTimeoutSeconds = try integer(1...86_400)
         case "server-sse-max-subscribers": serverSSEMaxSubscribers = try integer(0...1_000_000)
-        case "server-sse-max-buffer-bytes": serverSSEMaxBufferBytes = try integer(1_024...1_073_741_824)
+        case "server-sse-max-buffer-bytes": serverSSEMaxBufferBytes = try integer(65_536...1_073_741_824)
         case "server-sse-keepalive-seconds": serverSSEKeepaliveSeconds = try integer(1...3_600)
         case "log-level":
             guard let level = LogLevel(rawValue: value.text.lowercased()) else {
