@@ -116,6 +116,16 @@ struct GatewaySSETests {
         #expect(try refusal("/notify/mine-u\(run)", [("Accept", "text/event-stream"), token(["role": "app_user", "sub": "v\(run)"])]).status == 403)
     }
 
+    @Test func aStreamEndsWhenItsTokenExpires() throws {
+        let gateway = try gateway()
+        let expiring = token(["role": "app_user", "sub": "x\(run)", "exp": Int(Date().timeIntervalSince1970) + 2])
+        let client = try open(gateway, "mine-x\(run)", headers: [expiring])
+        #expect(client.next(timeout: 5) == .comment("listening"))
+        #expect(!client.waitUntilEnded(timeout: 0.5))
+        #expect(client.waitUntilEnded(timeout: 5))
+        #expect(client.finished)
+    }
+
     @Test func aQuietStreamGetsKeepAliveCommentsAndOutlivesTheServerTimeout() throws {
         let gateway = try gateway(["server-sse-keepalive-seconds": "1", "server-timeout-seconds": "1"])
         let channel = "open-quiet-\(run)"

@@ -8,8 +8,8 @@ extension OpenAPIDocument {
             "description": "Streams each pg_notify(channel, payload) committed after the response headers, in commit order, "
                 + "as `data: <line>` per payload line and a blank line (text/event-stream), within 2 s of the commit; a "
                 + "`: keep-alive` comment every server-sse-keepalive-seconds (15). The schema's can_listen(channel), run as "
-                + "the caller with its JWT claims, decides: true 200, false 403, null 404. The stream ends when the gateway "
-                + "stops or its LISTEN connection breaks (reconnect: notifications meanwhile are not replayed), and is cut "
+                + "the caller with its JWT claims, decides: true 200, false 403, null 404. The stream ends when the caller's token "
+                + "expires, the gateway stops or its LISTEN connection breaks (reconnect: notifications meanwhile are not replayed), and is cut "
                 + "when the client falls server-sse-max-buffer-bytes behind.",
             "parameters": [
                 ["name": "channel", "in": "path", "required": true, "description": "A PostgreSQL channel name (1 to 63 bytes)",

@@ -22,9 +22,9 @@ extension EventLoop {
         switch decision {
         case .refused(let response):
             return response
-        case .allowed(let channel, let headers):
+        case .allowed(let channel, let headers, let expires):
             guard !stopping else { return HTTPResponse(error: APIError.shuttingDown, authenticated: true) }
-            return subscribers.subscribe(channel, headers: headers, request: context, now: monotonicNanoseconds())
+            return subscribers.subscribe(channel, headers: headers, expires: expires, request: context, now: monotonicNanoseconds())
         }
     }
 }

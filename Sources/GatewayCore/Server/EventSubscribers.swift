@@ -7,8 +7,8 @@ import Glibc
 /// notification committed afterwards reaches it; then it gets each notification of the channel
 /// as an event, in the order the hub hands them over, and a comment every keep-alive period (which
 /// is also how a client that left is noticed: a suspended connection sees nothing until it writes).
-/// A subscriber whose unsent bytes would pass `server-sse-max-buffer-bytes` is dropped. Lives on
-/// the loop's thread.
+/// A subscriber whose unsent bytes would pass `server-sse-max-buffer-bytes` is dropped; a stream
+/// ends when its caller's token expires. Lives on the loop's thread.
 final class EventSubscribers {
     final class Subscriber {
         let channel: String
@@ -17,15 +17,19 @@ final class EventSubscribers {
         /// While waiting for LISTEN: its request, and when it gives up.
         var request: RequestContext?
         let deadline: UInt64
+        /// When the caller's token expires: the stream ends then.
+        let expires: UInt64?
         var stream: ResponseStream?
-        var dropped = false
+        var ended = false
 
-        init(channel: String, generation: Int, headers: [(String, String)], request: RequestContext, deadline: UInt64) {
+        init(channel: String, generation: Int, headers: [(String, String)], request: RequestContext, deadline: UInt64,
+             expires: UInt64?) {
             self.channel = channel
             self.generation = generation
             self.headers = headers
             self.request = request
             self.deadline = deadline
+            self.expires = expires
         }
     }
 
@@ -38,6 +42,8 @@ final class EventSubscribers {
     private var streaming: [String: [ObjectIdentifier: Subscriber]] = [:]
     private var streams = 0
     private var nextKeepAlive = UInt64.max
+    /// The earliest token expiry among the open streams.
+    private var nextExpiry = UInt64.max
 
     init(hub: EventHub, loop: EventLoop) {
         self.hub = hub
@@ -48,11 +54,12 @@ final class EventSubscribers {
 
     /// A caller allowed to listen to `channel`: the 200 with its stream now, or nil (answered by
     /// `loop.deliver` once LISTEN is in effect), or a 503 when the gateway's streams are all taken.
-    func subscribe(_ channel: String, headers: [(String, String)], request: RequestContext, now: UInt64) -> HTTPResponse? {
+    func subscribe(_ channel: String, headers: [(String, String)], expires: UInt64?, request: RequestContext,
+                   now: UInt64) -> HTTPResponse? {
         guard hub.reserve() else { return HTTPResponse(error: APIError.listen(.tooManySubscribers(limit: hub.settings.maxSubscribers)), authenticated: true) }
         let (generation, ready) = hub.subscribe(channel, loop: loop.index)
         let subscriber = Subscriber(channel: channel, generation: generation, headers: headers, request: request,
-                                    deadline: now + Self.listenWait)
+                                    deadline: now + Self.listenWait, expires: expires)
         if ready {
             subscriber.request = nil
             return start(subscriber)
@@ -76,14 +83,29 @@ final class EventSubscribers {
                 for subscriber in subscribers.values { send(event, to: subscriber) }
             case .lost:
                 for subscribers in streaming.values {
-                    for subscriber in subscribers.values where !subscriber.dropped { drop(subscriber, finish: true) }
+                    for subscriber in subscribers.values where !subscriber.ended { drop(subscriber, finish: true) }
                 }
             }
         }
     }
 
-    /// Keep-alive comments when due, 503 for subscribers that waited too long; the next deadline.
+    /// Keep-alive comments when due, streams whose token expired ended, 503 for subscribers that
+    /// waited too long; the next deadline.
     func tick(now: UInt64) -> UInt64 {
+        if now >= nextExpiry {
+            nextExpiry = UInt64.max
+            for subscribers in streaming.values {
+                for subscriber in subscribers.values where !subscriber.ended {
+                    guard let expires = subscriber.expires else { continue }
+                    if expires <= now {
+                        subscriber.ended = true
+                        subscriber.stream?.finish()
+                    } else {
+                        nextExpiry = min(nextExpiry, expires)
+                    }
+                }
+            }
+        }
         if now >= nextKeepAlive {
             let comment = EventStreamText.comment("keep-alive")
             for subscribers in streaming.values {
@@ -91,7 +113,7 @@ final class EventSubscribers {
             }
             nextKeepAlive = streams > 0 ? now + hub.settings.keepAliveNanoseconds : UInt64.max
         }
-        var next = nextKeepAlive
+        var next = min(nextKeepAlive, nextExpiry)
         for subscriber in waiting.values {
             if now >= subscriber.deadline {
                 waiting[ObjectIdentifier(subscriber)] = nil
@@ -122,6 +144,7 @@ final class EventSubscribers {
         streams += 1
         GatewayMetrics.shared.eventStreamsChanged(by: 1)
         if nextKeepAlive == UInt64.max { nextKeepAlive = monotonicNanoseconds() + hub.settings.keepAliveNanoseconds }
+        if let expires = subscriber.expires { nextExpiry = min(nextExpiry, expires) }
         stream.onClosed = { [unowned self] in
             streaming[subscriber.channel]?[key] = nil
             if streaming[subscriber.channel]?.isEmpty == true { streaming[subscriber.channel] = nil }
@@ -138,7 +161,7 @@ final class EventSubscribers {
 
     /// Writes to a subscriber, or drops it when the bytes would pass its bound.
     private func send(_ bytes: [UInt8], to subscriber: Subscriber) {
-        guard let stream = subscriber.stream, !subscriber.dropped else { return }
+        guard let stream = subscriber.stream, !subscriber.ended else { return }
         if stream.buffered + bytes.count > hub.settings.maxBufferBytes {
             drop(subscriber, finish: false)
         } else {
@@ -149,7 +172,7 @@ final class EventSubscribers {
     /// Ends a stream that cannot keep every event: a slow client's is cut (no terminating chunk:
     /// it sees an incomplete body), one whose LISTEN connection broke is finished.
     private func drop(_ subscriber: Subscriber, finish: Bool) {
-        subscriber.dropped = true
+        subscriber.ended = true
         GatewayMetrics.shared.eventStreamDropped()
         if finish { subscriber.stream?.finish() } else { subscriber.stream?.abort() }
     }
