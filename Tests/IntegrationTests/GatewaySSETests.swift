@@ -7,7 +7,7 @@ import Testing
 /// NOTIFY committed after the headers as `data:` lines in commit order within 2 s; `can_listen` in the
 /// exposed schema decides (true 200, false 403, null or absent 404); bad channels 400, other Accept
 /// 406; keep-alive comments; a slow subscriber dropped while a fast one keeps up; the subscriber cap
-/// (503); one LISTEN connection per gateway; graceful shutdown ends streams at once; a broken LISTEN
+/// (503); one LISTEN connection per gateway, UNLISTEN after the last subscriber left; graceful shutdown ends streams at once; a broken LISTEN
 /// connection ends them and comes back; nginx passes events on unbuffered; the platform's build-status
 /// events reach only the building user.
 @Suite(.serialized)
@@ -221,6 +221,26 @@ struct GatewaySSETests {
         for (client, channel) in zip(clients, channels) {
             #expect(client.nextEvent(timeout: 2) == "n\(Set(channels).sorted().firstIndex(of: channel)!)")
         }
+    }
+
+    @Test func theLastSubscriberLeavingUnlistens() throws {
+        let application = "sse-unlisten-\(run)"
+        let gateway = try gateway(["db-uri": "\"\(GatewayProcess.authenticatorURI)&application_name=\(application)\"",
+                                   "server-sse-keepalive-seconds": "1"])
+        let channel = "open-leave-\(run)"
+        let client = try open(gateway, channel)
+        #expect(client.next(timeout: 5) == .comment("listening"))
+        client.disconnect()   // noticed at the next keep-alive
+        let until = Date().addingTimeInterval(10)
+        var last: String?
+        while Date() < until {
+            last = try TestDatabase.connect().query("""
+                SELECT query FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%LISTEN "%'
+                """, [application]).first?.first ?? nil
+            if last == "UNLISTEN \"\(channel)\"" { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(last == "UNLISTEN \"\(channel)\"")
     }
 
     @Test func gracefulShutdownEndsOpenStreamsAtOnce() throws {
