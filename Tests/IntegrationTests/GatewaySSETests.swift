@@ -110,6 +110,10 @@ struct GatewaySSETests {
         #expect(try refusal("/notify/").status == 400)
         #expect(try refusal("/notify/open%00x").status == 400)
         #expect(try refusal("/notify/a/b").status == 400)
+        // A browser's cross-origin EventSource can read the stream and the refusals.
+        let origin = ("Origin", "http://app.example")
+        #expect(try open(gateway, "open-cors-\(run)", headers: [origin]).header("Access-Control-Allow-Origin") != nil)
+        #expect(try refusal("/notify/closed-\(run)", [("Accept", "text/event-stream"), origin]).header("Access-Control-Allow-Origin") != nil)
         // The claims reach can_listen: a user's own channel is theirs only.
         let mine = try open(gateway, "mine-u\(run)", headers: [token(["role": "app_user", "sub": "u\(run)"])])
         #expect(mine.next(timeout: 5) == .comment("listening"))

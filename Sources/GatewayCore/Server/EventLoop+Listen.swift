@@ -23,7 +23,7 @@ extension EventLoop {
         case .refused(let response):
             return response
         case .allowed(let channel, let headers, let expires):
-            guard !stopping else { return HTTPResponse(error: APIError.shuttingDown, authenticated: true) }
+            guard !stopping else { return HTTPResponse(error: APIError.shuttingDown, authenticated: true).adding(headers) }
             return subscribers.subscribe(channel, headers: headers, expires: expires, request: context, now: monotonicNanoseconds())
         }
     }

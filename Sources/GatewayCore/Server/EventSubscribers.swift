@@ -56,7 +56,10 @@ final class EventSubscribers {
     /// `loop.deliver` once LISTEN is in effect), or a 503 when the gateway's streams are all taken.
     func subscribe(_ channel: String, headers: [(String, String)], expires: UInt64?, request: RequestContext,
                    now: UInt64) -> HTTPResponse? {
-        guard hub.reserve() else { return HTTPResponse(error: APIError.listen(.tooManySubscribers(limit: hub.settings.maxSubscribers)), authenticated: true) }
+        guard hub.reserve() else {
+            return HTTPResponse(error: APIError.listen(.tooManySubscribers(limit: hub.settings.maxSubscribers)), authenticated: true)
+                .adding(headers)
+        }
         let (generation, ready) = hub.subscribe(channel, loop: loop.index)
         let subscriber = Subscriber(channel: channel, generation: generation, headers: headers, request: request,
                                     deadline: now + Self.listenWait, expires: expires)
@@ -117,7 +120,7 @@ final class EventSubscribers {
         for subscriber in waiting.values {
             if now >= subscriber.deadline {
                 waiting[ObjectIdentifier(subscriber)] = nil
-                answer(subscriber, HTTPResponse(error: APIError.listen(.listenerUnavailable), authenticated: true))
+                answer(subscriber, HTTPResponse(error: APIError.listen(.listenerUnavailable), authenticated: true).adding(subscriber.headers))
                 leave(subscriber.channel)
             } else {
                 next = min(next, subscriber.deadline)
@@ -129,7 +132,7 @@ final class EventSubscribers {
     /// Shutdown: subscribers still waiting get 503 (the open streams end with the loop's streams).
     func shutdown() {
         for subscriber in waiting.values {
-            answer(subscriber, HTTPResponse(error: APIError.shuttingDown, authenticated: true))
+            answer(subscriber, HTTPResponse(error: APIError.shuttingDown, authenticated: true).adding(subscriber.headers))
             leave(subscriber.channel)
         }
         waiting.removeAll()
