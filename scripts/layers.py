@@ -11,7 +11,7 @@ ORDER = ["Base", "Metrics", "Request", "SQL", "Auth", "Catalog", "Config", "Plan
          "Error", "OpenAPI", "Migration", "Pipeline", "Server"]
 # Root-level files and the layer they belong to (others: Base, used by every layer).
 ROOT_FILES = {"Pipeline.swift": "Pipeline", "CatalogStore.swift": "Pipeline", "PGListener.swift": "Pipeline",
-              "ServerTiming.swift": "Pipeline", "Config.swift": "Config", "Config+File.swift": "Config",
+              "ServerTiming.swift": "Pipeline", "Pipeline+Listen.swift": "Pipeline", "Config.swift": "Config", "Config+File.swift": "Config",
               "Config+Help.swift": "Config", "Config+Keys.swift": "Config", "Config+Secrets.swift": "Config", "Config+Reload.swift": "Config",
               "Config+PostgRESTDefaults.swift": "Config",
               "ConfigError.swift": "Config"}

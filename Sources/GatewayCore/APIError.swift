@@ -38,6 +38,8 @@ public enum APIError: Error, Sendable, Equatable {
     case invalidResponseStatus
     /// PGRST127: a PostgREST feature the gateway does not implement (400); `details` says which.
     case notImplemented(details: String)
+    /// `GET /notify/<channel>` refused: bad channel, not allowed, no such channel, too many streams.
+    case listen(ListenRefusal)
     /// Any PostgREST error with its full body (PGRST202/203 with details, ...).
     case requestError(status: Int, code: String, message: String, details: String?, hint: String?)
 }

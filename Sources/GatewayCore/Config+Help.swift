@@ -8,8 +8,8 @@ extension GatewayConfig {
     from a file. Unknown keys and invalid values are refused at start with a message naming the key.
     SIGUSR2 or NOTIFY pgrst, 'reload config' reloads the file, the environment and the in-database
     configuration without a restart; the database URIs, pool sizes, server-host/-port/-unix-socket,
-    admin-server-port, server-threads, server-timeout-seconds, db-max-body-bytes, db-tx-end and
-    server-cors-allowed-origins keep their values until a restart, and a reload that fails keeps all.
+    admin-server-port, server-threads, server-timeout-seconds, server-sse-*, db-max-body-bytes, db-tx-end
+    and server-cors-allowed-origins keep their values until a restart, and a reload that fails keeps all.
 
       db-uri                       libpq URI/connection string of the authenticator role
                                    (default "postgresql://").                      PGRST_DB_URI
@@ -66,6 +66,13 @@ extension GatewayConfig {
                                    default is false).                      PGRST_SERVER_TIMING_ENABLED
       server-timeout-seconds       seconds of client inactivity before a connection is closed
                                    (default 10; gateway-specific).          PGRST_SERVER_TIMEOUT_SECONDS
+      server-sse-max-subscribers   server-sent event streams (GET /notify/<channel>) open at once; one
+                                   more gets 503 + Retry-After (default 1000). PGRST_SERVER_SSE_MAX_SUBSCRIBERS
+      server-sse-max-buffer-bytes  unsent bytes an event stream may hold; a client slower than its
+                                   events is dropped beyond (default 1048576, at least 65536: the
+                                   largest event). PGRST_SERVER_SSE_MAX_BUFFER_BYTES
+      server-sse-keepalive-seconds seconds between an event stream's keep-alive comments (default 15).
+                                   PGRST_SERVER_SSE_KEEPALIVE_SECONDS
       log-level                    crit, error, warn, info or debug (default error). PGRST_LOG_LEVEL
       log-query                    true: log the SQL of each request's statements (as $n parameters)
                                    when its access line is logged; "main-query" and "disabled" (PostgREST

@@ -25,6 +25,7 @@ extension GatewayConfig {
         "server-unix-socket", "server-unix-socket-mode", "log-query", "db-config", "db-pre-config",
         "jwt-secret-is-base64", "jwt-cache-max-entries", "jwt-cache-max-lifetime",
         "admin-server-host", "server-timing-enabled", "db-max-timeout", "db-idempotency-ttl",
+        "server-sse-max-subscribers", "server-sse-max-buffer-bytes", "server-sse-keepalive-seconds",
     ] + fixedKeys.keys.sorted()
 
     /// Stores one key's value; `source` (the key or the environment variable) names it in errors.
@@ -112,6 +113,9 @@ extension GatewayConfig {
         case "admin-server-host": adminServerHost = try optionalString()
         case "server-timing-enabled": serverTimingEnabled = try boolean()
         case "server-timeout-seconds": serverTimeoutSeconds = try integer(1...86_400)
+        case "server-sse-max-subscribers": serverSSEMaxSubscribers = try integer(0...1_000_000)
+        case "server-sse-max-buffer-bytes": serverSSEMaxBufferBytes = try integer(65_536...1_073_741_824)
+        case "server-sse-keepalive-seconds": serverSSEKeepaliveSeconds = try integer(1...3_600)
         case "log-level":
             guard let level = LogLevel(rawValue: value.text.lowercased()) else {
                 throw fail("expected one of crit, error, warn, info, debug, got \"\(value.text)\"")

@@ -33,6 +33,9 @@ extension GatewayConfig {
         next.adminServerPort = adminServerPort
         next.adminServerHost = adminServerHost
         next.serverTimeoutSeconds = serverTimeoutSeconds
+        next.serverSSEMaxSubscribers = serverSSEMaxSubscribers
+        next.serverSSEMaxBufferBytes = serverSSEMaxBufferBytes
+        next.serverSSEKeepaliveSeconds = serverSSEKeepaliveSeconds
         if !initial {
             next.dbTxEnd = dbTxEnd
             next.serverCorsAllowedOrigins = serverCorsAllowedOrigins

@@ -73,6 +73,12 @@ public struct GatewayConfig: Sendable, Equatable {
     public var serverTimingEnabled = true
     /// Seconds of client inactivity after which a connection is closed (ours).
     public var serverTimeoutSeconds = 10
+    /// Server-sent event streams open at once on this gateway (`server-sse-max-subscribers`, ours).
+    public var serverSSEMaxSubscribers = 1_000
+    /// Unsent bytes an event stream may hold before its slow client is dropped (`server-sse-max-buffer-bytes`).
+    public var serverSSEMaxBufferBytes = 1 << 20
+    /// Seconds between the keep-alive comments of an event stream (`server-sse-keepalive-seconds`).
+    public var serverSSEKeepaliveSeconds = 15
     public var logLevel = LogLevel.error
     /// Logs the SQL of each request's statements at the access log's level (PostgREST's `log-query`).
     public var logQuery = false

@@ -114,6 +114,15 @@ import Testing
         #expect(try refusal(file: "db-max-timeout = true\n")?.key == "db-max-timeout")
     }
 
+    /// Event streams: defaults (15 s keep-alive, 1 MiB per stream, 1000 streams), from file or environment.
+    @Test func serverSentEventSettings() throws {
+        let defaults = try GatewayConfig.load(file: nil, environment: [:])
+        #expect([defaults.serverSSEKeepaliveSeconds, defaults.serverSSEMaxBufferBytes, defaults.serverSSEMaxSubscribers] == [15, 1_048_576, 1_000] as [Int])
+        let set = try GatewayConfig.load(file: writeConfig("server-sse-keepalive-seconds = 2\nserver-sse-max-subscribers = 0\n"),
+                                         environment: ["PGRST_SERVER_SSE_MAX_BUFFER_BYTES": "65536"])
+        #expect([set.serverSSEKeepaliveSeconds, set.serverSSEMaxBufferBytes, set.serverSSEMaxSubscribers] == [2, 65_536, 0] as [Int])
+    }
+
     @Test func appSettingsNamesPostgreSQLWouldRefuseAreRefused() throws {
         #expect(try refusal(file: "app.settings.my-key = 1\n")?.key == "app.settings.my-key")
         #expect(try refusal(environment: ["PGRST_APP_SETTINGS_": "x"])?.key == "PGRST_APP_SETTINGS_")
@@ -165,6 +174,9 @@ import Testing
         ("unknown-key = 1", "unknown-key"),
         ("db-pool = \"unterminated", "db-pool"),
         ("db-pool = 10 extra", "db-pool"),
+        ("server-sse-max-buffer-bytes = 1024", "server-sse-max-buffer-bytes"),
+        ("server-sse-keepalive-seconds = 0", "server-sse-keepalive-seconds"),
+        ("server-sse-max-subscribers = -1", "server-sse-max-subscribers"),
     ])
     func refusesInvalidFileValuesNamingTheKey(line: String, key: String) throws {
         let error = try #require(try refusal(file: line + "\n"))

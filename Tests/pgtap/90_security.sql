@@ -68,12 +68,15 @@ INSERT INTO allow_list VALUES
     ('app_user', 'api.list_user_workspaces()'),
     ('app_user', 'api.delete_user_workspace(bigint)'),
     ('app_user', 'api.schedule_user_image_build(json)'),
+    ('app_user', 'api.my_event_channel()'),
+    ('app_user', 'api.can_listen(text)'),
     --   private helpers the SECURITY INVOKER functions above call as app_user
     ('app_user', 'auth.current_user_id()'),
     ('app_user', 'auth.check_text(text,text,integer)'),
     ('app_user', 'auth.check_json(jsonb,text,integer)'),
     ('app_user', 'workspaces._check_path_user()'),
     ('app_user', 'workspaces._check_body(json)'),
+    ('app_user', 'events._user_channel(text)'),
     -- agents: compute nodes, host agents, build workers
     ('worker', 'api.register_node(text,integer)'),
     ('worker', 'api.node_heartbeat(text,bigint,jsonb)'),

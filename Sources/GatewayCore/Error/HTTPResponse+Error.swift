@@ -97,6 +97,8 @@ extension HTTPResponse {
             return errorBody(status: 500, code: "PGRST112", message: "response.status guc must be a valid status code")
         case .notImplemented(let details):
             return errorBody(status: 400, code: "PGRST127", message: "Feature not implemented", details: details)
+        case .listen(let refusal):
+            return listenRefusal(refusal)
         case .requestError(let status, let code, let message, let details, let hint):
             return errorBody(status: status, code: code, message: message, details: details, hint: hint)
         }

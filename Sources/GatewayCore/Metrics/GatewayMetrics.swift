@@ -14,6 +14,8 @@ public final class GatewayMetrics: Sendable {
     private let waiting: Gauge
     private let reconnects: Counter
     private let reloads: Counter
+    private let eventStreams: Gauge
+    private let eventStreamsDropped: Counter
     /// (function, status) -> counter; the registry also dedups, this only saves its lock and lookups.
     private let counters = Mutex<[RequestKey: Counter]>([:])
 
@@ -32,6 +34,9 @@ public final class GatewayMetrics: Sendable {
         waiting = registry.makeGauge(name: "gateway_pool_requests_waiting", help: "Requests waiting for a database connection")
         reconnects = registry.makeCounter(name: "gateway_db_reconnects_total", help: "Database connections re-established after a failure")
         reloads = registry.makeCounter(name: "gateway_schema_reloads_total", help: "Schema cache reloads (NOTIFY pgrst or SIGUSR1)")
+        eventStreams = registry.makeGauge(name: "gateway_sse_subscribers", help: "Server-sent event streams open now")
+        eventStreamsDropped = registry.makeCounter(name: "gateway_sse_dropped_total",
+                                                   help: "Event streams dropped: a subscriber too slow (server-sse-max-buffer-bytes) or the LISTEN connection lost")
     }
 
     /// One finished request. `function` is the called function's name, or the route (`/`, `other`) for others.
@@ -67,6 +72,9 @@ public final class GatewayMetrics: Sendable {
 
     public func databaseReconnected() { reconnects.increment() }
     public func schemaReloaded() { reloads.increment() }
+    /// An event stream opened (+1) or closed (-1).
+    public func eventStreamsChanged(by delta: Int) { eventStreams.increment(by: Double(delta)) }
+    public func eventStreamDropped() { eventStreamsDropped.increment() }
 
     /// The text exposition format (`text/plain; version=0.0.4`).
     public func exposition() -> [UInt8] { registry.emitToBuffer() }

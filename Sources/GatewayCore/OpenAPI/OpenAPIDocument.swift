@@ -16,6 +16,9 @@ public struct OpenAPIDocument: Sendable {
             paths["/rpc/\(name)"] = Self.pathItem(overloads.sorted { $0.parameters.count < $1.parameters.count },
                                                   resultColumns: resultColumns, handlers: catalog.mediaHandlers)
         }
+        if routines.contains(where: { $0.name == "can_listen" && ListenPlan.isCanListen($0) }) {
+            paths[ListenPlan.prefix + "{channel}"] = Self.notifyPathItem
+        }
         var document: [String: Any] = [
             "openapi": "3.1.0",
             "info": [

@@ -32,7 +32,8 @@ public final class ResponseStream: @unchecked Sendable {
     public var buffered: Int { storage.count - head }
     /// Above it producers should pause (and wait for `onDrained`) or drop the client.
     public var highWater: Int
-    /// Called once `buffered` fell below `highWater / 2` after having exceeded `highWater`.
+    /// Called once `buffered` fell below `highWater / 2` after having exceeded `highWater` (on the
+    /// loop, from inside `MHD_run`: it may write at once).
     public var onDrained: (() -> Void)?
     /// Called once when the connection is gone (completed, client left, aborted, server stopping):
     /// producers stop and unsubscribe.
@@ -48,7 +49,7 @@ public final class ResponseStream: @unchecked Sendable {
     /// Whether the connection is gone (writes are then dropped).
     public var closed: Bool { isClosed }
 
-    /// Appends bytes to the body.
+    /// Appends bytes to the body (dropped after `finish`, `abort` or the connection's end).
     public func write(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { write($0) }
     }

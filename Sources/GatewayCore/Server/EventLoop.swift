@@ -32,6 +32,8 @@ final class EventLoop {
     private(set) var stopping = false
     /// Response bodies still being produced on this loop's connections (ended at shutdown).
     var streams: [ObjectIdentifier: ResponseStream] = [:]
+    /// This loop's server-sent event streams.
+    private(set) lazy var subscribers = EventSubscribers(hub: server.events, loop: self)
 
     init(server: HTTPServer, index: Int, router: PGPoolRouter, epoll: Epoll, wakeFD: Int32) {
         self.server = server
@@ -61,6 +63,7 @@ final class EventLoop {
         daemonFD = gw_daemon_epoll_fd(daemon)
         epoll.add(daemonFD)
         epoll.add(wakeFD)
+        epoll.add(subscribers.wakeFD)
         epoll.add(server.listener)
         let now = monotonicNanoseconds()
         for pool in router.pools { _ = pool.tick(now: now) }
@@ -75,6 +78,7 @@ final class EventLoop {
             var now = monotonicNanoseconds()
             var next = UInt64.max
             for pool in router.pools { next = min(next, pool.tick(now: now)) }
+            next = min(next, subscribers.tick(now: now))
             if stopping {
                 if requests == 0 || now >= drainUntil { break }
                 next = min(next, now + 5_000_000)
@@ -93,6 +97,12 @@ final class EventLoop {
                         beginShutdown()
                         drainUntil = now + server.drainNanoseconds
                     }
+                    continue
+                }
+                if fd == subscribers.wakeFD {
+                    var value: UInt64 = 0
+                    _ = read(fd, &value, 8)
+                    subscribers.receive(subscribers.hub.take(index))
                     continue
                 }
                 for pool in router.pools where pool.handle(socket: fd, events: event.events, now: now) { break }
@@ -164,6 +174,7 @@ final class EventLoop {
         stopping = true
         epoll.remove(server.listener)
         for pool in router.pools { pool.beginShutdown() }
+        subscribers.shutdown()
         for stream in Array(streams.values) { stream.shutdown() }
     }
 }

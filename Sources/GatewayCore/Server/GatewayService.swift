@@ -13,6 +13,7 @@ public final class GatewayService: Sendable {
     let primaryStats: PGPoolStats
     let readStats: PGPoolStats?
     let server: HTTPServer
+    let events: EventHub
     let admin: AdminServer?
 
     /// `configFile`: the file `config` was read from, read again on a configuration reload.
@@ -36,11 +37,14 @@ public final class GatewayService: Sendable {
         self.readStats = readStats
         let metrics = PGPoolMetrics(roles: read == nil ? [.primary] : [.primary, .read])
         let pipelines = PipelineSlot(Pipeline(config: config, catalogStore: catalogStore))
+        events = EventHub(loops: loops, settings: .init(maxSubscribers: config.serverSSEMaxSubscribers,
+                                                        maxBufferBytes: config.serverSSEMaxBufferBytes,
+                                                        keepAliveNanoseconds: UInt64(config.serverSSEKeepaliveSeconds) * 1_000_000_000))
         reloader = ConfigReloader(file: configFile, config: config, catalogStore: catalogStore, pipelines: pipelines)
         server = try HTTPServer(settings: .init(host: config.bindHost, port: config.serverPort, maxBodyBytes: config.dbMaxBodyBytes,
                                                 timeoutSeconds: config.serverTimeoutSeconds, loops: loops,
                                                 unixSocket: config.serverUnixSocket, unixSocketMode: config.serverUnixSocketMode),
-                                pipelines: pipelines) { epoll in
+                                pipelines: pipelines, events: events) { epoll in
             PGPoolRouter(primary: PGPool(settings: primary, stats: primaryStats, epoll: epoll),
                          read: read.map { PGPool(settings: $0, stats: readStats!, epoll: epoll) }, metrics: metrics)
         }
@@ -74,6 +78,7 @@ public final class GatewayService: Sendable {
             // db-config off: a reconnect has nothing new to read (the file is read on request only).
             if !reconnected || reloader.current.dbConfig { reloader.reload(on: connection, reconnected: reconnected) }
         }.start()
+        EventListener(conninfo: config.dbURI, hub: events).start()
         try server.start()
         try admin?.start()
         let address = config.serverUnixSocket.map { "unix socket \($0)" } ?? "\(config.bindHost):\(config.serverPort)"

@@ -94,6 +94,7 @@ extension EventLoop {
             let request = HTTPRequest(method: context.method, path: String(context.path), query: String(context.query),
                                       headers: requestHeaders(connection), body: context.body)
             context.body = []
+            if request.method == "GET", ListenPlan.matches(request.path) { return listen(request, context, connection) }
             let answer = pipeline.respond(to: request, database: router, now: monotonicNanoseconds()) { [unowned self] response in
                 deliver(response, to: context)
             }
@@ -125,7 +126,7 @@ extension EventLoop {
         pipeline.refusal(error, method: context.method, headers: requestHeaders(connection))
     }
 
-    private func queue(_ response: HTTPResponse, _ context: RequestContext, _ connection: OpaquePointer,
+    func queue(_ response: HTTPResponse, _ context: RequestContext, _ connection: OpaquePointer,
                        close: Bool = false) -> MHD_Result {
         context.phase = .answered
         context.status = response.status

@@ -37,6 +37,8 @@ public final class HTTPServer: Sendable {
     typealias RouterFactory = @Sendable (_ epoll: Epoll) -> PGPoolRouter
 
     let settings: Settings
+    /// Server-sent events (`GET /notify/<channel>`), shared by the loops.
+    let events: EventHub
     /// The request pipeline, replaced when the configuration is reloaded.
     let pipelines: PipelineSlot
     private let makeRouter: RouterFactory
@@ -57,8 +59,9 @@ public final class HTTPServer: Sendable {
     private let inboxes: [Inbox]
     private final class Inbox: Sendable { let sockets = Mutex<[AcceptedSocket]>([]) }
 
-    init(settings: Settings, pipelines: PipelineSlot, makeRouter: @escaping RouterFactory) throws {
+    init(settings: Settings, pipelines: PipelineSlot, events: EventHub, makeRouter: @escaping RouterFactory) throws {
         self.settings = settings
+        self.events = events
         self.pipelines = pipelines
         self.makeRouter = makeRouter
         isIPv6 = try settings.unixSocket == nil && SocketAddress(host: settings.host, port: settings.port).isIPv6
