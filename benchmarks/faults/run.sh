@@ -6,27 +6,28 @@
 #      the supervisor starts it again
 #   2  restart PostgreSQL with a fast shutdown, then 3 with an immediate one: 503 + Retry-After while it is
 #      down, full service within 2 s of it being back, no gateway restart (same pids)
-#   4  failover: primary with a synchronous streaming standby (scripts/standby.sh); the primary is stopped
-#      (immediate) and the standby promoted (pg_ctl promote); the gateways, configured with a multi-host
-#      db-uri and target_session_attrs=read-write, follow it by themselves (same pids)
+#   (4, a promotion scripted by the suite, is gone: failover is Patroni's, scenarios 11-15)
 #   5  kill -9 the gateway holding a VM allocation that the client sent as GET /vms/v1/server (nginx turns it
 #      into POST /rpc/allocate_vm), slowed by a test-only trigger (benchmarks/faults/slow_allocation.sql,
 #      installed here, dropped after): nginx must not send it to the other gateway (exactly one allocation
 #      reaches the database) and the client gets 502, not a second VM (issue 16 item 2); no load
 # After each: every acknowledged write is in the database (benchmarks/faults/acks.sql) and every invariant
-# holds (benchmarks/faults/invariants.sql); after the failover, the acknowledged writes of all scenarios are
-# checked again on the new primary.
+# holds (benchmarks/faults/invariants.sql).
+#   11-15  high availability on its own cluster (benchmarks/faults/ha.sh): 3 etcd + 3 PostgreSQL members under
+#      Patroni, each member in its own network namespace; the leader's postmaster killed, a switchover, the
+#      etcd leader killed, the old leader rejoining, and a network partition of the leader. Patroni acts alone.
 #
 # Everything is the suite's own, on 127.0.0.1 only, and never touches `make up`'s cluster or processes:
-# clusters in .data/faults/primary (port 55440) and .data/faults/standby (55441), gateways on 3201/3202
+# clusters in .data/faults/primary (port 55440) and .data/faults/ha (55471-55487), gateways on 3201/3202
 # (admin 3301/3302) under scripts/supervise.sh, nginx on 8280, pid files in .data/faults/run, logs in
 # .data/faults/log, per-run files in .data/faults/work/<stamp>. Prints each scenario's figures and
-# `N passed, N failed`; writes benchmarks/results/faults-<stamp>.md. About 2 minutes (plus builds).
+# `N passed, N failed`; writes benchmarks/results/faults-<stamp>.md. About 6 minutes (plus builds).
 # Settings (environment): FAULTS_RATE (200 req/s), FAULTS_CONNECTIONS (32), FAULTS_DURATION (16 s per
 # scenario), FAULTS_AT (5: second of the run the fault is injected), FAULTS_DOWN (2: seconds PostgreSQL stays
 # down), GATEWAY_BIN / LOADER_BIN (default: release builds in .build and benchmarks/loader/.build, brought up
 # to date first unless FAULTS_BUILD=0), FAULTS_KEEP=1 (leave the suite's clusters, gateways and nginx running at
-# the end, for inspection; `bash benchmarks/faults/run.sh stop` stops them).
+# the end, for inspection; `bash benchmarks/faults/run.sh stop` stops them), FAULTS_ONLY=ha|single (only the HA
+# scenarios, or only the others; default both), FAULTS_HA_DURATION (30 s per HA scenario: a failover takes ~10 s).
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/env.sh"
 cd "$ROOT"
@@ -37,7 +38,7 @@ DURATION=${FAULTS_DURATION:-16}
 FAULT_AT=${FAULTS_AT:-5}
 DOWN=${FAULTS_DOWN:-2}
 PRIMARY_PORT=55440
-STANDBY_PORT=55441
+ONLY=${FAULTS_ONLY:-all}
 NGINX_PORT=8280
 GW_BASE=3200
 GW_ADMIN_BASE=3300
@@ -45,7 +46,6 @@ F="$DATA_DIR/faults"
 RUN="$F/run"
 FLOG="$F/log"
 PRIMARY="$F/primary"
-STANDBY="$F/standby"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 WORK="$F/work/$STAMP"
 RESULTS="$ROOT/benchmarks/results"
@@ -60,19 +60,17 @@ export GATEWAYS=2 GATEWAY_BASE_PORT=$GW_BASE GATEWAY_ADMIN_BASE_PORT=$GW_ADMIN_B
     GATEWAY_BIN NGINX_PORT NGINX_PREFIX="$F/nginx" NGINX_PID_FILE="$RUN/nginx.pid" NGINX_LOG_DIR="$FLOG"
 pgctl() { as_postgres "$PGBIN/pg_ctl" "$@"; }
 sql() { local port=$1; shift; psql -X -qAt -v ON_ERROR_STOP=1 -h "$RUN" -p "$port" -U postgres -d platform "$@"; }
-standby() { PRIMARY_PORT=$PRIMARY_PORT PRIMARY_DIR="$PRIMARY" STANDBY_DIR="$STANDBY" STANDBY_PORT=$STANDBY_PORT \
-            STANDBY_SOCKET_DIR="$RUN" STANDBY_LOG="$FLOG/standby.log" SYNC=on bash scripts/standby.sh "$@"; }
 now() { date +%s.%N; }
 pid_of() { cat "$RUN/gateway-$1.pid" 2>/dev/null || echo none; }
 
+source benchmarks/faults/ha.sh       # the HA scenarios' functions (ha_teardown, ha_scenarios)
 LOADER_PID=""
 teardown() {
     [ -n "$LOADER_PID" ] && kill "$LOADER_PID" 2>/dev/null || true
     bash scripts/nginx.sh stop 2>/dev/null || true
     bash scripts/gateways.sh stop 2>/dev/null || true
-    for d in "$PRIMARY" "$STANDBY"; do
-        [ -f "$d/postmaster.pid" ] && pgctl -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
-    done
+    [ -f "$PRIMARY/postmaster.pid" ] && pgctl -D "$PRIMARY" -m immediate -w stop >/dev/null 2>&1 || true
+    ha_teardown
 }
 if [ "${1:-}" = stop ]; then teardown; exit 0; fi
 # --- builds ------------------------------------------------------------------------------------------
@@ -97,7 +95,7 @@ build_binaries
 
 log "cleaning up an earlier run of the suite (its own processes and clusters only)"
 teardown
-rm -rf "$PRIMARY" "$STANDBY" "$F/nginx"
+rm -rf "$PRIMARY" "$F/standby" "$F/ha" "$F/nginx"
 mkdir -p "$F" "$WORK" "$RESULTS" "$F/secrets" "$FLOG"
 chmod 700 "$F/secrets"
 install -d -o postgres -g postgres -m 755 "$RUN"
@@ -105,8 +103,10 @@ chown postgres:postgres "$FLOG"
 (umask 077; head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$F/secrets/jwt.secret"
  head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$F/secrets/authenticator.password")
 PW=$(cat "$F/secrets/authenticator.password")
-export GATEWAY_DB_URI="postgresql://authenticator:$PW@127.0.0.1:$PRIMARY_PORT,127.0.0.1:$STANDBY_PORT/platform?target_session_attrs=read-write"
+export GATEWAY_DB_URI="postgresql://authenticator:$PW@127.0.0.1:$PRIMARY_PORT/platform"
 
+# FAULTS_ONLY=ha skips the single cluster and its scenarios (1-5).
+if [ "$ONLY" != ha ]; then
 log "primary cluster on port $PRIMARY_PORT ($PRIMARY)"
 install -d -o postgres -g postgres -m 700 "$PRIMARY"
 as_postgres "$PGBIN/initdb" -D "$PRIMARY" -U postgres --encoding=UTF8 --locale=C.UTF-8 \
@@ -130,14 +130,17 @@ as_postgres "$PGBIN/createdb" -h "$RUN" -p "$PRIMARY_PORT" platform
 psql -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p "$PRIMARY_PORT" -U postgres -d platform -v pw="$PW" <<<"ALTER ROLE authenticator PASSWORD :'pw';"
 SCENARIO_COUNT=4
 sql $PRIMARY_PORT -v pairs=$PAIRS -v scenarios=$SCENARIO_COUNT -v nodes=$NODES -f benchmarks/faults/setup.sql >/dev/null
+fi
 
 "$GATEWAY_BIN" token --role app_user --sub faults-user --expires 1h --secret-file "$F/secrets/jwt.secret" >"$F/secrets/user.token"
 "$GATEWAY_BIN" token --role worker --sub faults-worker --expires 1h --secret-file "$F/secrets/jwt.secret" >"$F/secrets/worker.token"
 chmod 600 "$F/secrets/"*.token
 
-log "gateways on 127.0.0.1:$((GW_BASE + 1)),$((GW_BASE + 2)) (db-uri: both clusters, target_session_attrs=read-write), nginx on $NGINX_PORT"
+if [ "$ONLY" != ha ]; then
+log "gateways on 127.0.0.1:$((GW_BASE + 1)),$((GW_BASE + 2)), nginx on $NGINX_PORT"
 bash scripts/gateways.sh start
 bash scripts/nginx.sh start
+fi
 
 # --- helpers ------------------------------------------------------------------------------------------
 PASSED=0 FAILED=0
@@ -203,6 +206,7 @@ probe_down() {
 }
 NOTES=()
 
+if [ "$ONLY" != ha ]; then
 # --- 1: kill -9 one gateway ---------------------------------------------------------------------------
 log "scenario 1: kill -9 gateway 1 under load ($RATE req/s, $CONNECTIONS connections, $DURATION s)"
 pid2=$(pid_of 2)
@@ -255,42 +259,16 @@ pg_restart() {
 pg_restart 2 fast
 pg_restart 3 immediate
 
-# --- 4: failover to a synchronous standby --------------------------------------------------------------
-log "scenario 4: synchronous standby on port $STANDBY_PORT, then primary stopped (immediate) and standby promoted"
-standby create >/dev/null
-sync_state=$(standby status | sed -n 's/^sync_state=//p')
-p1=$(pid_of 1); p2=$(pid_of 2)
-start_load 4
-at_second "$FAULT_AT"
-t_down=$(now)
-pgctl -D "$PRIMARY" -m immediate -w stop >/dev/null
-t_stopped=$(now)
-standby promote >/dev/null
-t_promoted=$(now)
-wait_load 4
-rec=$(recovery_after "$t_promoted" 4)
-requests=$(fig '.requests' 4); acked=$(fig '.timeline.acknowledged_writes' 4)
-failures=$(fig '.timeline.failures' 4); window=$(fig '.timeline.failure_window_seconds * 1000 | round / 1000' 4)
-lost=$(lost_writes $STANDBY_PORT 4 "$WORK/s4.acks"); viol=$(violations $STANDBY_PORT 4)
-lost_all=$(lost_writes $STANDBY_PORT all "$WORK"/s[1-4].acks)
-acked_all=$(cat "$WORK"/s[1-4].acks | wc -l)
-serving=$(sql $STANDBY_PORT -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'authenticator' AND application_name LIKE 'gateway-%'")
-NOTES+=("4: standby sync_state before: $sync_state; primary stopped (immediate shutdown took $(awk -v a="$t_down" -v b="$t_stopped" 'BEGIN { printf "%.2f", b - a }') s), standby promoted $(awk -v a="$t_down" -v b="$t_promoted" 'BEGIN { printf "%.2f", b - a }') s after the stop request; last failure $rec s after the promotion; gateway connections on the new primary: $serving; all $acked_all acknowledged writes of scenarios 1-4 checked on the new primary: $lost_all lost; gateway pids $p1 $p2 -> $(pid_of 1) $(pid_of 2)")
-record 4 "failover to sync standby" "$requests" "$acked" "$failures" "$window" "$rec" "$((lost + lost_all))" "$viol" \
-    "standby was sync=$([ "$sync_state" = sync ] && echo ok || echo fail)" \
-    "gateways follow=$([ "$serving" -gt 0 ] && awk -v r="$rec" 'BEGIN { exit !(r <= 2.0) }' && echo ok || echo fail)" \
-    "no gateway restart=$([ "$(pid_of 1)" = "$p1" ] && [ "$(pid_of 2)" = "$p2" ] && echo ok || echo fail)"
-
 # --- 5: kill the gateway holding an allocation sent as GET ---------------------------------------------
-# On the new primary (scenario 4). Without load: the one allocation is followed from the client to the database.
+# Without load: the one allocation is followed from the client to the database.
 log "scenario 5: kill -9 the gateway holding a VM allocation sent as GET /vms/v1/server (slowed 3 s by a test-only trigger)"
-sql $STANDBY_PORT -f benchmarks/faults/slow_allocation.sql
+sql $PRIMARY_PORT -f benchmarks/faults/slow_allocation.sql
 curl -s -o "$WORK/s5.body" -w '%{http_code}' --max-time 30 -H "Authorization: Bearer $(cat "$F/secrets/user.token")" \
     "http://127.0.0.1:$NGINX_PORT/vms/v1/server?ram=1024&cpu=1" >"$WORK/s5.status" 2>/dev/null &
 curl_pid=$!
 holder=""
 for _ in $(seq 200); do
-    holder=$(sql $STANDBY_PORT -c "SELECT application_name FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND application_name LIKE 'gateway-%' LIMIT 1")
+    holder=$(sql $PRIMARY_PORT -c "SELECT application_name FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND application_name LIKE 'gateway-%' LIMIT 1")
     [ -n "$holder" ] && break
     sleep 0.05
 done
@@ -300,14 +278,14 @@ wait "$curl_pid" || true
 status=$(cat "$WORK/s5.status" 2>/dev/null || echo none)
 # The killed gateway's backend ends its sleep (and commits or not); after that nothing more may arrive.
 for _ in $(seq 200); do
-    [ "$(sql $STANDBY_PORT -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")" = 0 ] && break
+    [ "$(sql $PRIMARY_PORT -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")" = 0 ] && break
     sleep 0.05
 done
-attempts=$(sql $STANDBY_PORT -c "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM faults_test.vm_attempts")
-sql $STANDBY_PORT -c "SET client_min_messages = warning" -c "DROP SCHEMA faults_test CASCADE"
+attempts=$(sql $PRIMARY_PORT -c "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM faults_test.vm_attempts")
+sql $PRIMARY_PORT -c "SET client_min_messages = warning" -c "DROP SCHEMA faults_test CASCADE"
 restart=never
 [ -n "$holder" ] && { restart=$(ready_gateway "$n" "$t_kill") || true; }
-viol=$(violations $STANDBY_PORT 5)
+viol=$(violations $PRIMARY_PORT 5)
 ok2xx=$([ "${status:0:1}" = 2 ] && echo 1 || echo 0)
 NOTES+=("5: the allocation was held by ${holder:-no gateway} (pid $victim, killed); it reached the database $attempts time(s); the client got HTTP $status: $(head -c 160 "$WORK/s5.body" 2>/dev/null | tr '\n' ' ')")
 record 5 "kill -9 gateway holding a VM allocation" 1 "$ok2xx" "$((1 - ok2xx))" 0 "$restart (restart)" 0 "$viol" \
@@ -315,6 +293,10 @@ record 5 "kill -9 gateway holding a VM allocation" 1 "$ok2xx" "$((1 - ok2xx))" 0
     "sent once=$([ "$attempts" = 1 ] && echo ok || echo fail)" \
     "client got 502=$([ "$status" = 502 ] && echo ok || echo fail)" \
     "restarted=$([ "$restart" != never ] && echo ok || echo fail)"
+fi
+
+# --- 11-15: high availability (Patroni over etcd; benchmarks/faults/ha.sh) -------------------------------
+if [ "$ONLY" != single ]; then ha_scenarios; fi
 
 # --- report ---------------------------------------------------------------------------------------------
 {
@@ -325,6 +307,8 @@ record 5 "kill -9 gateway holding a VM allocation" 1 "$ok2xx" "$((1 - ok2xx))" 0
     echo "15% associate_widgets, 10% allocate_vm, 10% acquire_node, 5% claim_build). Failures = non-2xx answers + transport errors;"
     echo "window = first to last failure; recovery = last failure after the restart/promotion (scenario 1: gateway ready again)."
     echo "PostgreSQL held down about $DOWN s in scenarios 2-3. Scenario 5 sends one VM allocation (GET /vms/v1/server), no load."
+    echo "Scenarios 11-15: $HA_DURATION s each, on 3 PostgreSQL members under Patroni (ttl 12 s, loop_wait 2 s, synchronous_mode_strict);"
+    echo "recovery = first acknowledged write after the fault and the longest time without one (pause), or the rejoin time."
     echo "Gateway: \`${GATEWAY_BIN#"$ROOT"/}\`; host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
     echo "| # | scenario | requests | acknowledged writes | failures | window s | recovery s | lost writes | invariant violations | result |"
