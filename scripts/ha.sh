@@ -200,7 +200,7 @@ YAML
 }
 
 patroni_start_one() {
-    local i=$1 conf="$HA_DIR/conf/pg$i.yml"
+    local i=$1; local conf="$HA_DIR/conf/pg$i.yml"
     alive "patroni-pg$i" && return 0
     (umask 077; member_config "$i" >"$conf"); chown postgres:postgres "$conf"
     install -d -o postgres -g postgres -m 700 "$HA_LOG/patroni-pg$i"
