@@ -41,5 +41,5 @@ seed-widgets:   ## fill the local database with N widgets (default 10 million), 
 bench:          ## benchmarks: pgbench ceilings, loader vs gateway / nginx, p99 step search, 2x overload (~7 min, needs make up)
 	@bash benchmarks/bench.sh
 
-faults:         ## fault suite under load: kill a gateway, restart PostgreSQL, fail over to a sync standby, kill a gateway mid-allocation (~3 min, own clusters/ports)
+faults:         ## fault suite under load: kill a gateway, restart PostgreSQL, kill a gateway mid-allocation; HA: Patroni failover, switchover, etcd loss, rejoin, partition (~8 min, own clusters/ports/namespaces)
 	@bash benchmarks/faults/run.sh
