@@ -236,7 +236,12 @@ wait_ready() {   # a leader that accepts writes and a synchronous replica
 
 start() {
     mkdir -p "$HA_DIR/conf" "$HA_LOG" "$RUN_DIR"
-    bash "$ROOT/scripts/db.sh" init >/dev/null 2>&1 || true   # opens traversal of the checkout for postgres
+    # postgres (Patroni, PostgreSQL) and etcd must reach HA_DIR: open traversal (x) of its parents if not.
+    local dir=$HA_DIR
+    while [ "$dir" != / ]; do
+        as_postgres test -x "$dir" 2>/dev/null || { log "allowing other users to traverse $dir"; chmod o+x "$dir"; }
+        dir=$(dirname "$dir")
+    done
     chown postgres:postgres "$HA_DIR" "$HA_DIR/conf" "$RUN_DIR" "$HA_LOG"
     chmod 755 "$HA_DIR" "$RUN_DIR"
     secrets
