@@ -17,11 +17,12 @@
 #      Patroni, each member in its own network namespace; the leader's postmaster killed, a switchover, the
 #      etcd leader killed, the old leader rejoining, and a network partition of the leader. Patroni acts alone.
 #
-# Everything is the suite's own, on 127.0.0.1 only, and never touches `make up`'s cluster or processes:
+# Everything is the suite's own, on 127.0.0.1 and its own network namespaces (plf1-3 on a bridge plfbr,
+# 10.254.70.0/24, deleted at the end), and never touches the cluster or processes of `make up` / `make up-ha`:
 # clusters in .data/faults/primary (port 55440) and .data/faults/ha (55471-55487), gateways on 3201/3202
 # (admin 3301/3302) under scripts/supervise.sh, nginx on 8280, pid files in .data/faults/run, logs in
 # .data/faults/log, per-run files in .data/faults/work/<stamp>. Prints each scenario's figures and
-# `N passed, N failed`; writes benchmarks/results/faults-<stamp>.md. About 6 minutes (plus builds).
+# `N passed, N failed`; writes benchmarks/results/faults-<stamp>.md. About 8 minutes (plus builds).
 # Settings (environment): FAULTS_RATE (200 req/s), FAULTS_CONNECTIONS (32), FAULTS_DURATION (16 s per
 # scenario), FAULTS_AT (5: second of the run the fault is injected), FAULTS_DOWN (2: seconds PostgreSQL stays
 # down), GATEWAY_BIN / LOADER_BIN (default: release builds in .build and benchmarks/loader/.build, brought up
