@@ -7,7 +7,7 @@ packages=(postgresql-15 postgresql-contrib libpq-dev libmicrohttpd-dev nginx pos
           libtap-parser-sourcehandler-pgtap-perl wrk jq pkg-config curl python3-pip
           postgresql-plpython3-15 python3-cryptography)
 profile=${1:-all}
-[ "$profile" = ha ] && packages=(patroni etcd-server etcd-client jq curl iproute2 util-linux)
+[ "$profile" = ha ] && packages=(patroni etcd-server etcd-client jq curl iproute2 iptables util-linux)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

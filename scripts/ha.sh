@@ -141,7 +141,9 @@ bootstrap:
     # The leader key lives 12 s unless renewed (every loop_wait = 2 s); a request to etcd is retried for
     # retry_timeout = 4 s before Patroni gives up (loop_wait + 2 x retry_timeout <= ttl, Patroni's rule).
     # So a dead leader is replaced within about 12 s, and a leader cut off from etcd demotes itself
-    # before its key expires, so that two leaders never coexist.
+    # before its key expires, so that two leaders never coexist. (A 1 s loop, measured in the fault
+    # suite: pauses of 6.9 s after a crash and 7.1 s in a switchover, 18.7 s in the partition, against
+    # 6.8, 7.3 and 17.9 s with 2 s: no shorter on this machine, twice the requests to etcd.)
     ttl: 12
     loop_wait: 2
     retry_timeout: 4
