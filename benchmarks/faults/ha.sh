@@ -72,6 +72,17 @@ ha_figures() {   # N PORT: sets requests acked failures window lost viol for sce
 ok_if() { if "$@"; then echo ok; else echo fail; fi; }
 # Failed requests (non-2xx or transport) of scenario $1 answered from unix time $2 to $2 + $3 s: the fault's
 # own effect, apart from the quick 503s an overloaded machine gives at any time (admission control).
+# Writes went on from unix time $2 for $3 s in scenario $1: an acknowledged write in every whole second,
+# and failures no more than 1% of the requests sent meanwhile (quick 503s of admission control happen on a
+# loaded machine at any time; a write pause fails hundreds). Prints "ok|fail FAILURES FEWEST_PER_SECOND".
+ha_writes_went_on() {
+    local near minok
+    near=$(ha_failures_near "$1" "$2" "$3")
+    minok=$(jq -r --arg t "$2" --arg d "$3" '.timeline | .start_unix as $s | ((($t | tonumber) - $s) * 10 | ceil) as $k
+        | [.ok[$k:$k + (($d | tonumber) * 10)] | . as $b | range(0; ($b | length) / 10 | floor) as $i | $b[$i * 10:($i + 1) * 10] | add]
+        | min // 0' "$WORK/s$1.json")
+    if [ "$minok" -gt 0 ] && [ "$near" -le $((RATE * $3 / 100)) ]; then echo "ok $near $minok"; else echo "fail $near $minok"; fi
+}
 ha_failures_near() {
     jq -r --arg t "$2" --arg d "$3" '.timeline | .start_unix as $s | (.bucket_ms / 1000) as $w
         | [range(0; .ok | length) as $i | select($s + ($i + 1) * $w > ($t | tonumber) and $s + $i * $w < ($t | tonumber) + ($d | tonumber))
@@ -145,7 +156,7 @@ ha_switchover() {
 
 # --- 13: the etcd leader killed ---------------------------------------------------------------------------
 ha_kill_etcd() {
-    local n=13 e l l2 t_kill pid endpoints near minok
+    local n=13 e l l2 t_kill pid endpoints went near minok
     endpoints="127.0.0.1:$((HA_BASE + 11)),127.0.0.1:$((HA_BASE + 12)),127.0.0.1:$((HA_BASE + 13))"
     e=$(ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint status -w json 2>/dev/null \
         | jq -r '.[] | select(.Status.header.member_id == .Status.leader) | .Endpoint' | sed 's/.*:\([0-9]*\)$/\1/')
@@ -158,22 +169,17 @@ ha_kill_etcd() {
     wait_load $n
     l2=$(ha_leader)
     ha_figures $n "$(ha_port "$l2")"
-    near=$(ha_failures_near $n "$t_kill" 10)
-    # Writes go on: an acknowledged write in every second after the kill, and the failures of the 10 s
-    # after it no more than 1% of that period's requests (quick 503s of admission control happen on this
-    # shared machine at any time; a write pause would fail hundreds).
-    minok=$(jq -r --arg t "$t_kill" '.timeline | .start_unix as $s | ((($t | tonumber) - $s) * 10 | ceil) as $k
-        | [.ok[$k:] | . as $b | range(0; ($b | length) / 10 | floor) as $i | $b[$i * 10:($i + 1) * 10] | add] | min // 0' "$WORK/s$n.json")
+    read -r went near minok <<<"$(ha_writes_went_on $n "$t_kill" 10)"
     hax etcd-start >/dev/null 2>&1
     NOTES+=("$n: etcd$e (the etcd leader) killed; PostgreSQL leader pg$l before, pg$l2 after; etcd$e started again after the load and the cluster healthy: $(ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint health >/dev/null 2>&1 && echo yes || echo no)")
     NOTES+=("$n: failed requests in the 10 s after the kill: $near (of about $((RATE * 10))); fewest acknowledged writes in a second after it: $minok")
     record $n "HA: etcd leader SIGKILLed" "$requests" "$acked" "$failures" "$window" "- ($near failed in the 10 s after)" "$lost" "$viol" \
-        "writes went on=$({ [ "$minok" -gt 0 ] && [ "$near" -le $((RATE / 10)) ]; } && echo ok || echo fail)" "same PostgreSQL leader=$(ok_if [ "$l" = "$l2" ])"
+        "writes went on=$went" "same PostgreSQL leader=$(ok_if [ "$l" = "$l2" ])"
 }
 
 # --- 14: the old leader comes back --------------------------------------------------------------------------
 ha_rejoin() {
-    local n=14 m=${HA_STOPPED:-} l t_start rejoin lines role lost_all
+    local n=14 m=${HA_STOPPED:-} l t_start rejoin lines role lost_all went near minok
     [ -n "$m" ] || { log "scenario $n skipped: no member stopped by 12"; return 0; }
     l=$(ha_leader); lines=$(ha_log_lines "$m")
     log "scenario $n: start pg$m's Patroni again under load: it must rejoin as a replica of pg$l"
@@ -185,13 +191,14 @@ ha_rejoin() {
     wait_load $n
     role=$(sql "$(ha_port "$m")" -c "SELECT CASE WHEN pg_is_in_recovery() THEN 'replica' ELSE 'primary' END" 2>/dev/null || echo down)
     ha_figures $n "$(ha_port "$l")"
+    read -r went near minok <<<"$(ha_writes_went_on $n "$t_start" 20)"
     # Nothing the old leader acknowledged (scenarios 11-12, before it stopped) is missing on the leader.
     lost_all=$(lost_writes "$(ha_port "$l")" ha-12 "$WORK"/s1[12].acks)
-    NOTES+=("$n: pg$m started again; streaming from pg$l $rejoin s later, role $role, pg_rewind runs: $(ha_rewinds "$m" "$lines"); acknowledged writes of 11-12 missing on the leader: $lost_all")
+    NOTES+=("$n: pg$m started again; streaming from pg$l $rejoin s later, role $role, pg_rewind runs: $(ha_rewinds "$m" "$lines"); acknowledged writes of 11-12 missing on the leader: $lost_all; failed requests in the 20 s after the start: $near, fewest acknowledged writes in a second: $minok")
     record $n "HA: old leader rejoins as a replica" "$requests" "$acked" "$failures" "$window" \
         "$rejoin (streaming)" "$((lost + lost_all))" "$viol" \
         "replica=$(ok_if [ "$role" = replica ])" "streaming=$(ok_if [ "$rejoin" != never ])" \
-        "no failed write after the start=$(ok_if [ "$(ha_failures_near $n "$t_start" 20)" = 0 ])"
+        "writes went on=$went"
 }
 
 # --- 15: partition: the leader cut off from etcd and its peers, its clients still writing -------------------
