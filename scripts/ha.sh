@@ -19,9 +19,9 @@
 #
 # HA_NETNS=on (the fault suite) runs each Patroni member and its PostgreSQL in its own network namespace
 # (HA_NS_PREFIX1..3, with a veth pair into a host bridge HA_NS_PREFIXbr on HA_SUBNET.0/24: the host is .1,
-# member i is .1i), so that one member can be cut off from etcd, its peers and the gateways by taking its
-# link down. etcd stays on the host (127.0.0.1 and the bridge address). Off (the default), everything is on
-# 127.0.0.1 and nothing is created outside HA_DIR.
+# member i is .1i), so that one member can be cut off from etcd and its peers by firewall rules inside its
+# own namespace (`cut`), the gateways still reaching it. etcd stays on the host (127.0.0.1 and the bridge
+# address). Off (the default, `make up-ha`), everything is on 127.0.0.1 and nothing is created outside HA_DIR.
 #
 # PostgreSQL and Patroni run as the `postgres` OS user (setpriv: the recorded pid is Patroni's own), etcd as
 # the `etcd` user of Debian's package. Over the unix sockets in HA_DIR/run local users are trusted (as in the
