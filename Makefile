@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 N ?= 10000000
 
-.PHONY: up test stop clean psql migrate status build seed-widgets bench faults help
+.PHONY: up up-ha test stop clean psql migrate status build seed-widgets bench faults help
 
 help:           ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -11,10 +11,13 @@ help:           ## list the targets
 up:             ## install, build, create/start PostgreSQL, migrate, start gateways (and nginx)
 	@bash scripts/up.sh
 
+up-ha:          ## the HA profile: 3 etcd + 3 PostgreSQL under Patroni, gateways and nginx (:8090) that follow the leader
+	@bash scripts/up-ha.sh
+
 test:           ## run every test (pg_prove + swift test) on a fresh test database
 	@bash scripts/test.sh
 
-stop:           ## stop every process the project started (by pid file); keeps the data
+stop:           ## stop every process the project started, both profiles (by pid file); keeps the data
 	@bash scripts/stop.sh
 
 clean: stop     ## stop, then remove the local data folder (.data) and build folders
@@ -38,5 +41,5 @@ seed-widgets:   ## fill the local database with N widgets (default 10 million), 
 bench:          ## benchmarks: pgbench ceilings, loader vs gateway / nginx, p99 step search, 2x overload (~7 min, needs make up)
 	@bash benchmarks/bench.sh
 
-faults:         ## fault suite under load: kill a gateway, restart PostgreSQL, fail over to a sync standby, kill a gateway mid-allocation (~3 min, own clusters/ports)
+faults:         ## fault suite under load: kill a gateway, restart PostgreSQL, kill a gateway mid-allocation; HA: Patroni failover, switchover, etcd loss, rejoin, partition (~8 min, own clusters/ports/namespaces)
 	@bash benchmarks/faults/run.sh

@@ -6,7 +6,8 @@
 # gateways can run (benchmarks/faults): GATEWAYS (2), GATEWAY_DB_POOL (8), GATEWAY_RUN_DIR (.data/run: pid
 # files), GATEWAY_CONF_DIR (.data: generated configs), GATEWAY_LOG_DIR (.data/log), GATEWAY_DB_URI (the
 # authenticator over the project's socket; application_name=gateway-N is appended), GATEWAY_JWT_SECRET_FILE
-# (.data/secrets/jwt.secret).
+# (.data/secrets/jwt.secret), GATEWAY_DB_URI_READ (unset: no read pool; set: the gateways' db-uri-read, as
+# `make up-ha` sets to the replicas).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 COUNT=${GATEWAYS:-2}
@@ -48,6 +49,7 @@ start_all() {
 $(cat "$ROOT/config/gateway.conf")
 db-uri = "$DB_URI$(case "$DB_URI" in *\?*) echo "&" ;; *) echo "?" ;; esac)application_name=gateway-$i"
 db-pool = $POOL
+$(if [ -n "${GATEWAY_DB_URI_READ:-}" ]; then echo "db-uri-read = \"$GATEWAY_DB_URI_READ$(case "$GATEWAY_DB_URI_READ" in *\?*) echo "&" ;; *) echo "?" ;; esac)application_name=gateway-$i-read\""; fi)
 jwt-secret = "$(cat "$JWT_SECRET_FILE")"
 server-port = $((BASE_PORT + i))
 admin-server-port = $((ADMIN_BASE_PORT + i))

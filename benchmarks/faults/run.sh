@@ -6,32 +6,34 @@
 #      the supervisor starts it again
 #   2  restart PostgreSQL with a fast shutdown, then 3 with an immediate one: 503 + Retry-After while it is
 #      down, full service within 2 s of it being back, no gateway restart (same pids)
-#   4  failover: primary with a synchronous streaming standby (scripts/standby.sh); the primary is stopped
-#      (immediate) and the standby promoted (pg_ctl promote); the gateways, configured with a multi-host
-#      db-uri and target_session_attrs=read-write, follow it by themselves (same pids)
+#   (4, a promotion scripted by the suite, is gone: failover is Patroni's, scenarios 11-15)
 #   5  kill -9 the gateway holding a VM allocation that the client sent as GET /vms/v1/server (nginx turns it
 #      into POST /rpc/allocate_vm), slowed by a test-only trigger (benchmarks/faults/slow_allocation.sql,
 #      installed here, dropped after): nginx must not send it to the other gateway (exactly one allocation
-#      reaches the database) and the client gets 502, not a second VM (issue 16 item 2); no load
+#      reaches the database) and the client gets 502, not a second VM (whose twin's private key would be lost); no load
 #   6  clients retrying POSTs with Idempotency-Key (benchmarks/faults/idempotent_client.py: each key sent until a 2xx,
 #      the first answer or its replay) across a kill -9 of a gateway and a PostgreSQL restart; a test-only function
 #      (benchmarks/faults/idempotency.sql) writes one row per run, and SQL checks every key was applied exactly once
 #      (benchmarks/faults/idempotency_check.sql)
 # After each: every acknowledged write is in the database (benchmarks/faults/acks.sql) and every invariant
-# holds (benchmarks/faults/invariants.sql); after the failover, the acknowledged writes of all scenarios are
-# checked again on the new primary.
+# holds (benchmarks/faults/invariants.sql).
+#   11-15  high availability on its own cluster (benchmarks/faults/ha.sh): 3 etcd + 3 PostgreSQL members under
+#      Patroni, each member in its own network namespace; the leader's postmaster killed, a switchover, the
+#      etcd leader killed, the old leader rejoining, and a network partition of the leader. Patroni acts alone.
 #
-# Everything is the suite's own, on 127.0.0.1 only, and never touches `make up`'s cluster or processes:
-# clusters in .data/faults/primary (port 55440) and .data/faults/standby (55441), gateways on 3201/3202
+# Everything is the suite's own, on 127.0.0.1 and its own network namespaces (plf1-3 on a bridge plfbr,
+# 10.254.70.0/24, deleted at the end), and never touches the cluster or processes of `make up` / `make up-ha`:
+# clusters in .data/faults/primary (port 55440) and .data/faults/ha (55471-55487), gateways on 3201/3202
 # (admin 3301/3302) under scripts/supervise.sh, nginx on 8280, pid files in .data/faults/run, logs in
 # .data/faults/log, per-run files in .data/faults/work/<stamp>. Prints each scenario's figures and
-# `N passed, N failed`; writes benchmarks/results/faults-<stamp>.md. About 2 minutes (plus builds).
+# `N passed, N failed`; writes benchmarks/results/faults-<stamp>.md. About 8 minutes (plus builds).
 # Settings (environment): FAULTS_RATE (200 req/s), FAULTS_CONNECTIONS (32), FAULTS_DURATION (16 s per
 # scenario), FAULTS_AT (5: second of the run the fault is injected), FAULTS_DOWN (2: seconds PostgreSQL stays
 # down), GATEWAY_BIN / LOADER_BIN (default: release builds in .build and benchmarks/loader/.build, brought up
 # to date first unless FAULTS_BUILD=0), FAULTS_KEEP=1 (leave the suite's clusters, gateways and nginx running at
 # the end, for inspection; `bash benchmarks/faults/run.sh stop` stops them), FAULTS_ONLY (a comma-separated choice of
-# kill, pg-restart, failover, held-allocation, idempotency: only those scenarios run; default all).
+# kill, pg-restart, held-allocation, idempotency, ha; `single` = all but ha; default all), FAULTS_HA_DURATION
+# (30 s per HA scenario: a failover takes ~10 s).
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/env.sh"
 cd "$ROOT"
@@ -41,12 +43,12 @@ CONNECTIONS=${FAULTS_CONNECTIONS:-32}
 DURATION=${FAULTS_DURATION:-16}
 FAULT_AT=${FAULTS_AT:-5}
 DOWN=${FAULTS_DOWN:-2}
-ONLY=${FAULTS_ONLY:-}
-want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
-# The loader drives scenarios 1-4 only.
-needs_loader() { want kill || want pg-restart || want failover; }
 PRIMARY_PORT=55440
-STANDBY_PORT=55441
+ONLY=${FAULTS_ONLY:-}
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]] || { [[ ",$ONLY," == *",single,"* ]] && [ "$1" != ha ]; }; }
+# The single cluster (scenarios 1-6) is set up only when one of its scenarios runs; the loader drives 1-3 and 11-15.
+single_wanted() { want kill || want pg-restart || want held-allocation || want idempotency; }
+needs_loader() { want kill || want pg-restart || want ha; }
 NGINX_PORT=8280
 GW_BASE=3200
 GW_ADMIN_BASE=3300
@@ -54,7 +56,6 @@ F="$DATA_DIR/faults"
 RUN="$F/run"
 FLOG="$F/log"
 PRIMARY="$F/primary"
-STANDBY="$F/standby"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 WORK="$F/work/$STAMP"
 RESULTS="$ROOT/benchmarks/results"
@@ -69,19 +70,17 @@ export GATEWAYS=2 GATEWAY_BASE_PORT=$GW_BASE GATEWAY_ADMIN_BASE_PORT=$GW_ADMIN_B
     GATEWAY_BIN NGINX_PORT NGINX_PREFIX="$F/nginx" NGINX_PID_FILE="$RUN/nginx.pid" NGINX_LOG_DIR="$FLOG"
 pgctl() { as_postgres "$PGBIN/pg_ctl" "$@"; }
 sql() { local port=$1; shift; psql -X -qAt -v ON_ERROR_STOP=1 -h "$RUN" -p "$port" -U postgres -d platform "$@"; }
-standby() { PRIMARY_PORT=$PRIMARY_PORT PRIMARY_DIR="$PRIMARY" STANDBY_DIR="$STANDBY" STANDBY_PORT=$STANDBY_PORT \
-            STANDBY_SOCKET_DIR="$RUN" STANDBY_LOG="$FLOG/standby.log" SYNC=on bash scripts/standby.sh "$@"; }
 now() { date +%s.%N; }
 pid_of() { cat "$RUN/gateway-$1.pid" 2>/dev/null || echo none; }
 
+source benchmarks/faults/ha.sh       # the HA scenarios' functions (ha_teardown, ha_scenarios)
 LOADER_PID=""
 teardown() {
     [ -n "$LOADER_PID" ] && kill "$LOADER_PID" 2>/dev/null || true
     bash scripts/nginx.sh stop 2>/dev/null || true
     bash scripts/gateways.sh stop 2>/dev/null || true
-    for d in "$PRIMARY" "$STANDBY"; do
-        [ -f "$d/postmaster.pid" ] && pgctl -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
-    done
+    [ -f "$PRIMARY/postmaster.pid" ] && pgctl -D "$PRIMARY" -m immediate -w stop >/dev/null 2>&1 || true
+    ha_teardown
 }
 if [ "${1:-}" = stop ]; then teardown; exit 0; fi
 # --- builds ------------------------------------------------------------------------------------------
@@ -91,23 +90,23 @@ build_binaries() {
         log "building the gateway (release)"
         swift build -c release --product gateway 2>&1 | grep -E 'error|Build' | tail -3
     fi
-    [ -x "$GATEWAY_BIN" ] || die "no gateway binary at $GATEWAY_BIN"
-    command -v jq >/dev/null || die "jq is missing"
     needs_loader || return 0
     LOADER_BIN=${LOADER_BIN:-$ROOT/benchmarks/loader/.build/release/loader}
     if [ "$LOADER_BIN" = "$ROOT/benchmarks/loader/.build/release/loader" ] && { [ "${FAULTS_BUILD:-1}" = 1 ] || [ ! -x "$LOADER_BIN" ]; }; then
         log "building the loader (release)"
         swift build -c release --package-path benchmarks/loader 2>&1 | grep -E 'error|Build' | tail -3
     fi
+    [ -x "$GATEWAY_BIN" ] || die "no gateway binary at $GATEWAY_BIN"
     [ -x "$LOADER_BIN" ] || die "no loader binary at $LOADER_BIN"
     case "$("$LOADER_BIN" --help 2>&1)" in *--ack-log*) ;; *) false ;; esac || die "$LOADER_BIN has no --ack-log: rebuild it (FAULTS_BUILD=1)"
+    command -v jq >/dev/null || die "jq is missing"
 }
 build_binaries
 [ "${FAULTS_KEEP:-0}" = 1 ] || trap teardown EXIT
 
 log "cleaning up an earlier run of the suite (its own processes and clusters only)"
 teardown
-rm -rf "$PRIMARY" "$STANDBY" "$F/nginx"
+rm -rf "$PRIMARY" "$F/standby" "$F/ha" "$F/nginx"
 mkdir -p "$F" "$WORK" "$RESULTS" "$F/secrets" "$FLOG"
 chmod 700 "$F/secrets"
 install -d -o postgres -g postgres -m 755 "$RUN"
@@ -115,8 +114,10 @@ chown postgres:postgres "$FLOG"
 (umask 077; head -c 48 /dev/urandom | base64 | tr -d '/+=\n' >"$F/secrets/jwt.secret"
  head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$F/secrets/authenticator.password")
 PW=$(cat "$F/secrets/authenticator.password")
-export GATEWAY_DB_URI="postgresql://authenticator:$PW@127.0.0.1:$PRIMARY_PORT,127.0.0.1:$STANDBY_PORT/platform?target_session_attrs=read-write"
+export GATEWAY_DB_URI="postgresql://authenticator:$PW@127.0.0.1:$PRIMARY_PORT/platform"
 
+# Only the HA scenarios: no single cluster (scenarios 1-6).
+if single_wanted; then
 log "primary cluster on port $PRIMARY_PORT ($PRIMARY)"
 install -d -o postgres -g postgres -m 700 "$PRIMARY"
 as_postgres "$PGBIN/initdb" -D "$PRIMARY" -U postgres --encoding=UTF8 --locale=C.UTF-8 \
@@ -133,9 +134,6 @@ CONF
 printf "include_if_exists = 'project.conf'\ninclude_if_exists = 'faults.conf'\n" | as_postgres tee -a "$PRIMARY/postgresql.conf" >/dev/null
 touch "$FLOG/primary.log"; chown postgres:postgres "$FLOG/primary.log"
 start_primary() { pgctl -D "$PRIMARY" -l "$FLOG/primary.log" -w -t 60 -o "-p $PRIMARY_PORT -k $RUN" start >/dev/null; }
-# The cluster taking writes: the primary, until scenario 4 promotes the standby.
-ACTIVE_PORT=$PRIMARY_PORT ACTIVE_DIR=$PRIMARY
-start_active() { if [ "$ACTIVE_DIR" = "$PRIMARY" ]; then start_primary; else standby start >/dev/null; fi; }
 start_primary
 as_postgres "$PGBIN/createdb" -h "$RUN" -p "$PRIMARY_PORT" platform
 "$GATEWAY_BIN" migrate --db-uri "postgresql://postgres@/platform?host=$RUN&port=$PRIMARY_PORT" \
@@ -143,14 +141,17 @@ as_postgres "$PGBIN/createdb" -h "$RUN" -p "$PRIMARY_PORT" platform
 psql -X -q -v ON_ERROR_STOP=1 -h "$RUN" -p "$PRIMARY_PORT" -U postgres -d platform -v pw="$PW" <<<"ALTER ROLE authenticator PASSWORD :'pw';"
 SCENARIO_COUNT=4
 sql $PRIMARY_PORT -v pairs=$PAIRS -v scenarios=$SCENARIO_COUNT -v nodes=$NODES -f benchmarks/faults/setup.sql >/dev/null
+fi
 
 "$GATEWAY_BIN" token --role app_user --sub faults-user --expires 1h --secret-file "$F/secrets/jwt.secret" >"$F/secrets/user.token"
 "$GATEWAY_BIN" token --role worker --sub faults-worker --expires 1h --secret-file "$F/secrets/jwt.secret" >"$F/secrets/worker.token"
 chmod 600 "$F/secrets/"*.token
 
-log "gateways on 127.0.0.1:$((GW_BASE + 1)),$((GW_BASE + 2)) (db-uri: both clusters, target_session_attrs=read-write), nginx on $NGINX_PORT"
+if single_wanted; then
+log "gateways on 127.0.0.1:$((GW_BASE + 1)),$((GW_BASE + 2)), nginx on $NGINX_PORT"
 bash scripts/gateways.sh start
 bash scripts/nginx.sh start
+fi
 
 # --- helpers ------------------------------------------------------------------------------------------
 PASSED=0 FAILED=0
@@ -216,6 +217,7 @@ probe_down() {
 }
 NOTES=()
 
+if single_wanted; then
 # --- 1: kill -9 one gateway ---------------------------------------------------------------------------
 if want kill; then
 log "scenario 1: kill -9 gateway 1 under load ($RATE req/s, $CONNECTIONS connections, $DURATION s)"
@@ -272,46 +274,17 @@ if want pg-restart; then
     pg_restart 3 immediate
 fi
 
-# --- 4: failover to a synchronous standby --------------------------------------------------------------
-if want failover; then
-log "scenario 4: synchronous standby on port $STANDBY_PORT, then primary stopped (immediate) and standby promoted"
-standby create >/dev/null
-sync_state=$(standby status | sed -n 's/^sync_state=//p')
-p1=$(pid_of 1); p2=$(pid_of 2)
-start_load 4
-at_second "$FAULT_AT"
-t_down=$(now)
-pgctl -D "$PRIMARY" -m immediate -w stop >/dev/null
-t_stopped=$(now)
-standby promote >/dev/null
-t_promoted=$(now)
-ACTIVE_PORT=$STANDBY_PORT ACTIVE_DIR=$STANDBY
-wait_load 4
-rec=$(recovery_after "$t_promoted" 4)
-requests=$(fig '.requests' 4); acked=$(fig '.timeline.acknowledged_writes' 4)
-failures=$(fig '.timeline.failures' 4); window=$(fig '.timeline.failure_window_seconds * 1000 | round / 1000' 4)
-lost=$(lost_writes $STANDBY_PORT 4 "$WORK/s4.acks"); viol=$(violations $STANDBY_PORT 4)
-lost_all=$(lost_writes $STANDBY_PORT all "$WORK"/s[1-4].acks)
-acked_all=$(cat "$WORK"/s[1-4].acks | wc -l)
-serving=$(sql $STANDBY_PORT -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'authenticator' AND application_name LIKE 'gateway-%'")
-NOTES+=("4: standby sync_state before: $sync_state; primary stopped (immediate shutdown took $(awk -v a="$t_down" -v b="$t_stopped" 'BEGIN { printf "%.2f", b - a }') s), standby promoted $(awk -v a="$t_down" -v b="$t_promoted" 'BEGIN { printf "%.2f", b - a }') s after the stop request; last failure $rec s after the promotion; gateway connections on the new primary: $serving; all $acked_all acknowledged writes of scenarios 1-4 checked on the new primary: $lost_all lost; gateway pids $p1 $p2 -> $(pid_of 1) $(pid_of 2)")
-record 4 "failover to sync standby" "$requests" "$acked" "$failures" "$window" "$rec" "$((lost + lost_all))" "$viol" \
-    "standby was sync=$([ "$sync_state" = sync ] && echo ok || echo fail)" \
-    "gateways follow=$([ "$serving" -gt 0 ] && awk -v r="$rec" 'BEGIN { exit !(r <= 2.0) }' && echo ok || echo fail)" \
-    "no gateway restart=$([ "$(pid_of 1)" = "$p1" ] && [ "$(pid_of 2)" = "$p2" ] && echo ok || echo fail)"
-fi
-
 # --- 5: kill the gateway holding an allocation sent as GET ---------------------------------------------
-# On the new primary after scenario 4. Without load: the one allocation is followed from the client to the database.
+# Without load: the one allocation is followed from the client to the database.
 if want held-allocation; then
 log "scenario 5: kill -9 the gateway holding a VM allocation sent as GET /vms/v1/server (slowed 3 s by a test-only trigger)"
-sql $ACTIVE_PORT -f benchmarks/faults/slow_allocation.sql
+sql $PRIMARY_PORT -f benchmarks/faults/slow_allocation.sql
 curl -s -o "$WORK/s5.body" -w '%{http_code}' --max-time 30 -H "Authorization: Bearer $(cat "$F/secrets/user.token")" \
     "http://127.0.0.1:$NGINX_PORT/vms/v1/server?ram=1024&cpu=1" >"$WORK/s5.status" 2>/dev/null &
 curl_pid=$!
 holder=""
 for _ in $(seq 200); do
-    holder=$(sql $ACTIVE_PORT -c "SELECT application_name FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND application_name LIKE 'gateway-%' LIMIT 1")
+    holder=$(sql $PRIMARY_PORT -c "SELECT application_name FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND application_name LIKE 'gateway-%' LIMIT 1")
     [ -n "$holder" ] && break
     sleep 0.05
 done
@@ -321,14 +294,14 @@ wait "$curl_pid" || true
 status=$(cat "$WORK/s5.status" 2>/dev/null || echo none)
 # The killed gateway's backend ends its sleep (and commits or not); after that nothing more may arrive.
 for _ in $(seq 200); do
-    [ "$(sql $ACTIVE_PORT -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")" = 0 ] && break
+    [ "$(sql $PRIMARY_PORT -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")" = 0 ] && break
     sleep 0.05
 done
-attempts=$(sql $ACTIVE_PORT -c "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM faults_test.vm_attempts")
-sql $ACTIVE_PORT -c "SET client_min_messages = warning" -c "DROP SCHEMA faults_test CASCADE"
+attempts=$(sql $PRIMARY_PORT -c "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM faults_test.vm_attempts")
+sql $PRIMARY_PORT -c "SET client_min_messages = warning" -c "DROP SCHEMA faults_test CASCADE"
 restart=never
 [ -n "$holder" ] && { restart=$(ready_gateway "$n" "$t_kill") || true; }
-viol=$(violations $ACTIVE_PORT 5)
+viol=$(violations $PRIMARY_PORT 5)
 ok2xx=$([ "${status:0:1}" = 2 ] && echo 1 || echo 0)
 NOTES+=("5: the allocation was held by ${holder:-no gateway} (pid $victim, killed); it reached the database $attempts time(s); the client got HTTP $status: $(head -c 160 "$WORK/s5.body" 2>/dev/null | tr '\n' ' ')")
 record 5 "kill -9 gateway holding a VM allocation" 1 "$ok2xx" "$((1 - ok2xx))" 0 "$restart (restart)" 0 "$viol" \
@@ -339,19 +312,19 @@ record 5 "kill -9 gateway holding a VM allocation" 1 "$ok2xx" "$((1 - ok2xx))" 0
 fi
 
 # --- 6: clients retrying POSTs with Idempotency-Key across a gateway kill and a PostgreSQL restart ----------
-# On the cluster taking writes. 16 clients pace new keys over about 10 s (20 each, one each 0.5 s; each call
+# 16 clients pace new keys over about 10 s (20 each, one each 0.5 s; each call
 # takes 0.3 s, so about 10 are in flight at any time) and retry each until a 2xx; gateway 1 is killed at
 # second 3, PostgreSQL stopped (fast) at second 7 for $DOWN s.
 if want idempotency; then
 log "scenario 6: Idempotency-Key retries across kill -9 of gateway 1 (second 3) and a PostgreSQL restart (second 7)"
-sql $ACTIVE_PORT -f benchmarks/faults/idempotency.sql
+sql $PRIMARY_PORT -f benchmarks/faults/idempotency.sql
 for _ in $(seq 100); do   # the gateways' schema caches have the function
     code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$NGINX_PORT/rpc/faults_apply_once" \
         -H "Authorization: Bearer $(cat "$F/secrets/user.token")" -H 'Content-Type: application/json' -d '{"tag":"faults-warmup"}' || true)
     [ "$code" = 200 ] && break
     sleep 0.1
 done
-sql $ACTIVE_PORT -c "DELETE FROM faults_idem.applied"
+sql $PRIMARY_PORT -c "DELETE FROM faults_idem.applied"
 IDEM_T0=$(now)
 python3 benchmarks/faults/idempotent_client.py --url "http://127.0.0.1:$NGINX_PORT" --token-file "$F/secrets/user.token" \
     --prefix "idem-$STAMP" --keys 320 --clients 16 --every 0.5 --deadline 45 --acks "$WORK/s6.acks" >"$WORK/s6.json" 2>"$WORK/s6.err" &
@@ -362,20 +335,20 @@ kill -KILL "$victim"
 t_kill=$(now)
 restart=$(ready_gateway 1 "$t_kill") || true
 awk -v t0="$IDEM_T0" -v n="$(now)" 'BEGIN { d = t0 + 7 - n; if (d > 0) system("sleep " d) }'
-pgctl -D "$ACTIVE_DIR" -m fast -w stop >/dev/null
+pgctl -D "$PRIMARY" -m fast -w stop >/dev/null
 sleep "$DOWN"
-start_active
+start_primary
 t_up=$(now)
 wait "$client_pid" || { cat "$WORK/s6.err" >&2; true; }
 keys=$(jq -r '.keys' "$WORK/s6.json"); acked=$(jq -r '.acknowledged' "$WORK/s6.json")
 attempts=$(jq -r '.attempts' "$WORK/s6.json"); replayed=$(jq -r '.replayed' "$WORK/s6.json")
 failures=$((attempts - acked))
-sql $ACTIVE_PORT -c "CREATE TEMP TABLE acks (key text, status int, replayed boolean, attempts int)" \
+sql $PRIMARY_PORT -c "CREATE TEMP TABLE acks (key text, status int, replayed boolean, attempts int)" \
     -c "\\copy acks FROM '$WORK/s6.acks'" -f benchmarks/faults/idempotency_check.sql >"$WORK/violations-6.txt"
 viol=$(wc -l <"$WORK/violations-6.txt")
-applied=$(sql $ACTIVE_PORT -c "SELECT count(DISTINCT tag) FROM faults_idem.applied WHERE tag LIKE 'idem-$STAMP-%'")
-rows=$(sql $ACTIVE_PORT -c "SELECT count(*) FROM faults_idem.applied WHERE tag LIKE 'idem-$STAMP-%'")
-sql $ACTIVE_PORT -c "SET client_min_messages = warning" -c "DROP FUNCTION api.faults_apply_once(text)" \
+applied=$(sql $PRIMARY_PORT -c "SELECT count(DISTINCT tag) FROM faults_idem.applied WHERE tag LIKE 'idem-$STAMP-%'")
+rows=$(sql $PRIMARY_PORT -c "SELECT count(*) FROM faults_idem.applied WHERE tag LIKE 'idem-$STAMP-%'")
+sql $PRIMARY_PORT -c "SET client_min_messages = warning" -c "DROP FUNCTION api.faults_apply_once(text)" \
     -c "DROP SCHEMA faults_idem CASCADE" -c "NOTIFY pgrst, 'reload schema'"
 NOTES+=("6: $keys keys, $acked acknowledged (2xx) after $attempts attempts ($replayed of them a replay: the first answer of an attempt that committed unanswered); statuses $(jq -c .statuses "$WORK/s6.json"); gateway pid $victim killed, ready again after $restart s; PostgreSQL stopped (fast) and started again; $rows rows for $applied distinct keys in the database; client done in $(jq -r .seconds "$WORK/s6.json") s")
 record 6 "Idempotency-Key retries across kill -9 and PostgreSQL restart" "$attempts" "$acked" "$failures" - "$restart (restart)" \
@@ -384,6 +357,10 @@ record 6 "Idempotency-Key retries across kill -9 and PostgreSQL restart" "$attem
     "applied exactly once=$([ "$viol" = 0 ] && [ "$rows" = "$applied" ] && [ "$applied" = "$keys" ] && echo ok || echo fail)" \
     "faults hit requests=$([ "$failures" -gt 0 ] && echo ok || echo fail)"
 fi
+fi
+
+# --- 11-15: high availability (Patroni over etcd; benchmarks/faults/ha.sh) -------------------------------
+if want ha; then ha_scenarios; fi
 
 # --- report ---------------------------------------------------------------------------------------------
 {
@@ -396,6 +373,8 @@ fi
     echo "PostgreSQL held down about $DOWN s in scenarios 2-3 and 6. Scenario 5 sends one VM allocation (GET /vms/v1/server), no load."
     echo "Scenario 6: 16 clients, 320 Idempotency-Keys, each retried until a 2xx; lost writes = keys never acknowledged, invariant"
     echo "violations = keys applied more than once or acknowledged without being applied.${ONLY:+ Scenarios run: $ONLY.}"
+    echo "Scenarios 11-15: $HA_DURATION s each, on 3 PostgreSQL members under Patroni (ttl 12 s, loop_wait 2 s, synchronous_mode_strict);"
+    echo "recovery = first acknowledged write after the fault and the longest time without one (pause), or the rejoin time."
     echo "Gateway: \`${GATEWAY_BIN#"$ROOT"/}\`; host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
     echo "| # | scenario | requests | acknowledged writes | failures | window s | recovery s | lost writes | invariant violations | result |"
