@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make faults`: the fault suite of issue #10. Each scenario runs under a bounded, open-loop write load from
+# `make faults`: the fault suite (docs/faults.md). Each scenario runs under a bounded, open-loop write load from
 # the loader (scenario `faults`: widgets, associations, VMs, compute nodes, build claims) through nginx, and
 # the loader logs every acknowledged (2xx) write (--ack-log). Scenarios:
 #   1  kill -9 one gateway: failures limited to the requests in flight, service continues through nginx,
