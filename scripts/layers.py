@@ -52,6 +52,16 @@ for path, text in files.items():
         if module in OWNERS and layer(path) != OWNERS[module]:
             bad += 1
             print(f"layers: not ok - {os.path.relpath(path, ROOT)} imports {module} (only {OWNERS[module]}/ may)")
+# ... and one owner type within it: only these files call the library's functions (the others use its
+# types and constants, and the callbacks it calls back).
+CALLERS = {r"\bPQ[a-z]\w*\(": ("libpq", re.compile(r"Database/PGConnection[^/]*\.swift$|/PGError[^/]*\.swift$")),
+           r"\bMHD_[a-z]\w*\(|\bgw_(start_daemon|daemon_\w+)\(": ("libmicrohttpd", re.compile(r"Server/MHDDaemon\.swift$"))}
+for path, text in files.items():
+    for pattern, (library, allowed) in CALLERS.items():
+        code = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith("//"))
+        if re.search(pattern, code) and not allowed.search(path):
+            bad += 1
+            print(f"layers: not ok - {os.path.relpath(path, ROOT)} calls {library} itself (only {allowed.pattern} may)")
 for (here, there), uses in sorted(edges.items()):
     up = ORDER.index(there) > ORDER.index(here)
     if up:

@@ -1,4 +1,3 @@
-import CMHDShim
 import CMicroHTTPD
 
 /// The admin port (PostgREST's admin-server-port): `GET /live` answers 200 while the process runs,
@@ -10,7 +9,7 @@ public final class AdminServer: @unchecked Sendable {
     let schemaCache: @Sendable () -> [UInt8]?
     private let host: String
     private let port: Int
-    private var daemon: OpaquePointer?
+    private var daemon: MHDDaemon?
     private var address: SocketAddress?
 
     public init(host: String, port: Int, readiness: @escaping @Sendable () -> Bool,
@@ -28,19 +27,15 @@ public final class AdminServer: @unchecked Sendable {
         self.address = address
         var flags = MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_USE_EPOLL.rawValue
         if address.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
-        var options: [MHD_OptionItem] = [
+        daemon = MHDDaemon(flags: flags, handler: adminHandler, context: Unmanaged.passUnretained(self).toOpaque(), options: [
             MHD_OptionItem(option: MHD_OPTION.SOCK_ADDR, value: 0, ptr_value: address.pointer),
             MHD_OptionItem(option: MHD_OPTION.CONNECTION_TIMEOUT, value: 10, ptr_value: nil),
-            MHD_OptionItem(option: MHD_OPTION.END, value: 0, ptr_value: nil),
-        ]
-        daemon = options.withUnsafeMutableBufferPointer { items in
-            gw_start_daemon(flags, 0, adminHandler, Unmanaged.passUnretained(self).toOpaque(), items.baseAddress)
-        }
+        ])
         guard daemon != nil else { throw ServerError(message: "cannot listen on admin port \(host):\(port)") }
     }
 
     public func stop() {
-        if let daemon { MHD_stop_daemon(daemon) }
+        daemon?.stop()
         daemon = nil
     }
 }
@@ -65,5 +60,5 @@ private let adminHandler: MHD_AccessHandlerCallback = { cls, connection, url, _,
         response = HTTPResponse(status: 200, body: server.schemaCache() ?? [])
     default: response = HTTPResponse(status: 404)
     }
-    return queueResponse(response, on: connection, close: false)
+    return MHDDaemon.queue(response, on: connection, close: false)
 }

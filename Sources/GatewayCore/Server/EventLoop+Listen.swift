@@ -12,7 +12,7 @@ extension EventLoop {
             context.early = nil
             return queue(response, context, connection)
         }
-        MHD_suspend_connection(connection)
+        MHDDaemon.suspend(connection)
         context.suspended = connection
         return MHD_Result.YES
     }

@@ -18,7 +18,7 @@ final class EventLoop {
     var pipeline: Pipeline { server.pipelines.current }
     let router: PGPoolRouter
     let epoll: Epoll
-    private var daemon: OpaquePointer?
+    private var daemon: MHDDaemon?
     private var daemonFD: Int32 = -1
     /// Written by `HTTPServer.shutdown` (from another thread) to wake the loop.
     let wakeFD: Int32
@@ -50,17 +50,13 @@ final class EventLoop {
         var flags = MHD_USE_EPOLL.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue | MHD_USE_NO_LISTEN_SOCKET.rawValue
         if server.isIPv6 { flags |= MHD_USE_IPv6.rawValue }
         let context = Unmanaged.passUnretained(self).toOpaque()
-        var options: [MHD_OptionItem] = [
+        daemon = MHDDaemon(flags: flags, handler: accessHandler, context: context, options: [
             MHD_OptionItem(option: MHD_OPTION.CONNECTION_TIMEOUT, value: max(1, settings.timeoutSeconds), ptr_value: nil),
             MHD_OptionItem(option: MHD_OPTION.URI_LOG_CALLBACK, value: unsafeBitCast(uriLogCallback, to: Int.self), ptr_value: context),
             MHD_OptionItem(option: MHD_OPTION.NOTIFY_COMPLETED, value: unsafeBitCast(completedCallback, to: Int.self), ptr_value: context),
-            MHD_OptionItem(option: MHD_OPTION.END, value: 0, ptr_value: nil),
-        ]
-        daemon = options.withUnsafeMutableBufferPointer { items in
-            gw_start_daemon(flags, 0, accessHandler, context, items.baseAddress)
-        }
+        ])
         guard let daemon else { throw ServerError(message: "libmicrohttpd could not start on the listening socket") }
-        daemonFD = gw_daemon_epoll_fd(daemon)
+        daemonFD = daemon.epollFD
         epoll.add(daemonFD)
         epoll.add(wakeFD)
         epoll.add(subscribers.wakeFD)
@@ -112,17 +108,17 @@ final class EventLoop {
         for pool in router.pools { pool.close() }
         runDaemon(daemon)
         // MHD aborts when stopped with suspended connections: past the deadline, leave them to exit().
-        if requests == 0 { MHD_stop_daemon(daemon) }
+        if requests == 0 { daemon.stop() }
         self.daemon = nil
     }
 
     /// `MHD_run`, again while answers were resumed during it (a resume wakes nothing by itself);
     /// then the pass's access-log lines.
-    private func runDaemon(_ daemon: OpaquePointer) {
+    private func runDaemon(_ daemon: MHDDaemon) {
         var passes = 0
         repeat {
             resumed = false
-            MHD_run(daemon)
+            daemon.run()
             passes += 1
         } while resumed && passes < 4
         if !accessLog.isEmpty {
@@ -133,9 +129,9 @@ final class EventLoop {
 
     /// Milliseconds epoll may sleep: until MHD's next timeout, the pools' next deadline, or 0
     /// when an answer is still to be sent.
-    private func timeout(until next: UInt64, now: UInt64, daemon: OpaquePointer) -> Int32 {
+    private func timeout(until next: UInt64, now: UInt64, daemon: MHDDaemon) -> Int32 {
         if resumed { return 0 }
-        var ms = Int64(gw_daemon_timeout(daemon))
+        var ms = daemon.timeoutMilliseconds
         if next != UInt64.max {
             let poolMs = next <= now ? 0 : Int64((next - now + 999_999) / 1_000_000)
             ms = ms < 0 ? poolMs : min(ms, poolMs)
@@ -145,7 +141,7 @@ final class EventLoop {
 
     /// Accepts what is waiting (a few at a time: other loops share the work) and deals each
     /// connection to a loop, round robin.
-    private func accept(_ daemon: OpaquePointer) {
+    private func accept(_ daemon: MHDDaemon) {
         for _ in 0..<16 {
             var socket = AcceptedSocket(fd: -1, address: sockaddr_storage(), length: socklen_t(MemoryLayout<sockaddr_storage>.size))
             socket.fd = withUnsafeMutablePointer(to: &socket.address) { address in
@@ -160,11 +156,11 @@ final class EventLoop {
     }
 
     /// Gives a connection to this loop's daemon (MHD closes it on failure), or closes it when stopping.
-    private func adopt(_ socket: AcceptedSocket, _ daemon: OpaquePointer) {
+    private func adopt(_ socket: AcceptedSocket, _ daemon: MHDDaemon) {
         guard !stopping else { close(socket.fd); return }
         var address = socket.address
         _ = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { MHD_add_connection(daemon, socket.fd, $0, socket.length) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { daemon.adopt(socket: socket.fd, address: $0, length: socket.length) }
         }
     }
 

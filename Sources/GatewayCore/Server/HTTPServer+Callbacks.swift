@@ -62,8 +62,7 @@ extension EventLoop {
             if stopping {
                 return queue(refusal(.shuttingDown, context, connection), context, connection, close: true)
             }
-            if let length = MHD_lookup_connection_value(connection, MHD_ValueKind.HEADER_KIND, "Content-Length"),
-               let bytes = Int(String(cString: length)), bytes > limit {
+            if let length = MHDDaemon.header("Content-Length", of: connection), let bytes = Int(length), bytes > limit {
                 return queue(refusal(.bodyTooLarge(limit: limit), context, connection), context, connection, close: true)
             }
             return MHD_Result.YES
@@ -92,7 +91,7 @@ extension EventLoop {
                 return queue(refusal(.shuttingDown, context, connection), context, connection, close: true)
             }
             let request = HTTPRequest(method: context.method, path: String(context.path), query: String(context.query),
-                                      headers: requestHeaders(connection), body: context.body)
+                                      headers: MHDDaemon.headers(of: connection), body: context.body)
             context.body = []
             if request.method == "GET", ListenPlan.matches(request.path) { return listen(request, context, connection) }
             let answer = pipeline.respond(to: request, database: router, now: monotonicNanoseconds()) { [unowned self] response in
@@ -102,7 +101,7 @@ extension EventLoop {
                 context.early = nil
                 return queue(response, context, connection)
             }
-            MHD_suspend_connection(connection)
+            MHDDaemon.suspend(connection)
             context.suspended = connection
             return MHD_Result.YES
         case .dispatched, .answered:
@@ -117,59 +116,20 @@ extension EventLoop {
         guard let connection = context.suspended else { context.early = response; return }
         context.suspended = nil
         _ = queue(response, context, connection)
-        MHD_resume_connection(connection)
+        MHDDaemon.resume(connection)
         resumed = true
     }
 
     /// The server's own refusal, CORS headers included (see `Pipeline.refusal`).
     private func refusal(_ error: APIError, _ context: RequestContext, _ connection: OpaquePointer) -> HTTPResponse {
-        pipeline.refusal(error, method: context.method, headers: requestHeaders(connection))
+        pipeline.refusal(error, method: context.method, headers: MHDDaemon.headers(of: connection))
     }
 
     func queue(_ response: HTTPResponse, _ context: RequestContext, _ connection: OpaquePointer,
                        close: Bool = false) -> MHD_Result {
         context.phase = .answered
         context.status = response.status
-        return queueResponse(response, on: connection, close: close || stopping, loop: self)
+        let body = response.stream.map { streamBody($0, connection: connection, loop: self) }
+        return MHDDaemon.queue(response, on: connection, close: close || stopping, body: body)
     }
-}
-
-/// Request headers with lower-cased names; repeated headers joined with ", ".
-func requestHeaders(_ connection: OpaquePointer) -> [String: String] {
-    var headers: [String: String] = [:]
-    withUnsafeMutablePointer(to: &headers) { pointer in
-        _ = MHD_get_connection_values(connection, MHD_ValueKind.HEADER_KIND, { cls, _, key, value in
-            guard let cls, let key else { return MHD_Result.YES }
-            let headers = cls.assumingMemoryBound(to: [String: String].self)
-            let name = String(cString: key).lowercased()
-            let text = value.map { String(cString: $0) } ?? ""
-            if let existing = headers.pointee[name] {
-                headers.pointee[name] = existing + (name == "cookie" ? "; " : ", ") + text
-            } else {
-                headers.pointee[name] = text
-            }
-            return MHD_Result.YES
-        }, pointer)
-    }
-    return headers
-}
-
-/// Builds the MHD response (one copy of the body, or the body of its stream: `loop` then owns it)
-/// and queues it.
-func queueResponse(_ response: HTTPResponse, on connection: OpaquePointer, close: Bool, loop: EventLoop? = nil) -> MHD_Result {
-    let mhdResponse: OpaquePointer?
-    if let stream = response.stream, let loop {
-        mhdResponse = makeStreamResponse(stream, connection: connection, loop: loop)
-    } else {
-        mhdResponse = response.body.withUnsafeBytes { bytes in
-            MHD_create_response_from_buffer(bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), MHD_ResponseMemoryMode.RESPMEM_MUST_COPY)
-        }
-    }
-    guard let mhdResponse else { return MHD_Result.NO }
-    defer { MHD_destroy_response(mhdResponse) }
-    for (name, value) in response.headers {
-        _ = MHD_add_response_header(mhdResponse, name, value)
-    }
-    if close { _ = MHD_add_response_header(mhdResponse, "Connection", "close") }
-    return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
 }

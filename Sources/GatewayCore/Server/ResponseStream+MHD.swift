@@ -24,7 +24,7 @@ final class StreamLink {
         switch stream.take(into: UnsafeMutableRawBufferPointer(start: buffer, count: max)) {
         case .bytes(let count): return count
         case .wait:
-            MHD_suspend_connection(connection)
+            MHDDaemon.suspend(connection)
             suspended = true
             return 0
         case .end: return -1     // MHD_CONTENT_READER_END_OF_STREAM: the terminating chunk
@@ -36,7 +36,7 @@ final class StreamLink {
     private func resume() {
         guard suspended else { return }
         suspended = false
-        MHD_resume_connection(connection)
+        MHDDaemon.resume(connection)
         loop.resumed = true
     }
 
@@ -57,16 +57,12 @@ let streamReleased: MHD_ContentReaderFreeCallback = { cls in
     Unmanaged<StreamLink>.fromOpaque(cls).takeRetainedValue().released()
 }
 
-/// An MHD response whose body is `stream`'s, of unknown length (chunked under HTTP/1.1), registered
-/// with `loop` so that a graceful shutdown ends it.
-func makeStreamResponse(_ stream: ResponseStream, connection: OpaquePointer, loop: EventLoop) -> OpaquePointer? {
-    let link = StreamLink(stream: stream, connection: connection, loop: loop)
-    let context = Unmanaged.passRetained(link).toOpaque()
-    guard let response = MHD_create_response_from_callback(UInt64.max, 16 * 1024, streamReader, context, streamReleased) else {
-        Unmanaged<StreamLink>.fromOpaque(context).release()
-        stream.connectionClosed()
-        return nil
-    }
+/// The callbacks through which MHD reads `stream`'s body (of unknown length: chunked under HTTP/1.1),
+/// the stream registered with `loop` so that a graceful shutdown ends it; released (and unregistered)
+/// once MHD is done with it, or at once if MHD cannot take it.
+func streamBody(_ stream: ResponseStream, connection: OpaquePointer, loop: EventLoop)
+    -> (context: UnsafeMutableRawPointer, read: MHD_ContentReaderCallback, release: MHD_ContentReaderFreeCallback) {
     loop.streams[ObjectIdentifier(stream)] = stream
-    return response
+    let link = StreamLink(stream: stream, connection: connection, loop: loop)
+    return (Unmanaged.passRetained(link).toOpaque(), streamReader, streamReleased)
 }
