@@ -9,13 +9,7 @@ SELECT plan(20);
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO app_user, operator, worker, web_anon, platform_owner;
 
 -- Start from empty tables (whatever other tests left; rolled back at the end).
-DELETE FROM workspaces.notifications;
-DELETE FROM workspaces.workspaces;
-DELETE FROM workspaces.builds;
-DELETE FROM workspaces.host_images;
-DELETE FROM workspaces.hosts;
-DELETE FROM workspaces.images;
-DELETE FROM workspaces.projects;
+SELECT test_helpers.empty_workspace_tables();
 
 ------------------------------------------------------------------------------------------------------
 -- The mailer: claim the outbox with a lease, acknowledge, fail with backoff, dead letters

@@ -37,6 +37,18 @@ CREATE OR REPLACE FUNCTION test_helpers.as_agent(p_kind text, p_name text) RETUR
            set_config('role', 'worker', true);
 $$;
 
+-- empty_workspace_tables(): the workspace domain's tables emptied, children first, for a file that
+-- starts from nothing (called before any role switch; the file's transaction rolls it back).
+CREATE OR REPLACE FUNCTION test_helpers.empty_workspace_tables() RETURNS void LANGUAGE sql AS $$
+    DELETE FROM workspaces.notifications;
+    DELETE FROM workspaces.workspaces;
+    DELETE FROM workspaces.builds;
+    DELETE FROM workspaces.host_images;
+    DELETE FROM workspaces.hosts;
+    DELETE FROM workspaces.images;
+    DELETE FROM workspaces.projects;
+$$;
+
 -- To the roles the files switch to (nothing in this database is executable by PUBLIC).
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA test_helpers FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA test_helpers TO app_user, operator, worker, web_anon;
