@@ -77,7 +77,8 @@ import Testing
               headers: [String: String] = [:]) -> HTTPResponse {
         let request = HTTPRequest(method: method, path: "/rpc/\(function)", query: query, headers: headers, body: Array(body.utf8))
         do {
-            let plan = try CallPlan(request: request, catalog: catalog, config: config)
+            // All rows at once, so the one-row form (the streamed one is GatewayStreamingTests').
+            let plan = try CallPlan(request: request, catalog: catalog, config: config, streaming: false)
             if plan.statements.isEmpty { return try HTTPResponse(plan: plan, rows: []) }
             try connection.execute("BEGIN")
             do {
@@ -196,7 +197,7 @@ extension CatalogTests {
         func plan(_ method: String, _ function: String, query: String = "", body: String = "",
                   headers: [String: String] = [:]) throws -> CallPlan {
             let request = HTTPRequest(method: method, path: "/rpc/\(function)", query: query, headers: headers, body: Array(body.utf8))
-            return try CallPlan(request: request, catalog: catalog, config: config)
+            return try CallPlan(request: request, catalog: catalog, config: config, streaming: false)
         }
         func send(_ method: String, _ function: String, query: String = "", body: String = "",
                   headers: [String: String] = [:]) -> HTTPResponse {

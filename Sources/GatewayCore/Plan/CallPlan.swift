@@ -35,8 +35,10 @@ public struct CallPlan: Sendable {
     /// Routes, parses the arguments, chooses the overload and generates the SQL.
     /// `role` is the JWT's role; nil means `db-anon-role`. `claims` is the JWT's claims as JSON text
     /// for `request.jwt.claims` (nil: `{"role": <role>}`).
+    /// `streaming`: the caller reads the call's rows as they come (the event loops); one that reads the
+    /// whole result at once (an in-process caller) gets the one-row form every call can have.
     public init(request: HTTPRequest, catalog: Catalog, config: GatewayConfig, role: String? = nil,
-                claims: String? = nil) throws {
+                claims: String? = nil, streaming: Bool = true) throws {
         let route = try Route(method: request.method, path: request.path)
         let schema = try Self.schema(for: request, route: route, config: config)
         isHead = route.method == .head
@@ -92,7 +94,7 @@ public struct CallPlan: Sendable {
         let idempotencyKey = try Self.idempotencyKey(request, route: route, routine: chosen, catalog: catalog)
         if let idempotencyKey { values += IdempotencySQL.storeParameters(idempotencyKey, ttlSeconds: config.dbIdempotencyTTL) }
         // A call with an Idempotency-Key stores its one result row: it is answered whole, never streamed.
-        streamed = idempotencyKey != nil ? nil
+        streamed = idempotencyKey != nil || !streaming ? nil
             : StreamedBody.choose(routine: chosen, handler: negotiation.handler, shape: shaped.shape, isHead: isHead,
                                   needsCount: maxAffected != nil || singular)
         let callSQL = catalog.sqlCache.text(for: chosen, given: given, wholeBody: binding == .wholeBody,
