@@ -29,10 +29,8 @@ let package = Package(
             dependencies: ["CLibPQ", "CMicroHTTPD", "CMHDShim", "CEventLoop", .product(name: "Crypto", package: "swift-crypto"),
                            // RSA (RS256/384/512 tokens) lives in swift-crypto's _CryptoExtras.
                            .product(name: "_CryptoExtras", package: "swift-crypto"),
-                           .product(name: "Prometheus", package: "swift-prometheus")],
-            // Swift 6.3.1's optimiser loops for an hour in loop-invariant code motion on this module;
-            // without that one pass the release build takes minutes. Debug builds are unaffected.
-            swiftSettings: [.unsafeFlags(["-Xllvm", "-sil-disable-pass=loop-invariant-code-motion"], .when(configuration: .release))]
+                           .product(name: "Prometheus", package: "swift-prometheus")]
+            // No unsafe flags: the optimiser hang that once needed one is avoided in the code (PGListener.session).
         ),
         .executableTarget(
             name: "gateway",

@@ -34,19 +34,31 @@ public final class PGListener: Sendable {
     private func run() {
         var backoff = PGPipeline.firstBackoff
         while true {
-            do {
-                let connection = try PGConnection(conninfo)
-                try connection.execute("LISTEN \(channel)")   // a fixed identifier, never user input
-                reloadConfig(connection, true)
-                try catalogStore.reload(on: connection)
-                backoff = PGPipeline.firstBackoff
-                listen(on: connection)
-            } catch {
-                Observation.log(.error, "schema cache: \(error), retrying in \(backoff / 1_000_000) ms")
-            }
+            if session(retryingIn: backoff) { backoff = PGPipeline.firstBackoff }
             sleepNanoseconds(backoff)
             // The pool's schedule: the catalog is read again within about a second of the database's return.
             backoff = min(backoff * 2, PGPipeline.maxBackoff)
+        }
+    }
+
+    /// One connection's life: connect, LISTEN, read the configuration and the catalog, then wait for
+    /// notifications until the connection breaks; true when it got that far (the backoff starts over).
+    /// Kept out of `run` on purpose: Swift 6.3.1's optimiser never finishes loop-invariant code motion
+    /// on a loop without an exit whose body has a do/catch (this `run` with the body inlined hung the
+    /// release build; so did `EventListener.run`). With the fallible part in a function of its own the
+    /// loop is plain calls, and the whole module builds with every optimisation.
+    @inline(never)
+    private func session(retryingIn backoff: UInt64) -> Bool {
+        do {
+            let connection = try PGConnection(conninfo)
+            try connection.execute("LISTEN \(channel)")   // a fixed identifier, never user input
+            reloadConfig(connection, true)
+            try catalogStore.reload(on: connection)
+            listen(on: connection)
+            return true
+        } catch {
+            Observation.log(.error, "schema cache: \(error), retrying in \(backoff / 1_000_000) ms")
+            return false
         }
     }
 

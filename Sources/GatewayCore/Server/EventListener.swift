@@ -26,17 +26,25 @@ final class EventListener: Sendable {
         var backoff = PGPipeline.firstBackoff
         while true {
             waitForChannels()
-            do {
-                let connection = try PGConnection(conninfo)
-                backoff = PGPipeline.firstBackoff
-                try serve(connection)
-            } catch {
-                Observation.log(.error, "event listener: \(error), reconnecting in \(backoff / 1_000_000) ms")
-            }
+            if session(retryingIn: backoff) { backoff = PGPipeline.firstBackoff }
             hub.connectionLost()
             sleepNanoseconds(backoff)
             backoff = min(backoff * 2, PGPipeline.maxBackoff)
         }
+    }
+
+    /// One connection's life; true when it connected. Not inlined into `run`: see `PGListener.session`.
+    @inline(never)
+    private func session(retryingIn backoff: UInt64) -> Bool {
+        var connected = false
+        do {
+            let connection = try PGConnection(conninfo)
+            connected = true
+            try serve(connection)
+        } catch {
+            Observation.log(.error, "event listener: \(error), reconnecting in \((connected ? PGPipeline.firstBackoff : backoff) / 1_000_000) ms")
+        }
+        return connected
     }
 
     /// Connects only once someone subscribes: a gateway whose clients never listen holds no
