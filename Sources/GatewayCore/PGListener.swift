@@ -32,12 +32,11 @@ public final class PGListener: Sendable {
     }
 
     private func run() {
-        var backoff = PGPipeline.firstBackoff
+        var backoff = Backoff()   // the pool's: the catalog is read again within a second of the database's return
         while true {
-            if session(retryingIn: backoff) { backoff = PGPipeline.firstBackoff }
-            sleepNanoseconds(backoff)
-            // The pool's schedule: the catalog is read again within about a second of the database's return.
-            backoff = min(backoff * 2, PGPipeline.maxBackoff)
+            if session(retryingIn: backoff.delay) { backoff.succeeded() }
+            sleepNanoseconds(backoff.delay)
+            backoff.failed()
         }
     }
 

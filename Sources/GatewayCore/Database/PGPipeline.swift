@@ -25,7 +25,7 @@ final class PGPipeline: PGRowStreamControl {
     private var statementNames: [String: String] = [:]
     private var preparing: Set<String> = []
     private var nextStatement = 0
-    private var backoff = PGPipeline.firstBackoff
+    private var backoff = Backoff()
     private var everConnected = false
     /// The last connection was closed on purpose (`abandon`): the next one is no reconnection.
     private var closedOnPurpose = false
@@ -33,9 +33,6 @@ final class PGPipeline: PGRowStreamControl {
     /// has no timeout of its own).
     private var connectDeadline = UInt64.max
     static let connectTimeout: UInt64 = 5_000_000_000
-    static let firstBackoff: UInt64 = 500_000_000
-    /// Capped at 1 s: a restarted or promoted database is in use again within about a second.
-    static let maxBackoff: UInt64 = 1_000_000_000
     private static let maxCachedStatements = 2_000
     /// Bytes of SQL text prepared on one connection at most, and the largest statement prepared: the
     /// shapes of function results are the client's choice (`select`, filters), so the count alone
@@ -112,7 +109,7 @@ final class PGPipeline: PGRowStreamControl {
             statementNames = [:]
             preparedBytes = 0
             preparing = []
-            backoff = Self.firstBackoff
+            backoff.succeeded()
             pool.connected(self, again: everConnected && !closedOnPurpose)
             everConnected = true
             closedOnPurpose = false
@@ -123,8 +120,8 @@ final class PGPipeline: PGRowStreamControl {
         closedOnPurpose = false
         unwatch()
         connection = nil
-        state = .waiting(retryAt: now + backoff)
-        backoff = min(backoff * 2, Self.maxBackoff)
+        state = .waiting(retryAt: now + backoff.delay)
+        backoff.failed()
         pool.connectFailed(self, message: message)
     }
 
@@ -256,7 +253,7 @@ final class PGPipeline: PGRowStreamControl {
     /// The connection broke: requests in flight get 503 (a write's outcome is unknown), and the
     /// connection is made again after the backoff.
     private func lost(_ message: String, now: UInt64) {
-        let unanswered = drop(retryAt: now + backoff)
+        let unanswered = drop(retryAt: now + backoff.delay)
         pool.lost(self, message: message, unanswered: unanswered)
     }
 

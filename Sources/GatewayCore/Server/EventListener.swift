@@ -23,13 +23,13 @@ final class EventListener: Sendable {
     }
 
     private func run() {
-        var backoff = PGPipeline.firstBackoff
+        var backoff = Backoff()
         while true {
             waitForChannels()
-            if session(retryingIn: backoff) { backoff = PGPipeline.firstBackoff }
+            if session(retryingIn: backoff.delay) { backoff.succeeded() }
             hub.connectionLost()
-            sleepNanoseconds(backoff)
-            backoff = min(backoff * 2, PGPipeline.maxBackoff)
+            sleepNanoseconds(backoff.delay)
+            backoff.failed()
         }
     }
 
@@ -42,7 +42,7 @@ final class EventListener: Sendable {
             connected = true
             try serve(connection)
         } catch {
-            Observation.log(.error, "event listener: \(error), reconnecting in \((connected ? PGPipeline.firstBackoff : backoff) / 1_000_000) ms")
+            Observation.log(.error, "event listener: \(error), reconnecting in \((connected ? Backoff.first : backoff) / 1_000_000) ms")
         }
         return connected
     }
