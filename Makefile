@@ -20,8 +20,8 @@ test:           ## run every test (pg_prove + swift test) on a fresh test databa
 stop:           ## stop every process the project started, both profiles (by pid file); keeps the data
 	@bash scripts/stop.sh
 
-clean: stop     ## stop, then remove the local data folder (.data) and build folders
-	rm -rf .data .build
+clean: stop     ## stop, then remove the local data folder (.data) and both packages' build folders
+	rm -rf .data .build workers/.build
 
 psql:           ## psql on the local database as the superuser (DBA entry point)
 	@source scripts/env.sh && psql "$$(admin_uri)"
@@ -32,8 +32,9 @@ migrate:        ## apply pending migrations and re-apply sql/ to the local datab
 status:         ## applied and pending migrations of the local database
 	@source scripts/env.sh && .build/release/gateway migrate status --db-uri "$$(admin_uri)"
 
-build:          ## release build of the gateway
+build:          ## release builds of the gateway (root package) and the workers (workers/)
 	swift build -c release --product gateway
+	swift build -c release --package-path workers
 
 seed-widgets:   ## fill the local database with N widgets (default 10 million), set-based
 	@bash scripts/seed-widgets.sh $(N)

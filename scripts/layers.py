@@ -3,7 +3,9 @@
 what a higher one does (no cycle between two folders). Prints the folder graph; exits 1 on a violation.
 
 Order, bottom to top (docs/gateway-core.md): files at the module's root that every layer uses
-(Observation, APIError, PGError) are "Base"; a type two layers need lives in the lower one."""
+(Observation, APIError) are "Base"; a type two layers need lives in the lower one.
+Also checks, in both packages, that each C library has one owner: libpq PGClient's PGConnection and
+PGError (and GatewayCore's PGConnection extensions), libmicrohttpd Server/MHDDaemon.swift."""
 import os, re, sys
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "Sources", "GatewayCore")
@@ -45,28 +47,36 @@ for path, text in files.items():
             edges.setdefault((here, there), set()).add(f"{os.path.relpath(path, ROOT)} uses {word}")
 
 bad = 0
-# Each C library has one owner folder.
-OWNERS = {"CLibPQ": "Database", "CMicroHTTPD": "Server", "CMHDShim": "Server"}
-for path, text in files.items():
-    for module in re.findall(r"^import (\w+)", text, re.M):
-        if module in OWNERS and layer(path) != OWNERS[module]:
-            bad += 1
-            print(f"layers: not ok - {os.path.relpath(path, ROOT)} imports {module} (only {OWNERS[module]}/ may)")
-# ... and one owner type within it: only these files call the library's functions (the others use its
-# types and constants, and the callbacks it calls back).
-CALLERS = {r"\bPQ[a-z]\w*\(": ("libpq", re.compile(r"Database/PGConnection[^/]*\.swift$|/PGError[^/]*\.swift$")),
-           r"\bMHD_[a-z]\w*\(|\bgw_(start_daemon|daemon_\w+)\(": ("libmicrohttpd", re.compile(r"Server/MHDDaemon\.swift$"))}
-for path, text in files.items():
-    for pattern, (library, allowed) in CALLERS.items():
-        code = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith("//"))
-        if re.search(pattern, code) and not allowed.search(path):
-            bad += 1
-            print(f"layers: not ok - {os.path.relpath(path, ROOT)} calls {library} itself (only {allowed.pattern} may)")
+# Each C library has one owner, across both packages (the root's Sources/ and workers/Sources/): only
+# these folders import it, and only these files call its functions (the others use its types and
+# constants, and the callbacks it calls back).
+REPO = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
+IMPORTERS = {"CLibPQ": re.compile(r"^Sources/(PGClient|GatewayCore/Database)/"),
+             "CMicroHTTPD": re.compile(r"^Sources/GatewayCore/Server/"), "CMHDShim": re.compile(r"^Sources/GatewayCore/Server/")}
+CALLERS = {r"\bPQ[a-z]\w*\(": ("libpq", re.compile(r"^Sources/PGClient/|^Sources/GatewayCore/Database/PGConnection[^/]*\.swift$")),
+           r"\bMHD_[a-z]\w*\(|\bgw_(start_daemon|daemon_\w+)\(": ("libmicrohttpd", re.compile(r"^Sources/GatewayCore/Server/MHDDaemon\.swift$"))}
+swift_files = 0
+for top in ("Sources", os.path.join("workers", "Sources")):
+    for dirpath, _, names in os.walk(os.path.join(REPO, top)):
+        for name in (n for n in names if n.endswith(".swift")):
+            swift_files += 1
+            path = os.path.relpath(os.path.join(dirpath, name), REPO)
+            text = open(os.path.join(REPO, path), encoding="utf-8").read()
+            code = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith("//"))
+            for module in re.findall(r"^import (\w+)", text, re.M):
+                if module in IMPORTERS and not IMPORTERS[module].search(path):
+                    bad += 1
+                    print(f"layers: not ok - {path} imports {module} (only {IMPORTERS[module].pattern} may)")
+            for pattern, (library, allowed) in CALLERS.items():
+                if re.search(pattern, code) and not allowed.search(path):
+                    bad += 1
+                    print(f"layers: not ok - {path} calls {library} itself (only {allowed.pattern} may)")
+print(f"layers: C libraries checked in {swift_files} Swift files of both packages")
 for (here, there), uses in sorted(edges.items()):
     up = ORDER.index(there) > ORDER.index(here)
     if up:
         bad += 1
         print(f"layers: not ok - {here} uses {there} (a higher layer): " + "; ".join(sorted(uses)[:4]))
-print(f"layers: {'ok' if not bad else 'not ok'} - {len(edges)} folder dependencies, {bad} pointing up "
+print(f"layers: {'ok' if not bad else 'not ok'} - {len(edges)} folder dependencies, {bad} violations "
       f"(order {' < '.join(ORDER)})")
 sys.exit(1 if bad else 0)

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # `make test`: every test, on a fresh test database of the project's own PostgreSQL.
-#   1. installs missing packages, builds (debug, with tests)
+#   1. installs missing packages, builds both packages (debug, with tests): the gateway's (the root)
+#      and the workers' (workers/, which uses the root's PGClient and GatewayTesting)
 #   2. starts the local cluster if it is not running (and stops it again afterwards if it started it)
 #   3. recreates database platform_test and migrates it with `gateway migrate` (twice: the re-run is a no-op)
 #   4. installs pgTAP and the pgTAP files' helpers (Tests/pgtap/lib/helpers.sql), runs pg_prove over Tests/pgtap/*.sql
-#   5. runs swift test (unit, migration-tool, gateway integration and concurrency tests), with an
+#   5. runs swift test (unit, migration-tool, gateway integration and concurrency tests), then the
+#      workers' swift test (their executables against a real gateway and PostgreSQL), with an
 #      asynchronous streaming standby of the cluster on a free port for the read-scaling tests
 #      (scripts/standby.sh; PLATFORM_TEST_STANDBY_URI; destroyed right after, and on any exit)
 #   6. runs schemathesis against a debug gateway, once per role (scripts/schemathesis.sh)
-#   The container tests (HostAgentContainerTests) run against podman's Docker Engine API, which
+#   The container tests (workers/: HostAgentContainerTests) run against podman's Docker Engine API, which
 #   scripts/podman.sh installs, configures and starts (PLATFORM_TEST_DOCKER_SOCKET) and stops by pid
 #   afterwards; where podman cannot be installed or started they are skipped, saying so.
 set -euo pipefail
@@ -18,9 +20,11 @@ bash scripts/deps.sh
 
 log "building (debug, with tests)"
 mkdir -p "$LOG_DIR"
-if ! swift build --build-tests >"$LOG_DIR/build.log" 2>&1; then
-    grep -E 'error' "$LOG_DIR/build.log" | head -40 >&2; die "build failed (full log: $LOG_DIR/build.log)"
-fi
+for package in . workers; do
+    if ! swift build --build-tests --package-path "$package" >"$LOG_DIR/build.log" 2>&1; then
+        grep -E 'error' "$LOG_DIR/build.log" | head -40 >&2; die "build of $package failed (full log: $LOG_DIR/build.log)"
+    fi
+done
 
 started_db=false
 if ! bash scripts/db.sh status >/dev/null 2>&1; then started_db=true; fi
@@ -47,7 +51,7 @@ failed=0
 log "pgTAP: pg_prove Tests/pgtap/*.sql"
 pg_prove -h "$SOCKET_DIR" -p "$DB_PORT" -U postgres -d "$TEST_DB_NAME" Tests/pgtap/*.sql || failed=1
 
-log "layers: GatewayCore's folders depend only downwards; libpq only in Database/, libmicrohttpd only in Server/"
+log "layers: GatewayCore's folders depend only downwards; libpq only through PGConnection (PGClient), libmicrohttpd only through Server/MHDDaemon"
 python3 scripts/layers.py || failed=1
 
 log "OpenAPI: gateway openapi | openapi-spec-validator"
@@ -78,12 +82,14 @@ bash scripts/podman.sh status >/dev/null 2>&1 || started_podman=true   # stopped
 if bash scripts/podman.sh start; then
     export PLATFORM_TEST_DOCKER_SOCKET="$(bash scripts/podman.sh socket)"
 else
-    log "podman could not be installed or started: the container tests (HostAgentContainerTests) will be SKIPPED"
+    log "podman could not be installed or started: the container tests (workers: HostAgentContainerTests) will be SKIPPED"
 fi
 
 log "swift test"
 export PLATFORM_TEST_DB_URI="$(admin_uri "$TEST_DB_NAME")" PLATFORM_DB_PORT="$DB_PORT" GATEWAY_BINARY="$ROOT/.build/debug/gateway"
 swift test 2>&1 | tee "$LOG_DIR/swift-test.log" || failed=1
+log "swift test --package-path workers"
+swift test --package-path workers 2>&1 | tee "$LOG_DIR/swift-test-workers.log" || failed=1
 test_standby destroy || true
 stop_podman
 

@@ -7,6 +7,8 @@ cd "$ROOT"
 bash scripts/deps.sh
 log "building the gateway (release)"
 swift build -c release --product gateway 2>&1 | grep -E 'error|warning: unre|Compiling|Build' | tail -3
+log "building the workers (release, workers/: build-worker, mailer, host-agent)"
+swift build -c release --package-path workers 2>&1 | grep -E 'error|warning: unre|Compiling|Build' | tail -3
 bash scripts/db.sh start
 
 # The authenticator's password: generated once, kept in .data/secrets, never committed. Over the unix

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTesting
 @testable import GatewayCore
 
 /// A client of one `text/event-stream` response read as it comes: sends the request on its own

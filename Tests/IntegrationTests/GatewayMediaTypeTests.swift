@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTesting
 import Testing
 
 /// PostgREST parity: media types on /rpc as PostgREST answers them, through the real gateway: Accept

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTesting
 import Testing
 
 /// PostgREST parity: the `Prefer` header on /rpc as PostgREST answers it, through the real gateway:

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTesting
 @testable import GatewayCore
 
 /// A throwaway database in the local cluster, for tests that need an empty one (the migration tool's).

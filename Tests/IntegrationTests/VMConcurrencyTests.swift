@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTesting
 import Synchronization
 import Testing
 @testable import GatewayCore

@@ -43,8 +43,6 @@ extension PGConnection {
 
     /// Reads what arrived on the socket; false when the connection is gone.
     func readInput() -> Bool { PQconsumeInput(raw) == 1 }
-
-    var errorMessage: String { String(cString: PQerrorMessage(raw)).trimmingTrailingNewlines() }
 }
 
 /// What the loop needs to know of one pipeline result (`row`: one row of a streamed statement).

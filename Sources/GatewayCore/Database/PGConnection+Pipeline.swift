@@ -1,11 +1,11 @@
 import CLibPQ
+// The connection itself (and its socket, consumeInput, notifications) is PGClient's; GatewayCore's
+// API hands PGConnection and PGError out, so its users see them through this module.
+@_exported import PGClient
 
 /// libpq's pipeline mode on an existing connection: the send/receive calls the event loops' pool
 /// connections use (prepared statements, one sync per request, results read in order).
 extension PGConnection {
-    /// The socket, for `poll(2)` while idle.
-    var socket: Int32 { PQsocket(raw) }
-
     /// Queues a Parse of `sql` as the named statement (parameter types come from the casts in the SQL).
     func sendPrepare(name: String, sql: String) -> Bool {
         PQsendPrepare(raw, name, sql, 0, nil) == 1
@@ -50,24 +50,6 @@ extension PGConnection {
 
     /// The next result in pipeline order (NULL between statements); the caller clears it.
     func nextResult() -> OpaquePointer? { PQgetResult(raw) }
-
-    /// Reads what the server sent while idle; false when the connection is gone.
-    func consumeInput() -> Bool { PQconsumeInput(raw) == 1 && PQstatus(raw) == CONNECTION_OK }
-
-    /// Pending notifications (channel, payload) received by `consumeInput`.
-    func notifications() -> [(channel: String, payload: String)] {
-        var received: [(channel: String, payload: String)] = []
-        while let notify = PQnotifies(raw) {
-            received.append((String(cString: notify.pointee.relname), String(cString: notify.pointee.extra)))
-            PQfreemem(notify)
-        }
-        return received
-    }
-
-    /// The connection's current error as a `PGError` with SQLSTATE 08006.
-    func connectionError() -> PGError {
-        PGError(sqlState: "08006", message: String(cString: PQerrorMessage(raw)).trimmingTrailingNewlines())
-    }
 }
 
 /// Reads every row of a tuples result as text (`nil` for SQL NULL), using the known lengths.

@@ -104,3 +104,9 @@ extension HTTPResponse {
         }
     }
 }
+
+extension PGError {
+    /// 57014 raised by `statement_timeout` (the same SQLSTATE also means a cancel by request, e.g.
+    /// `pg_cancel_backend`, which is no deadline of the client's).
+    var isStatementTimeout: Bool { sqlState == "57014" && message.hasSuffix("statement timeout") }
+}

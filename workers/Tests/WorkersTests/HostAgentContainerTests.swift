@@ -4,7 +4,7 @@ import Glibc
 #endif
 import Foundation
 import Testing
-@testable import GatewayCore
+import GatewayTesting
 
 /// Real workspaces, containers and not only rows: the `host-agent` and `build-worker` executables against the real gateway
 /// and a real Docker Engine API, podman's, which the test command starts (scripts/podman.sh) and names
@@ -23,6 +23,7 @@ struct HostAgentContainerTests {
         let user: String
         let agent = Process()
         let agentLog: String
+        let userToken: String
 
         init(agentArguments: [String] = []) throws {
             gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(HostAgentContainerTests.secret)\""])
@@ -30,12 +31,13 @@ struct HostAgentContainerTests {
             engine = DockerEngine(socketPath: ContainerEngine.socket!)
             host = "agent-test-\(UInt32.random(in: 0...UInt32.max))"
             user = "\(host)-user"
+            userToken = try GatewayProcess.token(role: "app_user", sub: user, secret: HostAgentContainerTests.secret)
             agentLog = NSTemporaryDirectory() + "\(host).log"
             _ = FileManager.default.createFile(atPath: agentLog, contents: nil)
             agent.executableURL = try HostAgentContainerTests.executable("host-agent")
-            agent.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)", "--token", token("worker", agent: ["host": host]),
+            agent.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)", "--token", try token("worker", agent: ["host": host]),
                                "--host", host, "--docker-socket", engine.socketPath,
-                               "--register-disk-gb", "100", "--operator-token", token("operator"),
+                               "--register-disk-gb", "100", "--operator-token", try token("operator"),
                                "--memory-mb", "256", "--cpus", "0.5", "--reconcile-seconds", "1", "--poll-seconds", "0.2",
                                "--listen-uri", TestDatabase.uri()] + agentArguments
             let log = FileHandle(forWritingAtPath: agentLog)!
@@ -57,7 +59,7 @@ struct HostAgentContainerTests {
         func startBuildWorker(name: String, _ steps: [String]) throws -> (Process, Pipe) {
             let worker = Process()
             worker.executableURL = try HostAgentContainerTests.executable("build-worker")
-            worker.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)", "--token", token("worker"),
+            worker.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)", "--token", try token("worker"),
                                 "--name", name, "--builds", "1", "--poll-seconds", "0.2", "--idle-exit", "60",
                                 "--docker-socket", engine.socketPath, "--base-image", HostAgentContainerTests.baseImage,
                                 "--build-network", "none"] + steps
@@ -69,17 +71,15 @@ struct HostAgentContainerTests {
 
         /// A token of `role`; `agent` names the agent a worker token acts for (["host": h], as
         /// `gateway token --role worker --host h` mints it).
-        func token(_ role: String, sub: String? = nil, agent: [String: String] = [:]) -> String {
-            var claims: [String: Any] = ["role": role]
-            if let sub { claims["sub"] = sub }
-            for (kind, name) in agent { claims[kind] = name }
-            return JWTSigner.sign(claims: claims, secret: HostAgentContainerTests.secret)
+        func token(_ role: String, sub: String? = nil, agent: [String: String] = [:]) throws -> String {
+            try GatewayProcess.token(role: role, sub: sub, agent: agent.first.map { ($0.key, $0.value) },
+                                     secret: HostAgentContainerTests.secret)
         }
 
         /// POST /rpc/<function> as the user; the JSON answer.
         func rpc(_ function: String, _ body: String) throws -> (Int, Any?) {
             let answer = try gateway.send("POST", "/rpc/\(function)", body: body, headers: [
-                ("Content-Type", "application/json"), ("Authorization", "Bearer " + token("app_user", sub: user))])
+                ("Content-Type", "application/json"), ("Authorization", "Bearer " + userToken)])
             return (answer.status, answer.json)
         }
 
@@ -134,7 +134,7 @@ struct HostAgentContainerTests {
     }
 
     static func executable(_ name: String) throws -> URL {
-        URL(fileURLWithPath: try GatewayProcess.binary()).deletingLastPathComponent().appendingPathComponent(name)
+        try WorkerProcess.executable(name)
     }
 
     @Test func aWorkspaceIsARunningContainerWithItsLabelsAndLimitsAndDeletingRemovesIt() async throws {
@@ -236,7 +236,7 @@ struct HostAgentContainerTests {
             // busybox has the tools built in: "installing" links them
             "--install-command", #"for t in $A4C_TOOLS; do ln -s /bin/busybox /usr/bin/$t; done"#,
             "--sync-command", #"echo "synced $A4C_PROJECT@$A4C_CHANGE" > /src/CHANGE"#,
-            "--host", rig.host, "--operator-token", rig.token("operator")])
+            "--host", rig.host, "--operator-token", try rig.token("operator")])
         worker.waitUntilExit()
         let workerLog = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(worker.terminationStatus == 0, "\(workerLog)")
@@ -279,7 +279,7 @@ struct HostAgentContainerTests {
         let (worker, output) = try rig.startBuildWorker(name: project, [
             "--tools", "", "--install-command", "true",
             "--sync-command", #"echo "no depot for $A4C_PROJECT" >&2; exit 3"#,
-            "--host", rig.host, "--operator-token", rig.token("operator")])
+            "--host", rig.host, "--operator-token", try rig.token("operator")])
         worker.waitUntilExit()
         let workerLog = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(worker.terminationStatus == 0, "\(workerLog)")

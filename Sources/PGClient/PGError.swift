@@ -13,10 +13,6 @@ public struct PGError: Error, CustomStringConvertible, Sendable {
         self.hint = hint
     }
 
-    /// 57014 raised by `statement_timeout` (the same SQLSTATE also means a cancel by request, e.g.
-    /// `pg_cancel_backend`, which is no deadline of the client's).
-    var isStatementTimeout: Bool { sqlState == "57014" && message.hasSuffix("statement timeout") }
-
     public var description: String {
         var text = "\(sqlState): \(message)"
         if let detail { text += "\nDETAIL: \(detail)" }
@@ -26,7 +22,7 @@ public struct PGError: Error, CustomStringConvertible, Sendable {
 }
 
 extension String {
-    func trimmingTrailingNewlines() -> String {
+    package func trimmingTrailingNewlines() -> String {
         var text = self
         while text.last == "\n" || text.last == " " { text.removeLast() }
         return text

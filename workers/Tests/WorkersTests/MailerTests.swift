@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import GatewayCore
+import GatewayTesting
 
 /// The `mailer` executable against the real gateway: a finished build's e-mail goes from the outbox
 /// through the delivery command (here: write the message to a file) and is marked sent; a delivery the
@@ -72,8 +72,8 @@ struct MailerTests {
         sleepHoldingThread(2)                  // it found nothing and waits on LISTEN
 
         // A build is scheduled, claimed and completed: its e-mail lands in the empty outbox.
-        let user = "Bearer " + JWTSigner.sign(claims: ["role": "app_user", "sub": image], secret: Self.secret)
-        let worker = "Bearer " + JWTSigner.sign(claims: ["role": "worker"], secret: Self.secret)
+        let user = "Bearer " + (try GatewayProcess.token(role: "app_user", sub: image, secret: Self.secret))
+        let worker = "Bearer " + (try GatewayProcess.token(role: "worker", secret: Self.secret))
         let json = "application/json"
         _ = try gateway.send("POST", "/rpc/schedule_image_build",
                              body: #"{"image_name":"\#(image)","project":"\#(image)","change":1,"priority":100}"#,
@@ -99,12 +99,8 @@ struct MailerTests {
     }
 
     private func process(_ gateway: GatewayProcess, _ arguments: [String]) throws -> Process {
-        let mailer = Process()
-        mailer.executableURL = URL(fileURLWithPath: try GatewayProcess.binary()).deletingLastPathComponent()
-            .appendingPathComponent("mailer")
-        mailer.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)",
-                            "--token", JWTSigner.sign(claims: ["role": "worker", "mailer": "test-\(run)"], secret: Self.secret),
-                            "--name", "test-\(run)"] + arguments
-        return mailer
+        try WorkerProcess.process("mailer", gateway: gateway,
+                                  token: GatewayProcess.token(role: "worker", agent: ("mailer", "test-\(run)"), secret: Self.secret),
+                                  ["--name", "test-\(run)"] + arguments)
     }
 }

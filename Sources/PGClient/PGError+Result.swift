@@ -2,7 +2,7 @@ import CLibPQ
 
 extension PGError {
     /// Reads the diagnostic fields of a failed result (`PG_DIAG_*` macros are not imported into Swift).
-    init(result: OpaquePointer, connection: OpaquePointer?) {
+    package init(result: OpaquePointer, connection: OpaquePointer?) {
         func field(_ code: Character) -> String? {
             guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
             return String(cString: value)

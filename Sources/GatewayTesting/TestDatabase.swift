@@ -1,27 +1,27 @@
 import Foundation
-@testable import GatewayCore
+import PGClient
 
 /// Where the integration tests find PostgreSQL. The test command (`make test`) exports
 /// PLATFORM_TEST_DB_URI (superuser, over the project's unix socket, database `platform_test`, already
 /// migrated); run by hand, the same default is derived from the checkout's .data folder.
-enum TestDatabase {
-    static let packageRoot: String = {
+public enum TestDatabase {
+    public static let packageRoot: String = {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
     }()
 
-    static var port: String { ProcessInfo.processInfo.environment["PLATFORM_DB_PORT"] ?? "55432" }
-    static var socketDirectory: String { "\(packageRoot)/.data/run" }
+    public static var port: String { ProcessInfo.processInfo.environment["PLATFORM_DB_PORT"] ?? "55432" }
+    public static var socketDirectory: String { "\(packageRoot)/.data/run" }
 
     /// Superuser connection string for database `name` (default: the migrated test database).
-    static func uri(database name: String? = nil) -> String {
+    public static func uri(database name: String? = nil) -> String {
         let env = ProcessInfo.processInfo.environment
         if name == nil, let uri = env["PLATFORM_TEST_DB_URI"] { return uri }
         let db = name ?? env["PLATFORM_TEST_DB_NAME"] ?? "platform_test"
         return "postgresql://postgres@/\(db)?host=\(socketDirectory)&port=\(port)"
     }
 
-    static func connect(database name: String? = nil) throws -> PGConnection {
+    public static func connect(database name: String? = nil) throws -> PGConnection {
         try PGConnection(uri(database: name))
     }
 
@@ -38,7 +38,7 @@ enum TestDatabase {
     /// on the cooperative pool, one thread per core, and a holder that awaits (the container tests) must
     /// find a thread to resume on; waiters blocked in pg_advisory_lock on every thread would wait for it
     /// for ever.
-    static func hold(_ name: String) async throws -> PGConnection {
+    public static func hold(_ name: String) async throws -> PGConnection {
         let connection = try connect()
         while try connection.query("SELECT pg_try_advisory_lock(hashtext($1))::text", [name]) != [["true"]] {
             try await Task.sleep(for: .milliseconds(50))
@@ -48,7 +48,7 @@ enum TestDatabase {
 
     /// Removes what a build-queue test made for `image` (its project has the same name): the image's
     /// builds, the requester's e-mails, the image and the project.
-    static func removeImage(_ image: String, requester: String) {
+    public static func removeImage(_ image: String, requester: String) {
         _ = try? connect().query("""
             WITH mail AS (DELETE FROM workspaces.notifications WHERE recipient = $2),
                  builds AS (DELETE FROM workspaces.builds WHERE image_id IN (SELECT id FROM workspaces.images WHERE name = $1))
@@ -63,6 +63,6 @@ enum TestDatabase {
 /// blocking a thread (Thread.sleep cannot be called in an async function). Their timed waits keep their
 /// thread as before: a `Task.sleep` could resume late on a busy cooperative pool and stretch what they
 /// measure.
-func sleepHoldingThread(_ seconds: Double) {
+public func sleepHoldingThread(_ seconds: Double) {
     Thread.sleep(forTimeInterval: seconds)
 }

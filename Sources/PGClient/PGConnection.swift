@@ -5,8 +5,12 @@ import Glibc
 
 /// One libpq connection; the single owner of its `PGconn` and the funnel through which every libpq
 /// error becomes a `PGError`. Not thread-safe: use one per thread or guard it with the pool.
+///
+/// This target is the platform's one libpq client: the gateway (GatewayCore's `Database/` extends it
+/// with the pipeline and single-row calls its event loops make, through the package-wide `raw`) and
+/// the workers' package (their NOTIFY listener) both use it; nothing else calls `PQ*`.
 public final class PGConnection {
-    let raw: OpaquePointer
+    package let raw: OpaquePointer
 
     /// Connects with a libpq connection string or URI (`postgres://user@/db?host=/path&port=5432`).
     public init(_ conninfo: String) throws {
@@ -22,7 +26,7 @@ public final class PGConnection {
     }
 
     /// Takes ownership of a connection libpq already made (or is making).
-    init(raw: OpaquePointer) { self.raw = raw }
+    package init(raw: OpaquePointer) { self.raw = raw }
 
     deinit { PQfinish(raw) }
 
@@ -66,8 +70,33 @@ public final class PGConnection {
 
 /// Calls `body` with the strings as a C array of NUL-terminated strings (NULL for nil) that lives
 /// only for the duration of the call.
-func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-    var owned: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+package func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let owned: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
     defer { owned.forEach { free($0) } }
     return body(owned.map { $0.map { UnsafePointer($0) } })
+}
+
+/// Waiting on the connection's socket between statements: what a LISTEN session needs.
+extension PGConnection {
+    /// The socket, for `poll(2)` or epoll while idle.
+    public var socket: Int32 { PQsocket(raw) }
+
+    /// Reads what the server sent while idle; false when the connection is gone.
+    public func consumeInput() -> Bool { PQconsumeInput(raw) == 1 && PQstatus(raw) == CONNECTION_OK }
+
+    /// Pending notifications (channel, payload) received by `consumeInput`, in arrival order.
+    public func notifications() -> [(channel: String, payload: String)] {
+        var received: [(channel: String, payload: String)] = []
+        while let notify = PQnotifies(raw) {
+            received.append((String(cString: notify.pointee.relname), String(cString: notify.pointee.extra)))
+            PQfreemem(notify)
+        }
+        return received
+    }
+
+    /// The connection's current error message (libpq's, without its trailing newline).
+    public var errorMessage: String { String(cString: PQerrorMessage(raw)).trimmingTrailingNewlines() }
+
+    /// The connection's current error as a `PGError` with SQLSTATE 08006.
+    public func connectionError() -> PGError { PGError(sqlState: "08006", message: errorMessage) }
 }

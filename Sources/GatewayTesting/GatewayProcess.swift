@@ -1,47 +1,29 @@
 import Foundation
 import Synchronization
-@testable import GatewayCore
+import PGClient
 
 /// The real `gateway` binary running as a child process against the test database, with a temporary
 /// config file and free ports, plus a minimal raw-socket HTTP/1.1 client to talk to it.
-final class GatewayProcess: @unchecked Sendable {
-    let port: Int
-    let adminPort: Int
-    let process = Process()
-    let logPath: String
+public final class GatewayProcess: @unchecked Sendable {
+    public let port: Int
+    public let adminPort: Int
+    public let process = Process()
+    public let logPath: String
     /// The config file it was started with (a reload test edits it).
-    let configPath: String
-
-    /// Applies the `test_rpc` fixtures (idempotent) once per test run.
-    private static let fixtures: Result<Void, any Error> = Result {
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/rpc_fixtures.sql").path
-        try TestDatabase.connect().execute(try String(contentsOfFile: path, encoding: .utf8))
-    }
-
-    static func applyFixtures() throws { try fixtures.get() }
-
-    private static let sharedGateway: Result<GatewayProcess, any Error> = Result {
-        try applyFixtures()
-        let gateway = try GatewayProcess()
-        try gateway.waitUntilReady()
-        return gateway
-    }
-
-    /// One gateway shared by the tests that do not need their own (killed at exit).
-    static func shared() throws -> GatewayProcess { try sharedGateway.get() }
+    public let configPath: String
 
     /// The authenticator's URI for the test database (same socket and database as `TestDatabase`).
-    static var authenticatorURI: String {
+    public static var authenticatorURI: String {
         TestDatabase.uri().replacingOccurrences(of: "://postgres@", with: "://authenticator@")
     }
 
     /// The authenticator's URI for another database of the local cluster (a `ScratchDatabase`).
-    static func authenticatorURI(database name: String) -> String {
+    public static func authenticatorURI(database name: String) -> String {
         TestDatabase.uri(database: name).replacingOccurrences(of: "://postgres@", with: "://authenticator@")
     }
 
     /// Starts the binary; `settings` are extra or overriding config-file lines (`key = value`).
-    init(settings: [String: String] = [:], environment: [String: String] = [:]) throws {
+    public init(settings: [String: String] = [:], environment: [String: String] = [:]) throws {
         port = Self.freePort()
         adminPort = Self.freePort()
         var lines: [String: String] = [
@@ -58,7 +40,7 @@ final class GatewayProcess: @unchecked Sendable {
         configPath = base + ".conf"
         logPath = base + ".log"
         try lines.map { "\($0.key) = \($0.value)" }.joined(separator: "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: try Self.binary())
         process.arguments = [configPath]
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PGRST_") }.merging(environment) { $1 }
@@ -72,17 +54,17 @@ final class GatewayProcess: @unchecked Sendable {
     deinit { stop() }
 
     /// SIGTERM and wait (graceful shutdown).
-    func stop() {
+    public func stop() {
         guard process.isRunning else { return }
         process.terminate()
         process.waitUntilExit()
     }
 
     /// The process's stderr so far (access log, errors).
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Polls `/ready` on the admin port until 200 (or throws after `timeout` seconds).
-    func waitUntilReady(timeout: Double = 20) throws {
+    public func waitUntilReady(timeout: Double = 20) throws {
         let until = Date().addingTimeInterval(timeout)
         while Date() < until {
             if let response = try? HTTPClient.send(port: adminPort, method: "GET", path: "/ready"), response.status == 200 { return }
@@ -92,7 +74,7 @@ final class GatewayProcess: @unchecked Sendable {
     }
 
     /// Sends one request on a fresh connection.
-    func send(_ method: String, _ path: String, body: String? = nil, headers: [(String, String)] = []) throws -> HTTPClient.Response {
+    public func send(_ method: String, _ path: String, body: String? = nil, headers: [(String, String)] = []) throws -> HTTPClient.Response {
         try HTTPClient.send(port: port, method: method, path: path, body: body.map { Array($0.utf8) }, headers: headers)
     }
 
@@ -102,7 +84,7 @@ final class GatewayProcess: @unchecked Sendable {
     private static let killAtExit: Void = { atexit { GatewayProcess.children.withLock { $0.forEach { kill($0, SIGKILL) } } } }()
 
     /// The built binary: $GATEWAY_BINARY, next to the test bundle, or the newest .build*/debug/gateway.
-    static func binary() throws -> String {
+    public static func binary() throws -> String {
         _ = killAtExit
         if let path = ProcessInfo.processInfo.environment["GATEWAY_BINARY"] { return path }
         let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -126,7 +108,7 @@ final class GatewayProcess: @unchecked Sendable {
     private static let handedOut = Mutex<Set<Int>>([])
 
     /// A port nobody listens on right now and no other gateway of this run was given.
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         while true {
             let port = unusedPort()
             if handedOut.withLock({ $0.insert(port).inserted }) { return port }
@@ -153,21 +135,25 @@ final class GatewayProcess: @unchecked Sendable {
 
 /// A deliberately small HTTP/1.1 client over a blocking socket: exact control of what is sent,
 /// and the raw status, headers and body of what comes back.
-enum HTTPClient {
-    struct Failure: Error, CustomStringConvertible { var message: String; var description: String { message } }
+public enum HTTPClient {
+    public struct Failure: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+        public init(message: String) { self.message = message }
+    }
 
-    struct Response {
-        var status: Int
-        var headers: [(String, String)]
-        var body: [UInt8]
-        var text: String { String(decoding: body, as: UTF8.self) }
-        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: [UInt8]
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
         /// The body parsed as JSON (for comparison by value).
-        var json: NSObject? { try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) as? NSObject }
+        public var json: NSObject? { try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) as? NSObject }
     }
 
     /// Connects, sends one request with `Connection: close`, reads the whole answer.
-    static func send(port: Int, method: String, path: String, body: [UInt8]? = nil,
+    public static func send(port: Int, method: String, path: String, body: [UInt8]? = nil,
                      headers: [(String, String)] = [], timeout: Int = 30) throws -> Response {
         let fd = try connect(port: port, timeout: timeout)
         defer { close(fd) }
@@ -188,7 +174,7 @@ enum HTTPClient {
     /// Sends `bytes` exactly as given (a malformed request, or half of one), optionally closes the
     /// sending side, and reads until the server closes or `timeout` seconds pass. A failed write is
     /// not an error (the server may close early); `response` is nil when nothing parseable came back.
-    static func exchange(port: Int, bytes: [UInt8], closeWrite: Bool = true, timeout: Int = 10)
+    public static func exchange(port: Int, bytes: [UInt8], closeWrite: Bool = true, timeout: Int = 10)
         throws -> (response: Response?, received: [UInt8], seconds: Double) {
         let started = Date()
         let fd = try connect(port: port, timeout: timeout)
@@ -200,7 +186,7 @@ enum HTTPClient {
     }
 
     /// Reads until end of stream, an error, or the socket's receive timeout.
-    static func readAll(_ fd: Int32) -> [UInt8] {
+    public static func readAll(_ fd: Int32) -> [UInt8] {
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -211,7 +197,7 @@ enum HTTPClient {
         return buffer
     }
 
-    static func connect(port: Int, timeout: Int = 30) throws -> Int32 {
+    public static func connect(port: Int, timeout: Int = 30) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -226,14 +212,14 @@ enum HTTPClient {
         return fd
     }
 
-    static func request(method: String, path: String, body: [UInt8]?, headers: [(String, String)]) -> [UInt8] {
+    public static func request(method: String, path: String, body: [UInt8]?, headers: [(String, String)]) -> [UInt8] {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if let body { head += "Content-Length: \(body.count)\r\n" }
         return Array((head + "\r\n").utf8) + (body ?? [])
     }
 
-    static func write(_ fd: Int32, _ bytes: [UInt8]) throws {
+    public static func write(_ fd: Int32, _ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -243,7 +229,7 @@ enum HTTPClient {
     }
 
     /// Parses one response from the front of `bytes`; returns it and the bytes consumed.
-    static func parse(_ bytes: [UInt8], method: String) -> (Response, Int)? {
+    public static func parse(_ bytes: [UInt8], method: String) -> (Response, Int)? {
         let separator: [UInt8] = [13, 10, 13, 10]
         guard let end = (0..<max(0, bytes.count - 3)).first(where: { Array(bytes[$0..<$0 + 4]) == separator }) else { return nil }
         let lines = String(decoding: bytes[0..<end], as: UTF8.self).components(separatedBy: "\r\n")

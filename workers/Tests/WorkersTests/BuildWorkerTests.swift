@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import GatewayCore
+import GatewayTesting
 
 /// The `build-worker` executable against the real gateway: it claims through /rpc, runs a real shell
 /// command with the build in its environment, and reports SUCCEEDED / FAILED with the command's output.
@@ -14,7 +14,7 @@ struct BuildWorkerTests {
         let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(Self.secret)\""])
         try gateway.waitUntilReady()
         let image = "bw-\(UInt32.random(in: 0...UInt32.max))"
-        let user = "Bearer " + JWTSigner.sign(claims: ["role": "app_user", "sub": "\(image)-user"], secret: Self.secret)
+        let user = "Bearer " + (try GatewayProcess.token(role: "app_user", sub: "\(image)-user", secret: Self.secret))
         for change in [12, 13] {
             let scheduled = try gateway.send("POST", "/rpc/schedule_image_build",
                                              body: #"{"image_name":"\#(image)","project":"\#(image)","change":\#(change),"priority":100}"#,
@@ -44,7 +44,7 @@ struct BuildWorkerTests {
         let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(Self.secret)\""])
         try gateway.waitUntilReady()
         let image = "bwc-\(UInt32.random(in: 0...UInt32.max))"
-        let user = "Bearer " + JWTSigner.sign(claims: ["role": "app_user", "sub": "\(image)-user"], secret: Self.secret)
+        let user = "Bearer " + (try GatewayProcess.token(role: "app_user", sub: "\(image)-user", secret: Self.secret))
         let json = [("Content-Type", "application/json"), ("Authorization", user)]
         let scheduled = try gateway.send("POST", "/rpc/schedule_image_build",
                                          body: #"{"image_name":"\#(image)","project":"\#(image)","change":1,"priority":100}"#, headers: json)
@@ -73,7 +73,7 @@ struct BuildWorkerTests {
         let gateway = try GatewayProcess(settings: ["db-schemas": "\"api\"", "jwt-secret": "\"\(Self.secret)\""])
         try gateway.waitUntilReady()
         let image = "bwn-\(UInt32.random(in: 0...UInt32.max))"
-        let user = "Bearer " + JWTSigner.sign(claims: ["role": "app_user", "sub": "\(image)-user"], secret: Self.secret)
+        let user = "Bearer " + (try GatewayProcess.token(role: "app_user", sub: "\(image)-user", secret: Self.secret))
 
         let worker = try Self.worker(gateway, name: image, [
             "--builds", "1", "--poll-seconds", "60", "--idle-exit", "90", "--listen-uri", TestDatabase.uri(), "--command", "true"])
@@ -103,11 +103,7 @@ struct BuildWorkerTests {
 
     /// The build-worker executable next to the gateway binary, told to use `gateway` with a worker token.
     static func worker(_ gateway: GatewayProcess, name: String, _ arguments: [String]) throws -> Process {
-        let worker = Process()
-        worker.executableURL = URL(fileURLWithPath: try GatewayProcess.binary()).deletingLastPathComponent()
-            .appendingPathComponent("build-worker")
-        worker.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)",
-                            "--token", JWTSigner.sign(claims: ["role": "worker"], secret: secret), "--name", name] + arguments
-        return worker
+        try WorkerProcess.process("build-worker", gateway: gateway, token: GatewayProcess.token(role: "worker", secret: secret),
+                                  ["--name", name] + arguments)
     }
 }

@@ -1,4 +1,4 @@
-import CLibPQ
+import PGClient
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -9,11 +9,12 @@ import Glibc
 /// a completion whose e-mail lands in an idle outbox). LISTEN needs no privilege, so any login role
 /// will do. It is only a shortcut: the worker still polls, because a NOTIFY sent while this connection
 /// is down is lost, and LISTEN does not work through a transaction-mode pooler. When the connection
-/// fails, waiting falls back to sleeping and the next wait reconnects.
+/// fails, waiting falls back to sleeping and the next wait reconnects. The connection is the
+/// platform's one libpq client (PGClient's `PGConnection`, the gateway's too).
 public final class QueueListener {
     private let conninfo: String
     private let channel: String
-    private var connection: OpaquePointer?
+    private var connection: PGConnection?
     private let log: (String) -> Void
 
     /// `channel` is one of the platform's fixed channel names, never user input.
@@ -24,9 +25,8 @@ public final class QueueListener {
         self.log = log
     }
 
-    deinit { if let connection { PQfinish(connection) } }
-
     /// Waits until a NOTIFY on the channel arrives or `seconds` pass; true when woken by a notification.
+    /// All waiting notifications are consumed: one claim loop serves them.
     public func wait(seconds: Double) -> Bool {
         guard let connection = connected() else {
             Thread.sleep(forTimeInterval: seconds)
@@ -34,47 +34,35 @@ public final class QueueListener {
         }
         let deadline = Date().addingTimeInterval(seconds)
         while true {
-            if drain(connection) { return true }
+            if !connection.notifications().isEmpty { return true }
             let left = deadline.timeIntervalSinceNow
             if left <= 0 { return false }
-            var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
+            var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
             if poll(&descriptor, 1, Int32(min(left, 3_600) * 1_000)) < 0 && errno != EINTR { return false }
-            guard PQconsumeInput(connection) == 1, PQstatus(connection) == CONNECTION_OK else {
-                log("listener lost its connection: \(String(cString: PQerrorMessage(connection))); polling")
-                PQfinish(connection)
+            guard connection.consumeInput() else {
+                log("listener lost its connection: \(connection.errorMessage); polling")
                 self.connection = nil
                 return false
             }
         }
     }
 
-    /// True when at least one notification was waiting (all are consumed: one claim loop serves them).
-    private func drain(_ connection: OpaquePointer) -> Bool {
-        var woken = false
-        while let notification = PQnotifies(connection) {
-            woken = true
-            PQfreemem(notification)
-        }
-        return woken
-    }
-
-    private func connected() -> OpaquePointer? {
+    private func connected() -> PGConnection? {
         if let connection { return connection }
-        let attempt = PQconnectdb(conninfo)
-        guard let attempt, PQstatus(attempt) == CONNECTION_OK else {
-            log("listener cannot connect: \(attempt.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"); polling")
-            if let attempt { PQfinish(attempt) }
+        do {
+            let attempt = try PGConnection(conninfo)
+            do {
+                try attempt.execute("LISTEN \(channel)")
+            } catch {
+                log("LISTEN \(channel) failed: \(error); polling")
+                return nil
+            }
+            log("listening for NOTIFY \(channel)")
+            connection = attempt
+            return attempt
+        } catch {
+            log("listener cannot connect: \(error); polling")
             return nil
         }
-        let result = PQexec(attempt, "LISTEN \(channel)")
-        defer { PQclear(result) }
-        guard PQresultStatus(result) == PGRES_COMMAND_OK else {
-            log("LISTEN \(channel) failed: \(String(cString: PQerrorMessage(attempt))); polling")
-            PQfinish(attempt)
-            return nil
-        }
-        log("listening for NOTIFY \(channel)")
-        connection = attempt
-        return attempt
     }
 }
