@@ -1,4 +1,4 @@
--- Compute nodes: the design of seeds/basic-cluster.md moved from Redis and in-process locks into
+-- Compute nodes: the cluster design (docs/requirements.md) moved from Redis and in-process locks into
 -- transactional SQL (functions in sql/compute.sql). At most N projects run at once (100 by default),
 -- each on its own compute node; nodes register and send heartbeats; a node is dead after 60 s without
 -- one, judged by the database clock only (compute._now()).
@@ -20,6 +20,8 @@
 --   * times are stored from compute._now() (the database clock; see compute.clock).
 -- Callers never touch the tables: they get EXECUTE on functions in `api` (sql/compute.sql), which are
 -- SECURITY DEFINER (owner platform_owner).
+-- (Comments edited after this migration ran; its statements are unchanged.)
+-- earlier checksum: bc1cf5890f89ea51d0bf4e4e2591a6ffccc2a27fd511268ee9c35351edcc2d5e
 SET LOCAL ROLE platform_owner;
 
 -- 0002 and 0004 create api too; any of them may run first (or alone).

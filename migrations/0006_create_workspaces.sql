@@ -1,6 +1,6 @@
--- Workspaces and image builds (seeds/a4c-workspace-service.md, issue 8): projects, their images, hosts
+-- Workspaces and image builds (docs/requirements.md): projects, their images, hosts
 -- holding images, people's workspaces placed on those hosts, the image build queue and an outbox of
--- notifications. Functions are in sql/workspaces.sql.
+-- notifications. Functions are in sql/workspaces.sql, sql/builds.sql and sql/notifications.sql.
 --
 -- Why this shape:
 --   * a host's disk bookkeeping is a constraint: disk_used stays between 0 and disk_capacity (CHECK);
@@ -17,6 +17,8 @@
 --     index workspaces_host_task_idx holds only them.
 -- Callers never write the tables: they get EXECUTE on functions in `api`. Row level security on
 -- workspaces.workspaces lets app_user read only its own rows (list_workspaces is SECURITY INVOKER).
+-- (Comments edited after this migration ran; its statements are unchanged.)
+-- earlier checksum: a0e52b5433a1bf38bd0bc0b738a472a7286bfc35422c8884472c8f57391360bd
 SET LOCAL ROLE platform_owner;
 
 -- Other migrations create api too; any of them may run first (or alone).

@@ -1,4 +1,4 @@
--- Row level security on every user-owned table (issue 10, security check). vms.vms and
+-- Row level security on every user-owned table (checked by Tests/pgtap/90_security.sql). vms.vms and
 -- workspaces.workspaces have had it since 0004/0006; the two other tables that hold a user's rows did
 -- not: workspaces.builds (requested_by, the sub who scheduled the build) and workspaces.notifications
 -- (recipient, the sub to e-mail). No API role may read or write them today (no table grant: callers go
@@ -10,6 +10,8 @@
 -- the mailer's reads) must see every user's rows, as in 0004/0006; they filter on the caller's sub
 -- explicitly where a user is involved. platform_owner is NOLOGIN, so nobody logs in as the owner.
 -- Tests/pgtap/90_security.sql checks that every table with a user column has row level security.
+-- (Comments edited after this migration ran; its statements are unchanged.)
+-- earlier checksum: 38e145d70663855032929d46b117f460777b39d3b6a2bb31d8f1a3980aaa6a0f
 SET LOCAL ROLE platform_owner;
 
 ALTER TABLE workspaces.builds ENABLE ROW LEVEL SECURITY;

@@ -1,8 +1,10 @@
--- Disk usage measured on each host (issue 11): the host agent reports what its container engine's data
+-- Disk usage measured on each host: the host agent reports what its container engine's data
 -- actually takes and what its filesystem has free (report_host_disk, sql/workspaces.sql). Placement
 -- still goes by the reservations (hosts.disk_used, the sum of the workspaces' disk_gb), which are
 -- exact and move in the same transaction as the workspaces; the measurement is what an operator
 -- compares them with (list_hosts).
+-- (Comments edited after this migration ran; its statements are unchanged.)
+-- earlier checksum: 21ee5b9487349aa47477103305ff779832b892c3d32006518ed5c6dfdb80325b
 SET LOCAL ROLE platform_owner;
 
 ALTER TABLE workspaces.hosts

@@ -1,7 +1,9 @@
--- Compute, issue 16: what a careful reading found wrong in 0005's design.
+-- Compute: what a careful reading found wrong in 0005's design.
+-- (Comments edited after this migration ran; its statements are unchanged.)
+-- earlier checksum: d84507e48635937039f598c72cddedcf8b94777f8fca7d13dbe743cf2b3d3ff5
 SET LOCAL ROLE platform_owner;
 
--- Item 14: no test hooks in a product database. The clock offset and compute._test_advance_clock were
+-- No test hooks in a product database. The clock offset and compute._test_advance_clock were
 -- installed everywhere although only tests move the clock; compute._now() is now plain now()
 -- (sql/compute.sql) and tests install the movable clock themselves (Tests/fixtures/compute_clock.sql).
 -- compute._now() is replaced here, before the table it read goes: migrations and sql/ are applied in
@@ -17,7 +19,7 @@ REVOKE ALL ON FUNCTION compute._now() FROM PUBLIC;
 DROP FUNCTION IF EXISTS compute._test_advance_clock(interval);
 DROP TABLE compute.clock;
 
--- Item 1: a project once above the memory limit was refused for ever (nothing lowered the stored figure
+-- A project once above the memory limit was refused for ever (nothing lowered the stored figure
 -- once it had no node). Now the figure belongs to one run: the heartbeat that reports a project above
 -- the limit ends its assignment at once (reason over_limit: the node stops it, its node and slot are
 -- free for others) and acquire_node answers 413 for over_limit_retry_after after that report; then the
@@ -36,7 +38,7 @@ COMMENT ON COLUMN compute.projects.memory_mb IS
 COMMENT ON COLUMN compute.projects.over_limit_since IS
     'Set while the reported memory is above the limit: acquire_node answers 413 until over_limit_retry_after after the report.';
 
--- Item 8: projects have owners. Any app_user token could acquire any project id, fill every slot and
+-- Projects have owners. Any app_user token could acquire any project id, fill every slot and
 -- keep other people's projects from going idle. A project is the user's who acquired it first (the
 -- token's sub; acquire_node says why); acquiring another's is 403.
 -- On upgrade every existing project gets owner_id NULL: nobody's identity was recorded before. Those

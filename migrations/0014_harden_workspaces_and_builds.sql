@@ -1,7 +1,9 @@
--- Issue 16, workspaces and image builds: the schema changes its fixes need (functions: sql/workspaces.sql).
+-- Workspaces and image builds: the schema changes their fixes need (functions: sql/workspaces.sql, sql/builds.sql).
+-- (Comments edited after this migration ran; its statements are unchanged.)
+-- earlier checksum: d6b950e49a38a7592196ae341e11a7846e71ba717dd8670462721bee830a8944
 SET LOCAL ROLE platform_owner;
 
--- Item 3: host-task reports are fenced, as build completions are by builds.lease_token. Each claim of a
+-- Host-task reports are fenced, as build completions are by builds.lease_token. Each claim of a
 -- workspace's task gets a fresh token; a report must carry the current one. delete_workspace clears it,
 -- so the late report of a provision that was claimed before the deletion is refused (409) instead of
 -- deleting the row and returning the disk while the container it created runs on. A re-claim after 5
@@ -18,7 +20,7 @@ COMMENT ON COLUMN workspaces.workspaces.task_token IS
 UPDATE workspaces.workspaces SET task_claimed_at = NULL
 WHERE task_claimed_at IS NOT NULL AND task_token IS NULL AND state IN ('PROVISIONING', 'CLEANING', 'DELETING');
 
--- Item 11: an idempotency key is the requester's, not global. With one global key another user's
+-- An idempotency key is the requester's, not global. With one global key another user's
 -- repeat of a key got a 409 naming the first user's build, and anybody could squat keys others would
 -- use. The key is unique per (requested_by, idempotency_key); the index also serves the lookup of the
 -- first build of a repeated request.
@@ -26,7 +28,7 @@ ALTER TABLE workspaces.builds DROP CONSTRAINT builds_idempotency_key_key;
 ALTER TABLE workspaces.builds
     ADD CONSTRAINT builds_requested_by_idempotency_key_key UNIQUE (requested_by, idempotency_key);
 
--- Item 10: the claim walks only due builds. builds_claim_idx ordered (priority DESC, run_at, id) over
+-- The claim walks only due builds. builds_claim_idx ordered (priority DESC, run_at, id) over
 -- every SCHEDULED build made each claim step over all future builds of a higher priority before
 -- reaching a due one (many far-future builds: every claim reads them all). A SCHEDULED build is now
 -- `due` once its run_at has passed: scheduling for now sets it at once; a build scheduled for later

@@ -1,4 +1,4 @@
--- Time limits for every role that serves the API (issue 16, item 12). Without them a call waiting on a
+-- Time limits for every role that serves the API (docs/limits.md). Without them a call waiting on a
 -- lock, or a runaway statement, holds a pool connection (and its locks) for as long as it lasts, and the
 -- client behind nginx has long given up.
 --
@@ -29,6 +29,8 @@
 --     requests, so a session idle inside one is a hung client or gateway still holding locks: end it.
 --   authenticator (the login role; PostgreSQL applies these at login): the same limits for whatever the
 --     gateway runs as itself (the schema cache load, the LISTEN connection), 10 s / 5 s / 10 s.
+-- (Comments edited after this migration ran; its statements are unchanged.)
+-- earlier checksum: a648217d16f33bd5e36f0f4eea15d90f1cf0180919b57ae2fa1437c5ed067dc9
 DO $$
 DECLARE
     v_limit record;

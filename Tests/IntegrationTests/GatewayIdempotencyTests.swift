@@ -1,4 +1,5 @@
 import Foundation
+import GatewayTesting
 import Synchronization
 import Testing
 @testable import GatewayCore
@@ -324,7 +325,7 @@ struct GatewayIdempotencyTests {
         #expect(plain.status == 200, "\(plain.text)")
     }
 
-    /// nginx's seed routes pass the header on (nginx forwards a client's headers unless a location
+    /// nginx's compatibility routes pass the header on (nginx forwards a client's headers unless a location
     /// replaces them; these set only their own): a VM allocation retried through `GET /vms/v1/server`
     /// (POST /rpc/allocate_vm behind nginx's second hop) gets the first VM again, and the workspace route
     /// delivers the header to the gateway (a malformed key is the gateway's 400, not nginx's).

@@ -56,6 +56,45 @@ import Testing
         #expect(status.pending.map(\.name) == ["0002_create_u"])
     }
 
+    /// A migration's whole-line comments are its documentation: correcting them later is no change.
+    /// Its statements are what the checksum guards.
+    @Test func editingOnlyTheCommentsOfAnAppliedFileIsNoChange() throws {
+        let dir = try ScratchDatabase.folder(["0001_create_t.sql": "-- Why t exists (see the old tracker).\nCREATE TABLE t (id int);\n"])
+        try migrator(dir).migrate()
+        try "-- Why t exists, in this repository's words.\n\n-- A second line.\nCREATE TABLE t (id int);\n"
+            .write(toFile: "\(dir)/0001_create_t.sql", atomically: true, encoding: .utf8)
+        #expect(try migrator(dir).migrate() == [])
+        #expect(try migrator(dir).status().applied.map(\.changed) == [false])
+        try "-- Why t exists.\nCREATE TABLE t (id int); -- a trailing comment is part of its statement\n"
+            .write(toFile: "\(dir)/0001_create_t.sql", atomically: true, encoding: .utf8)
+        #expect(throws: MigrationError.checksumMismatch(["0001_create_t.sql"])) { try migrator(dir).migrate() }
+    }
+
+    /// Databases migrated before checksums left comments out recorded the whole text's checksum: an
+    /// untouched file still matches it and the record is brought up to date; a file whose comments were
+    /// edited since matches only when it names that earlier checksum (`-- earlier checksum: <hex>`).
+    @Test func recordsOfTheWholeTextAreAcceptedAndUpdated() throws {
+        let text = "-- Made in issue 8.\nCREATE TABLE t (id int);\n", other = "CREATE TABLE u (id int);\n"
+        let dir = try ScratchDatabase.folder(["0001_create_t.sql": text, "0002_create_u.sql": other])
+        try migrator(dir).migrate()
+        let wholeText = "SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')"
+        let old = try #require(try db.connect().query(wholeText, [text]).first?.first ?? nil)
+        let oldOther = try #require(try db.connect().query(wholeText, [other]).first?.first ?? nil)
+        try db.connect().query("UPDATE schema_migrations SET checksum = CASE version WHEN 1 THEN $1 ELSE $2 END", [old, oldOther])
+
+        try "-- Made for the workspaces.\nCREATE TABLE t (id int);\n".write(toFile: "\(dir)/0001_create_t.sql", atomically: true, encoding: .utf8)
+        #expect(throws: MigrationError.checksumMismatch(["0001_create_t.sql"])) { try migrator(dir).migrate() }
+        #expect(try migrator(dir).status().applied.map(\.changed) == [true, false])
+
+        try "-- Made for the workspaces.\n-- earlier checksum: \(old)\nCREATE TABLE t (id int);\n"
+            .write(toFile: "\(dir)/0001_create_t.sql", atomically: true, encoding: .utf8)
+        #expect(try migrator(dir).status().applied.map(\.changed) == [false, false])
+        #expect(try migrator(dir).migrate() == [])
+        let recorded = try db.connect().query("SELECT checksum FROM schema_migrations ORDER BY version").map { $0[0] ?? "" }
+        #expect(!recorded.contains(old) && !recorded.contains(oldOther), "both records now hold the statements' checksum")
+        #expect(try migrator(dir).migrate() == [])
+    }
+
     @Test func failingMigrationIsRolledBackWhole() throws {
         let dir = try ScratchDatabase.folder([
             "0001_create_t.sql": "CREATE TABLE t (id int);",

@@ -56,7 +56,7 @@ public final class Migrator {
         var rows: [(Applied, changed: Bool)] = []
         for record in applied {
             let file = files.first { $0.version == record.version }
-            rows.append((record, changed: try file.map { try checksum($0.sql) != record.checksum } ?? true))
+            rows.append((record, changed: try file.map { try match(record, $0) == .changed } ?? true))
         }
         return (rows, files.filter { !appliedVersions.contains($0.version) })
     }
@@ -91,13 +91,21 @@ public final class Migrator {
     private func verify(_ files: [MigrationFile]) throws -> [MigrationFile] {
         let applied = try appliedMigrations()
         let byVersion = Dictionary(uniqueKeysWithValues: files.map { ($0.version, $0) })
-        var missing: [String] = [], changed: [String] = []
+        var missing: [String] = [], changed: [String] = [], earlier: [MigrationFile] = []
         for record in applied {
             guard let file = byVersion[record.version] else { missing.append(record.name); continue }
-            if try checksum(file.sql) != record.checksum { changed.append(file.name + ".sql") }
+            switch try match(record, file) {
+            case .current: break
+            case .earlier: earlier.append(file)
+            case .changed: changed.append(file.name + ".sql")
+            }
         }
         if !missing.isEmpty { throw MigrationError.missingFile(missing) }
         if !changed.isEmpty { throw MigrationError.checksumMismatch(changed) }
+        for file in earlier {
+            try connection.query("UPDATE public.schema_migrations SET checksum = $2 WHERE version = $1",
+                                 [String(file.version), try checksum(file)])
+        }
         let appliedVersions = Set(applied.map(\.version))
         let pending = files.filter { !appliedVersions.contains($0.version) }
         if let latest = applied.last, let first = pending.first, first.version < latest.version {
@@ -114,7 +122,7 @@ public final class Migrator {
             let milliseconds = Int(Date().timeIntervalSince(started) * 1000)
             try connection.query(
                 "INSERT INTO public.schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)",
-                [String(file.version), file.name, try checksum(file.sql), String(milliseconds)])
+                [String(file.version), file.name, try checksum(file), String(milliseconds)])
         }
         log("applied \(file.name).sql (\(Int(Date().timeIntervalSince(started) * 1000)) ms)")
     }
@@ -150,5 +158,38 @@ public final class Migrator {
     /// SHA-256 of the file's text, computed by PostgreSQL so the package needs no crypto library.
     func checksum(_ sql: String) throws -> String {
         try connection.query("SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')", [sql])[0][0]!
+    }
+
+    /// What a migration's checksum covers: its statements. Whole-line `--` comments and blank lines are
+    /// left out, so that the explanation a migration carries can be corrected after it ran; anything
+    /// else (a trailing comment, a comment inside a function body that is not on a line of its own) is
+    /// part of a statement and counts.
+    static func statements(_ sql: String) -> String {
+        sql.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { line in
+                let text = line.trimmingCharacters(in: .whitespaces)
+                return !text.isEmpty && !text.hasPrefix("--")
+            }
+            .joined(separator: "\n")
+    }
+
+    func checksum(_ file: MigrationFile) throws -> String { try checksum(Self.statements(file.sql)) }
+
+    /// How a record matches the file now on disk. `earlier`: the record holds the checksum of the whole
+    /// text, as `gateway migrate` recorded them before checksums left comments out; either the file is
+    /// unchanged since, or its comments were edited and it names that checksum on a line
+    /// `-- earlier checksum: <hex>` (whoever edits them vouches that only comments changed). Such a
+    /// record is brought up to date when the migration runs.
+    enum Match { case current, earlier, changed }
+
+    func match(_ record: Applied, _ file: MigrationFile) throws -> Match {
+        if try checksum(file) == record.checksum { return .current }
+        if try checksum(file.sql) == record.checksum { return .earlier }
+        let declared = file.sql.split(separator: "\n").compactMap { line -> Substring? in
+            let text = line.trimmingCharacters(in: .whitespaces)
+            guard text.hasPrefix("-- earlier checksum: ") else { return nil }
+            return Substring(text.dropFirst("-- earlier checksum: ".count))
+        }
+        return declared.contains(Substring(record.checksum)) ? .earlier : .changed
     }
 }

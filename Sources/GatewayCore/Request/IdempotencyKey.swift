@@ -4,7 +4,7 @@ import Crypto
 /// the first answer per caller and key (`sql/gateway.sql`); a retry with the same key must be the same
 /// request, which the hash tells: method, path and query, body, and the headers that change the call or
 /// its rendering (`Accept`, `Prefer`, `Range`, `Content-Type`, the profiles, and `X-A4C-User-Id`, in
-/// which nginx's seed routes pass the path's user to the SQL). Not `Authorization`: a retry may carry a
+/// which nginx's compatibility routes pass the path's user to the SQL). Not `Authorization`: a retry may carry a
 /// renewed token, the caller is compared separately (role and `sub`); nor headers a proxy or client
 /// library changes between attempts (`X-Forwarded-For`, tracing, `User-Agent`).
 public struct IdempotencyKey: Sendable, Equatable {
