@@ -74,7 +74,7 @@ import Testing
     /// untouched file still matches it and the record is brought up to date; a file whose comments were
     /// edited since matches only when it names that earlier checksum (`-- earlier checksum: <hex>`).
     @Test func recordsOfTheWholeTextAreAcceptedAndUpdated() throws {
-        let text = "-- Made in issue 8.\nCREATE TABLE t (id int);\n", other = "CREATE TABLE u (id int);\n"
+        let text = "-- Made long ago.\nCREATE TABLE t (id int);\n", other = "CREATE TABLE u (id int);\n"
         let dir = try ScratchDatabase.folder(["0001_create_t.sql": text, "0002_create_u.sql": other])
         try migrator(dir).migrate()
         let wholeText = "SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')"
