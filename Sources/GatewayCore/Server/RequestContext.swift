@@ -19,12 +19,20 @@ final class RequestContext {
     /// The connection, while suspended waiting for the database.
     var suspended: OpaquePointer?
 
-    init(target: String) { self.target = target }
+    /// The target before its first `?` and after it, found once, on the UTF-8 bytes: the access log,
+    /// the metrics and the router each read the path, and splitting the String by Character on each
+    /// read cost about 8,000 instructions per read (callgrind, get_widget), a tenth of the request.
+    let path: Substring
+    let query: Substring
 
-    var path: Substring { target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "" }
-
-    var query: Substring {
-        guard let mark = target.firstIndex(of: "?") else { return "" }
-        return target[target.index(after: mark)...]
+    init(target: String) {
+        self.target = target
+        if let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            path = target[..<mark]
+            query = target[target.utf8.index(after: mark)...]
+        } else {
+            path = target[...]
+            query = ""
+        }
     }
 }
