@@ -1,5 +1,4 @@
 import Foundation
-import GatewayTesting
 @testable import GatewayCore
 
 /// A client of one `text/event-stream` response read as it comes: sends the request on its own

@@ -1,5 +1,4 @@
 import Foundation
-import GatewayTesting
 import Synchronization
 import Testing
 @testable import GatewayCore

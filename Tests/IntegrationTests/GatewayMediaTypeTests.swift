@@ -1,5 +1,4 @@
 import Foundation
-import GatewayTesting
 import Testing
 
 /// PostgREST parity: media types on /rpc as PostgREST answers them, through the real gateway: Accept

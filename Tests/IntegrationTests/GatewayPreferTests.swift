@@ -1,5 +1,4 @@
 import Foundation
-import GatewayTesting
 import Testing
 
 /// PostgREST parity: the `Prefer` header on /rpc as PostgREST answers it, through the real gateway:

@@ -1,5 +1,7 @@
 import Foundation
-import GatewayTesting
+// Every file of these tests sees GatewayTesting (GatewayProcess, HTTPClient, TestDatabase) without
+// importing it, as when those types lived in this target.
+@_exported import GatewayTesting
 
 /// The gateway tests' own fixtures (schema `test_rpc`) and the one gateway the tests that need no
 /// gateway of their own share.

@@ -1,5 +1,4 @@
 import Foundation
-import GatewayTesting
 import Testing
 
 /// PostgREST's RPC behaviours through the real gateway binary on the `test_rpc` fixtures:

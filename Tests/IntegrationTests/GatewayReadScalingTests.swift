@@ -1,5 +1,4 @@
 import Foundation
-import GatewayTesting
 import Testing
 @testable import GatewayCore
 

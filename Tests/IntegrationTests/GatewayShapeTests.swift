@@ -1,5 +1,4 @@
 import Foundation
-import GatewayTesting
 import Testing
 
 /// Shaping function results, through the real gateway: `select`, filters, `and`/`or`, `order`, `limit`/

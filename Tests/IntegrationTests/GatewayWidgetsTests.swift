@@ -1,5 +1,4 @@
 import Foundation
-import GatewayTesting
 import Testing
 
 /// The widgets product's curl examples (docs/requirements.md), verbatim, through the gateway.

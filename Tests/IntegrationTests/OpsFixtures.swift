@@ -1,5 +1,4 @@
 import Foundation
-import GatewayTesting
 @testable import GatewayCore
 
 /// Fixtures of the operations suites (configuration reload, schema cache, log-query, Proxy-Status, unix socket): schemas `test_ops` and `test_ops2`, applied

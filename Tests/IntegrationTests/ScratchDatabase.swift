@@ -1,5 +1,4 @@
 import Foundation
-import GatewayTesting
 @testable import GatewayCore
 
 /// A throwaway database in the local cluster, for tests that need an empty one (the migration tool's).
