@@ -70,7 +70,7 @@ public final class Pipeline: Sendable {
                 var response: HTTPResponse
                 do { response = try result.get() } catch { response = HTTPResponse(error: error, authenticated: authenticated, deadline: plan.timeout != nil) }
                 timing.mark("render")
-                if config.serverTimingEnabled { response.headers.append(("Server-Timing", timing.header + ", pool;desc=" + servedBy.rawValue)) }
+                if config.serverTimingEnabled { response.headers.append(("Server-Timing", timing.header(pool: servedBy.rawValue))) }
                 logQueries(plan.statements, status: response.status)
                 reply(response)
             }
