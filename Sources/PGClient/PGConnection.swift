@@ -13,20 +13,21 @@ public final class PGConnection {
     package let raw: OpaquePointer
 
     /// Connects with a libpq connection string or URI (`postgres://user@/db?host=/path&port=5432`).
-    public init(_ conninfo: String) throws {
-        guard let conn = PQconnectdb(conninfo) else {
-            throw PGError(sqlState: "08006", message: "out of memory while connecting")
-        }
-        guard PQstatus(conn) == CONNECTION_OK else {
+    public convenience init(_ conninfo: String) throws {
+        try self.init(PQconnectdb(conninfo), failed: { PQstatus($0) != CONNECTION_OK })
+    }
+
+    /// Takes ownership of a connection libpq made (or is making, `PQconnectStart`), unless `failed`
+    /// says it is unusable: then it is finished and its error thrown (SQLSTATE 08006).
+    package init(_ conn: OpaquePointer?, failed: (OpaquePointer) -> Bool) throws {
+        guard let conn else { throw PGError(sqlState: "08006", message: "out of memory while connecting") }
+        guard !failed(conn) else {
             let message = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines()
             PQfinish(conn)
             throw PGError(sqlState: "08006", message: message)
         }
         raw = conn
     }
-
-    /// Takes ownership of a connection libpq already made (or is making).
-    package init(raw: OpaquePointer) { self.raw = raw }
 
     deinit { PQfinish(raw) }
 
@@ -48,9 +49,7 @@ public final class PGConnection {
 
     /// The single place a `PGresult` is checked, read and freed.
     private func rows(of result: OpaquePointer?) throws -> [[String?]] {
-        guard let result else {
-            throw PGError(sqlState: "08006", message: String(cString: PQerrorMessage(raw)).trimmingTrailingNewlines())
-        }
+        guard let result else { throw connectionError() }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:

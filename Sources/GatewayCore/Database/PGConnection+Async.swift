@@ -9,15 +9,7 @@ extension PGConnection {
     /// Begins connecting (`PQconnectStart`); the socket is then driven with `continueConnecting`.
     /// A unix socket or numeric `hostaddr` keeps this from blocking (a host name means a DNS lookup).
     convenience init(starting conninfo: String) throws {
-        guard let conn = PQconnectStart(conninfo) else {
-            throw PGError(sqlState: "08006", message: "out of memory while connecting")
-        }
-        guard PQstatus(conn) != CONNECTION_BAD else {
-            let message = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines()
-            PQfinish(conn)
-            throw PGError(sqlState: "08006", message: message)
-        }
-        self.init(raw: conn)
+        try self.init(PQconnectStart(conninfo), failed: { PQstatus($0) == CONNECTION_BAD })
     }
 
     /// One step of the connection handshake (`PQconnectPoll`); re-read `socket` after each.

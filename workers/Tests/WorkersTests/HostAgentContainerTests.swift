@@ -21,7 +21,7 @@ struct HostAgentContainerTests {
         let engine: DockerEngine
         let host: String
         let user: String
-        let agent = Process()
+        let agent: Process
         let agentLog: String
         let userToken: String
 
@@ -31,15 +31,14 @@ struct HostAgentContainerTests {
             engine = DockerEngine(socketPath: ContainerEngine.socket!)
             host = "agent-test-\(UInt32.random(in: 0...UInt32.max))"
             user = "\(host)-user"
-            userToken = try GatewayProcess.token(role: "app_user", sub: user, secret: HostAgentContainerTests.secret)
+            userToken = try Self.token("app_user", sub: user)
             agentLog = NSTemporaryDirectory() + "\(host).log"
             _ = FileManager.default.createFile(atPath: agentLog, contents: nil)
-            agent.executableURL = try HostAgentContainerTests.executable("host-agent")
-            agent.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)", "--token", try token("worker", agent: ["host": host]),
-                               "--host", host, "--docker-socket", engine.socketPath,
-                               "--register-disk-gb", "100", "--operator-token", try token("operator"),
-                               "--memory-mb", "256", "--cpus", "0.5", "--reconcile-seconds", "1", "--poll-seconds", "0.2",
-                               "--listen-uri", TestDatabase.uri()] + agentArguments
+            agent = try WorkerProcess.process("host-agent", gateway: gateway, token: Self.token("worker", agent: ("host", host)), [
+                    "--host", host, "--docker-socket", engine.socketPath,
+                    "--register-disk-gb", "100", "--operator-token", Self.token("operator"),
+                    "--memory-mb", "256", "--cpus", "0.5", "--reconcile-seconds", "1", "--poll-seconds", "0.2",
+                    "--listen-uri", TestDatabase.uri()] + agentArguments)
             let log = FileHandle(forWritingAtPath: agentLog)!
             agent.standardOutput = log
             agent.standardError = log
@@ -57,23 +56,20 @@ struct HostAgentContainerTests {
         /// The build worker in Docker mode against this rig's gateway and engine, for one build named
         /// `name`, started; its standard error goes to the returned pipe. `steps` are its template options.
         func startBuildWorker(name: String, _ steps: [String]) throws -> (Process, Pipe) {
-            let worker = Process()
-            worker.executableURL = try HostAgentContainerTests.executable("build-worker")
-            worker.arguments = ["--gateway", "http://127.0.0.1:\(gateway.port)", "--token", try token("worker"),
-                                "--name", name, "--builds", "1", "--poll-seconds", "0.2", "--idle-exit", "60",
-                                "--docker-socket", engine.socketPath, "--base-image", HostAgentContainerTests.baseImage,
-                                "--build-network", "none"] + steps
+            let worker = try WorkerProcess.process("build-worker", gateway: gateway, token: Self.token("worker"), [
+                "--name", name, "--builds", "1", "--poll-seconds", "0.2", "--idle-exit", "60",
+                "--docker-socket", engine.socketPath, "--base-image", HostAgentContainerTests.baseImage,
+                "--build-network", "none"] + steps)
             let output = Pipe()
             worker.standardError = output
             try worker.run()
             return (worker, output)
         }
 
-        /// A token of `role`; `agent` names the agent a worker token acts for (["host": h], as
+        /// A token of `role`; `agent` names the agent a worker token acts for (("host", h), as
         /// `gateway token --role worker --host h` mints it).
-        func token(_ role: String, sub: String? = nil, agent: [String: String] = [:]) throws -> String {
-            try GatewayProcess.token(role: role, sub: sub, agent: agent.first.map { ($0.key, $0.value) },
-                                     secret: HostAgentContainerTests.secret)
+        static func token(_ role: String, sub: String? = nil, agent: (claim: String, name: String)? = nil) throws -> String {
+            try GatewayProcess.token(role: role, sub: sub, agent: agent, secret: HostAgentContainerTests.secret)
         }
 
         /// POST /rpc/<function> as the user; the JSON answer.
@@ -131,10 +127,6 @@ struct HostAgentContainerTests {
     struct TestFailure: Error, CustomStringConvertible {
         var description: String
         init(_ description: String) { self.description = description }
-    }
-
-    static func executable(_ name: String) throws -> URL {
-        try WorkerProcess.executable(name)
     }
 
     @Test func aWorkspaceIsARunningContainerWithItsLabelsAndLimitsAndDeletingRemovesIt() async throws {
@@ -236,7 +228,7 @@ struct HostAgentContainerTests {
             // busybox has the tools built in: "installing" links them
             "--install-command", #"for t in $A4C_TOOLS; do ln -s /bin/busybox /usr/bin/$t; done"#,
             "--sync-command", #"echo "synced $A4C_PROJECT@$A4C_CHANGE" > /src/CHANGE"#,
-            "--host", rig.host, "--operator-token", try rig.token("operator")])
+            "--host", rig.host, "--operator-token", try Rig.token("operator")])
         worker.waitUntilExit()
         let workerLog = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(worker.terminationStatus == 0, "\(workerLog)")
@@ -279,7 +271,7 @@ struct HostAgentContainerTests {
         let (worker, output) = try rig.startBuildWorker(name: project, [
             "--tools", "", "--install-command", "true",
             "--sync-command", #"echo "no depot for $A4C_PROJECT" >&2; exit 3"#,
-            "--host", rig.host, "--operator-token", try rig.token("operator")])
+            "--host", rig.host, "--operator-token", try Rig.token("operator")])
         worker.waitUntilExit()
         let workerLog = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(worker.terminationStatus == 0, "\(workerLog)")
